@@ -1,0 +1,366 @@
+//! The console exporter: each finished trace printed as an indented tree
+//! with a waterfall, the way a trace viewer draws it.
+//!
+//! Spans are held per trace until the trace's root has ended and no span of
+//! that trace arrived for [`LINGER`] (or on flush and shutdown); the whole
+//! tree is then written with one `write_all` on a locked standard error, so
+//! two traces never interleave.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry::{Key, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
+
+use super::{ExportFuture, Sink};
+
+/// How long a trace whose root has ended waits for late spans.
+const LINGER: Duration = Duration::from_millis(300);
+/// Width of the waterfall column.
+const BAR: usize = 24;
+/// Traces held at most; the oldest is printed when more arrive.
+const MAX_TRACES: usize = 1024;
+
+type Output = Box<dyn FnMut(&[u8]) + Send>;
+
+struct Pending {
+    spans: Vec<SpanData>,
+    last_arrival: Instant,
+}
+
+pub(crate) struct ConsoleSink {
+    service: String,
+    traces: HashMap<TraceId, Pending>,
+    output: Output,
+}
+
+impl ConsoleSink {
+    pub(crate) fn new(resource: &Resource) -> Self {
+        Self::with_output(
+            resource,
+            Box::new(|bytes| {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(bytes);
+                let _ = err.flush();
+            }),
+        )
+    }
+
+    pub(crate) fn with_output(resource: &Resource, output: Output) -> Self {
+        let service = resource
+            .get(&Key::from_static_str("service.name"))
+            .map(|v| v.as_str().into_owned())
+            .unwrap_or_default();
+        Self {
+            service,
+            traces: HashMap::new(),
+            output,
+        }
+    }
+
+    fn print(&mut self, trace_id: TraceId) {
+        if let Some(pending) = self.traces.remove(&trace_id) {
+            let text = render(trace_id, &pending.spans, &self.service);
+            (self.output)(text.as_bytes());
+        }
+    }
+}
+
+impl Sink for ConsoleSink {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+        let now = Instant::now();
+        for span in batch {
+            let pending = self
+                .traces
+                .entry(span.span_context.trace_id())
+                .or_insert_with(|| Pending {
+                    spans: Vec::new(),
+                    last_arrival: now,
+                });
+            pending.last_arrival = now;
+            pending.spans.push(span);
+        }
+        while self.traces.len() > MAX_TRACES {
+            let oldest = self
+                .traces
+                .iter()
+                .min_by_key(|(_, p)| p.last_arrival)
+                .map(|(id, _)| *id);
+            match oldest {
+                Some(id) => self.print(id),
+                None => break,
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn tick(&mut self, flush_all: bool) {
+        let mut ready: Vec<(Instant, TraceId)> = self
+            .traces
+            .iter()
+            .filter(|(_, p)| {
+                flush_all || (p.last_arrival.elapsed() >= LINGER && has_root(&p.spans))
+            })
+            .map(|(id, p)| (p.last_arrival, *id))
+            .collect();
+        ready.sort_by_key(|(at, _)| *at);
+        for (_, id) in ready {
+            self.print(id);
+        }
+    }
+}
+
+/// Whether a span with no parent in this process has ended.
+fn has_root(spans: &[SpanData]) -> bool {
+    spans.iter().any(|s| {
+        s.parent_span_id == SpanId::INVALID
+            || (s.parent_span_is_remote
+                && !spans.iter().any(|p| p.span_context.span_id() == s.parent_span_id))
+    })
+}
+
+fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 1_000_000 {
+        format!("{:.1} ms", micros as f64 / 1_000.0)
+    } else {
+        format!("{:.2} s", micros as f64 / 1_000_000.0)
+    }
+}
+
+fn since(later: SystemTime, earlier: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or_default()
+}
+
+fn kind_label(kind: &SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Server => " (server)",
+        SpanKind::Client => " (client)",
+        SpanKind::Producer => " (producer)",
+        SpanKind::Consumer => " (consumer)",
+        SpanKind::Internal => "",
+    }
+}
+
+/// Renders one trace as a tree. Children are ordered by start time; spans
+/// whose parent is not here (remote, or not ended yet) are roots.
+pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> String {
+    let ids: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_context.span_id(), i))
+        .collect();
+    let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, s) in spans.iter().enumerate() {
+        if s.parent_span_id != SpanId::INVALID && ids.contains_key(&s.parent_span_id) {
+            children.entry(s.parent_span_id).or_default().push(i);
+        } else {
+            roots.push(i);
+        }
+    }
+    let by_start = |v: &mut Vec<usize>| v.sort_by_key(|&i| spans[i].start_time);
+    by_start(&mut roots);
+    children.values_mut().for_each(by_start);
+
+    let start = spans.iter().map(|s| s.start_time).min().unwrap_or(SystemTime::UNIX_EPOCH);
+    let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
+    let total = since(end, start);
+
+    // Lines as (tree prefix + name, index), depth-first.
+    let mut lines: Vec<(String, usize)> = Vec::with_capacity(spans.len());
+    fn walk(
+        i: usize,
+        prefix: &str,
+        connector: &str,
+        spans: &[SpanData],
+        children: &HashMap<SpanId, Vec<usize>>,
+        lines: &mut Vec<(String, usize)>,
+    ) {
+        let s = &spans[i];
+        lines.push((
+            format!("{prefix}{connector}{}{}", s.name, kind_label(&s.span_kind)),
+            i,
+        ));
+        let child_prefix = match connector {
+            "├─ " => format!("{prefix}│  "),
+            "└─ " => format!("{prefix}   "),
+            _ => prefix.to_owned(),
+        };
+        if let Some(kids) = children.get(&s.span_context.span_id()) {
+            for (n, &k) in kids.iter().enumerate() {
+                let c = if n + 1 == kids.len() { "└─ " } else { "├─ " };
+                walk(k, &child_prefix, c, spans, children, lines);
+            }
+        }
+    }
+    for &r in &roots {
+        walk(r, "", "", spans, &children, &mut lines);
+    }
+
+    let width = lines
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(72);
+    let errors = spans.iter().filter(|s| matches!(s.status, Status::Error { .. })).count();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "\ntrace {trace_id} · {} span{} · {}",
+        spans.len(),
+        if spans.len() == 1 { "" } else { "s" },
+        format_duration(total)
+    );
+    if errors > 0 {
+        let _ = write!(out, " · {errors} error{}", if errors == 1 { "" } else { "s" });
+    }
+    out.push('\n');
+    for (label, i) in lines {
+        let s = &spans[i];
+        let duration = since(s.end_time, s.start_time);
+        let offset = since(s.start_time, start);
+        let bar = waterfall(offset, duration, total);
+        let pad = width.saturating_sub(label.chars().count());
+        let _ = write!(
+            out,
+            "  {label}{:pad$}  {service}  {:>9}  |{bar}|",
+            "",
+            format_duration(duration)
+        );
+        if let Status::Error { description } = &s.status {
+            let message = if description.is_empty() {
+                error_message(s).unwrap_or_default()
+            } else {
+                description.to_string()
+            };
+            let _ = write!(out, "  ERROR");
+            if !message.is_empty() {
+                let _ = write!(out, ": {}", message.replace('\n', " "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// An exception event's message, when the status has none.
+fn error_message(span: &SpanData) -> Option<String> {
+    span.events.iter().find_map(|e| {
+        e.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "exception.message")
+            .map(|kv| match &kv.value {
+                Value::String(s) => s.as_str().to_owned(),
+                other => other.to_string(),
+            })
+    })
+}
+
+fn waterfall(offset: Duration, duration: Duration, total: Duration) -> String {
+    if total.is_zero() {
+        return "█".repeat(BAR);
+    }
+    let scale = |d: Duration| (d.as_secs_f64() / total.as_secs_f64() * BAR as f64).round() as usize;
+    let from = scale(offset).min(BAR - 1);
+    let len = scale(duration).clamp(1, BAR - from);
+    let mut bar = String::with_capacity(BAR * 3);
+    bar.extend(std::iter::repeat_n(' ', from));
+    bar.extend(std::iter::repeat_n('█', len));
+    bar.extend(std::iter::repeat_n(' ', BAR - from - len));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::sync::{Arc, Mutex};
+
+    fn span(trace: u128, id: u64, parent: u64, name: &'static str, from_ms: u64, to_ms: u64) -> SpanData {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::from(parent),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: name.into(),
+            start_time: t0 + Duration::from_millis(from_ms),
+            end_time: t0 + Duration::from_millis(to_ms),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::default(),
+        }
+    }
+
+    #[test]
+    fn renders_a_tree_with_durations_and_errors() {
+        let mut failing = span(1, 3, 2, "db.query", 2, 9);
+        failing.status = Status::error("connection reset");
+        let mut server = span(1, 1, 0, "GET /orders/{id}", 0, 20);
+        server.span_kind = SpanKind::Server;
+        let spans = vec![
+            span(1, 4, 1, "render", 15, 19),
+            failing,
+            server,
+            span(1, 2, 1, "load_order", 1, 10),
+        ];
+        let text = render(TraceId::from(1u128), &spans, "orders");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "trace 00000000000000000000000000000001 · 4 spans · 20.0 ms · 1 error");
+        assert!(lines[2].starts_with("  GET /orders/{id} (server)  "), "{text}");
+        assert!(lines[3].starts_with("  ├─ load_order "), "{text}");
+        assert!(lines[4].starts_with("  │  └─ db.query "), "{text}");
+        assert!(lines[4].ends_with("ERROR: connection reset"), "{text}");
+        assert!(lines[5].starts_with("  └─ render "), "{text}");
+        assert!(lines[2].contains("orders") && lines[2].contains("20.0 ms"), "{text}");
+        assert!(lines[2].contains(&format!("|{}|", "█".repeat(BAR))), "{text}");
+    }
+
+    #[test]
+    fn prints_each_trace_whole_once_its_root_has_ended() {
+        let out = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink_out = Arc::clone(&out);
+        let resource = Resource::builder_empty().with_service_name("svc").build();
+        let mut sink = ConsoleSink::with_output(
+            &resource,
+            Box::new(move |b| sink_out.lock().unwrap().push(String::from_utf8_lossy(b).into_owned())),
+        );
+        let _ = sink.export(vec![span(1, 2, 1, "child", 1, 2), span(2, 9, 0, "other root", 0, 1)]);
+        sink.tick(false);
+        assert!(out.lock().unwrap().is_empty(), "lingers for late spans");
+        std::thread::sleep(LINGER);
+        sink.tick(false);
+        let printed = out.lock().unwrap().clone();
+        assert_eq!(printed.len(), 1, "only the trace with an ended root: {printed:?}");
+        assert!(printed[0].contains("other root"));
+        let _ = sink.export(vec![span(1, 1, 0, "root", 0, 3)]);
+        sink.tick(true);
+        let printed = out.lock().unwrap().clone();
+        assert_eq!(printed.len(), 2);
+        assert!(printed[1].contains("root") && printed[1].contains("└─ child") || printed[1].contains("  root"));
+        assert!(printed[1].contains("2 spans"));
+    }
+}

@@ -1,0 +1,156 @@
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Dispatch;
+
+use crate::config::PropagatorKind;
+use crate::error::Error;
+use crate::export::ExportStats;
+use crate::pipeline::Pipeline;
+
+/// Keeps telemetry running; dropping it flushes what was recorded and shuts
+/// down within the shutdown deadline (5 s unless
+/// [`Builder::shutdown_timeout`](crate::Builder::shutdown_timeout) says
+/// otherwise).
+///
+/// Shutdown never hangs: not with a dead collector, not on a current-thread
+/// tokio runtime, not inside async code, not without a runtime. Spans still
+/// queued when the deadline passes are dropped, counted in
+/// [`stats`](Self::stats), and reported in one warning.
+#[must_use = "telemetry shuts down when the guard is dropped: keep it alive for the life of the program"]
+pub struct TelemetryGuard {
+    pipeline: Option<Pipeline>,
+    dispatch: Dispatch,
+    propagator: TextMapCompositePropagator,
+    propagator_kinds: Vec<PropagatorKind>,
+    shutdown_timeout: Duration,
+    final_stats: ExportStats,
+}
+
+impl fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("running", &self.pipeline.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryGuard {
+    pub(crate) fn new(
+        pipeline: Option<Pipeline>,
+        dispatch: Dispatch,
+        propagator_kinds: Vec<PropagatorKind>,
+        shutdown_timeout: Duration,
+    ) -> Self {
+        Self {
+            pipeline,
+            dispatch,
+            propagator: crate::propagation::build(&propagator_kinds),
+            propagator_kinds,
+            shutdown_timeout,
+            final_stats: ExportStats::default(),
+        }
+    }
+
+    /// How many spans were exported and dropped so far, and why.
+    pub fn stats(&self) -> ExportStats {
+        self.pipeline
+            .as_ref()
+            .map_or(self.final_stats, Pipeline::stats)
+    }
+
+    /// Spans dropped so far (queue full, export failed, or lost at shutdown).
+    pub fn dropped_spans(&self) -> u64 {
+        self.stats().dropped()
+    }
+
+    /// The tracer provider, absent when `OTEL_SDK_DISABLED=true`.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.pipeline.as_ref().map(|p| &p.provider)
+    }
+
+    /// The `tracing` dispatcher this telemetry built. [`init`](crate::init)
+    /// installs it globally; with [`Builder::build`](crate::Builder::build)
+    /// use it with [`tracing::dispatcher::with_default`] or
+    /// [`tracing::dispatcher::set_default`].
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// The propagators chosen by `OTEL_PROPAGATORS`; `init` also installs
+    /// them as the global propagator.
+    pub fn propagator(&self) -> &TextMapCompositePropagator {
+        &self.propagator
+    }
+
+    /// Another instance of the propagators, to install globally.
+    pub(crate) fn new_propagator(&self) -> TextMapCompositePropagator {
+        crate::propagation::build(&self.propagator_kinds)
+    }
+
+    /// Exports everything finished so far, waiting at most the shutdown
+    /// deadline. Blocks the calling thread.
+    pub fn force_flush(&self) -> Result<(), Error> {
+        match &self.pipeline {
+            Some(p) => p.flush(self.shutdown_timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and shuts down within the deadline, without blocking the
+    /// executor (works on any async runtime). Returns the final counts, or
+    /// [`Error::Timeout`] when the deadline passed first.
+    pub async fn shutdown(mut self) -> Result<ExportStats, Error> {
+        let Some(pipeline) = self.pipeline.take() else {
+            return Err(Error::AlreadyShutdown);
+        };
+        let (stats, in_time) = pipeline.shutdown_async(self.shutdown_timeout).await;
+        self.conclude(stats, in_time)
+    }
+
+    /// Flushes and shuts down within the deadline, blocking the calling
+    /// thread; what dropping the guard does, with the result.
+    pub fn shutdown_blocking(mut self) -> Result<ExportStats, Error> {
+        self.shutdown_now()
+    }
+
+    fn shutdown_now(&mut self) -> Result<ExportStats, Error> {
+        let Some(pipeline) = self.pipeline.take() else {
+            return Err(Error::AlreadyShutdown);
+        };
+        let (stats, in_time) = pipeline.shutdown_blocking(self.shutdown_timeout);
+        self.conclude(stats, in_time)
+    }
+
+    fn conclude(&mut self, stats: ExportStats, in_time: bool) -> Result<ExportStats, Error> {
+        self.final_stats = stats;
+        if stats.dropped() > 0 {
+            tracing::dispatcher::with_default(&self.dispatch, || {
+                tracing::warn!(
+                    target: "observability_core",
+                    exported = stats.exported,
+                    dropped = stats.dropped(),
+                    dropped_queue_full = stats.dropped_queue_full,
+                    dropped_export_failed = stats.dropped_export_failed,
+                    dropped_at_shutdown = stats.dropped_at_shutdown,
+                    "{} span(s) were not exported", stats.dropped()
+                );
+            });
+        }
+        if in_time {
+            Ok(stats)
+        } else {
+            Err(Error::Timeout(self.shutdown_timeout))
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.shutdown_now();
+    }
+}

@@ -1,0 +1,278 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+pub mod env;
+mod error;
+mod export;
+mod guard;
+mod pipeline;
+pub mod propagation;
+mod resource;
+mod subscriber;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub use config::{Exporter, Protocol};
+pub use error::Error;
+pub use export::ExportStats;
+pub use guard::TelemetryGuard;
+
+// What a user needs next to `init`, so that they never add a second copy of
+// the OpenTelemetry crates by accident.
+pub use opentelemetry;
+pub use opentelemetry::trace::{SpanId, Status, TraceId};
+pub use opentelemetry::{Context, KeyValue};
+pub use opentelemetry_sdk;
+pub use tracing;
+pub use tracing_opentelemetry;
+pub use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use config::{CodeSettings, Settings};
+use env::Env;
+
+/// Sets up tracing from the environment and installs it globally: the
+/// `tracing` subscriber (OpenTelemetry layer and log output), the tracer
+/// provider, and the propagators.
+///
+/// # Panics
+///
+/// When a global `tracing` subscriber is already installed (a programming
+/// error). [`try_init`] returns an error instead.
+pub fn init() -> TelemetryGuard {
+    builder().init()
+}
+
+/// Like [`init`], but returns an error instead of panicking.
+pub fn try_init() -> Result<TelemetryGuard, Error> {
+    builder().try_init()
+}
+
+/// A builder for settings given in code. Each wins over the matching
+/// environment variable; the environment decides the rest.
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Settings given in code. See [`builder`].
+///
+/// A setting given here that is invalid makes [`Builder::try_init`] fail with
+/// [`Error::InvalidConfig`]; a bad environment variable only warns.
+#[derive(Default)]
+#[must_use = "a builder does nothing until init(), try_init() or build() is called"]
+pub struct Builder {
+    code: CodeSettings,
+    env: Option<Env>,
+    extra_processors: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("code", &self.code)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// `service.name` (wins over `OTEL_SERVICE_NAME` and the rest).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.code.resource.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version` (wins over `SERVICE_VERSION` / `VERSION`).
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.code.resource.service_version = Some(version.into());
+        self
+    }
+
+    /// `deployment.environment.name` (wins over `ENV` / `ENVIRONMENT`).
+    /// `production` or `prod` lowers the default sample ratio to 0.1.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.code.resource.environment = Some(environment.into());
+        self
+    }
+
+    /// An extra resource attribute; wins over `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attribute(mut self, attribute: KeyValue) -> Self {
+        self.code.resource.attributes.push(attribute);
+        self
+    }
+
+    /// Samples this fraction of new traces, in `[0, 1]`, honouring the
+    /// caller's decision when a sampled or unsampled parent arrives
+    /// (parent-based trace-id ratio). Wins over `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn sample_ratio(mut self, ratio: f64) -> Self {
+        self.code.sample_ratio = Some(ratio);
+        self
+    }
+
+    /// Where spans go, whatever `OTEL_TRACES_EXPORTER` says. Call it again
+    /// to add a second exporter.
+    pub fn exporter(mut self, exporter: Exporter) -> Self {
+        self.code.exporter.get_or_insert_with(Vec::new).push(exporter);
+        self
+    }
+
+    /// Where spans go when `OTEL_TRACES_EXPORTER` is not set (otherwise
+    /// `otlp`). An example that must work with no collector running uses
+    /// `default_exporter(Exporter::Console)`.
+    pub fn default_exporter(mut self, exporter: Exporter) -> Self {
+        self.code
+            .default_exporter
+            .get_or_insert_with(Vec::new)
+            .push(exporter);
+        self
+    }
+
+    /// The OTLP transport; wins over `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`.
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.code.protocol = Some(protocol);
+        self
+    }
+
+    /// The OTLP endpoint, used exactly as given: for HTTP include the path
+    /// (`http://collector:4318/v1/traces`). Wins over the environment.
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.code.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// A header sent with every OTLP export (for example a tenant header such
+    /// as `X-Scope-OrgID`); added to those of `OTEL_EXPORTER_OTLP_HEADERS`,
+    /// replacing one of the same name.
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.code.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The most shutdown may take (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.code.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Log filter directives (`tracing-subscriber` `EnvFilter` syntax); wins
+    /// over `RUST_LOG`. It filters the log output only, never what is traced.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.code.log_filter = Some(directives.into());
+        self
+    }
+
+    /// The most verbose level of `tracing` spans turned into OpenTelemetry
+    /// spans (default `INFO`, the level of `#[instrument]`).
+    pub fn trace_level(mut self, level: tracing::Level) -> Self {
+        self.code.trace_level = Some(level);
+        self
+    }
+
+    /// Reads settings from `lookup` instead of the process environment:
+    /// configuration from a file, or a test that must not touch global
+    /// state.
+    pub fn env_lookup<F>(mut self, lookup: F) -> Self
+    where
+        F: Fn(&str) -> Option<String> + Send + Sync + 'static,
+    {
+        self.env = Some(Env::custom(Arc::new(lookup)));
+        self
+    }
+
+    /// Also records every finished span into `capture`, for tests.
+    #[cfg(feature = "testing")]
+    pub fn span_capture(mut self, capture: &testing::SpanCapture) -> Self {
+        self.extra_processors.push(Box::new(capture.processor()));
+        self
+    }
+
+    /// Builds telemetry without installing anything globally: use
+    /// [`TelemetryGuard::dispatch`] and [`TelemetryGuard::propagator`].
+    pub fn build(self) -> Result<TelemetryGuard, Error> {
+        let (guard, messages) = self.assemble()?;
+        messages.emit(guard.dispatch());
+        Ok(guard)
+    }
+
+    /// Builds telemetry and installs it globally, or returns an error.
+    pub fn try_init(self) -> Result<TelemetryGuard, Error> {
+        let (guard, messages) = self.assemble()?;
+        tracing::dispatcher::set_global_default(guard.dispatch().clone())
+            .map_err(|_| Error::AlreadyInitialized)?;
+        let _ = tracing_log::LogTracer::init();
+        opentelemetry::global::set_text_map_propagator(guard.new_propagator());
+        if let Some(provider) = guard.tracer_provider() {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        messages.emit(guard.dispatch());
+        Ok(guard)
+    }
+
+    /// Builds telemetry and installs it globally.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_init`](Self::try_init) would return an error.
+    pub fn init(self) -> TelemetryGuard {
+        match self.try_init() {
+            Ok(guard) => guard,
+            Err(error) => panic!("observability_core::init failed: {error}"),
+        }
+    }
+
+    fn assemble(self) -> Result<(TelemetryGuard, Messages), Error> {
+        let env = self.env.unwrap_or_else(Env::process);
+        let mut settings = Settings::resolve(self.code, &env)?;
+        let mut warnings = std::mem::take(&mut settings.warnings);
+        let dispatch_cell: export::runtime::DispatchCell = Arc::new(OnceLock::new());
+        let pipeline = if settings.disabled {
+            None
+        } else {
+            Some(pipeline::Pipeline::build(
+                &settings,
+                &dispatch_cell,
+                self.extra_processors,
+                &mut warnings,
+            )?)
+        };
+        let dispatch = subscriber::build(&settings, pipeline.as_ref().map(|p| &p.provider));
+        let _ = dispatch_cell.set(dispatch.downgrade());
+        let guard = TelemetryGuard::new(
+            pipeline,
+            dispatch,
+            std::mem::take(&mut settings.propagators),
+            settings.shutdown_timeout,
+        );
+        Ok((
+            guard,
+            Messages {
+                warnings,
+                notes: std::mem::take(&mut settings.notes),
+            },
+        ))
+    }
+}
+
+/// Warnings and notes from resolving settings, emitted once the log output
+/// exists.
+struct Messages {
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Messages {
+    fn emit(self, dispatch: &tracing::Dispatch) {
+        tracing::dispatcher::with_default(dispatch, || {
+            for note in self.notes {
+                tracing::info!(target: "observability_core", "{note}");
+            }
+            for warning in self.warnings {
+                tracing::warn!(target: "observability_core", "{warning}");
+            }
+        });
+    }
+}
