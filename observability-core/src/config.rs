@@ -136,13 +136,13 @@ impl Settings {
         let mut w = Warnings::default();
         let mut notes = Vec::new();
 
-        if let Some(ratio) = code.sample_ratio {
-            if !(0.0..=1.0).contains(&ratio) {
-                return Err(Error::config(
-                    "sample_ratio",
-                    format!("{ratio} is outside [0, 1]"),
-                ));
-            }
+        if let Some(ratio) = code.sample_ratio
+            && !(0.0..=1.0).contains(&ratio)
+        {
+            return Err(Error::config(
+                "sample_ratio",
+                format!("{ratio} is outside [0, 1]"),
+            ));
         }
         if let Some(endpoint) = &code.endpoint {
             validate_endpoint(endpoint).map_err(|why| Error::config("otlp_endpoint", why))?;
@@ -318,9 +318,9 @@ const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
 /// Checks that an endpoint is an absolute `http` or `https` URL.
 pub(crate) fn validate_endpoint(endpoint: &str) -> Result<(), String> {
-    let (scheme, rest) = endpoint
-        .split_once("://")
-        .ok_or_else(|| format!("`{endpoint}` has no scheme; write http://host:port or https://host:port"))?;
+    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+        format!("`{endpoint}` has no scheme; write http://host:port or https://host:port")
+    })?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(format!(
             "`{endpoint}` uses the scheme `{scheme}`; only http and https are supported"
@@ -437,7 +437,10 @@ fn resolve_otlp(
         w.push("OTLP over grpc needs the `otlp-grpc` feature of observability-core; using http/protobuf");
         protocol = Protocol::HttpProtobuf;
     }
-    if !cfg!(feature = "otlp-http") && protocol == Protocol::HttpProtobuf && cfg!(feature = "otlp-grpc") {
+    if !cfg!(feature = "otlp-http")
+        && protocol == Protocol::HttpProtobuf
+        && cfg!(feature = "otlp-grpc")
+    {
         w.push("OTLP over http/protobuf needs the `otlp-http` feature of observability-core; using grpc");
         protocol = Protocol::Grpc;
     }
@@ -535,8 +538,8 @@ fn resolve_batch(env: &Env, w: &mut Warnings) -> BatchSettings {
 
 fn resolve_limits(env: &Env, w: &mut Warnings) -> (SpanLimits, Option<usize>) {
     let count = |specific: &str, general: Option<&str>, w: &mut Warnings| -> Option<u32> {
-        let n = parse_u64(env, specific, w)
-            .or_else(|| general.and_then(|g| parse_u64(env, g, w)))?;
+        let n =
+            parse_u64(env, specific, w).or_else(|| general.and_then(|g| parse_u64(env, g, w)))?;
         Some(u32::try_from(n).unwrap_or(u32::MAX))
     };
     let mut limits = SpanLimits::default();
@@ -620,7 +623,10 @@ fn resolve_log_filter(code: Option<String>, env: &Env, w: &mut Warnings) -> Resu
         Some(value) => match EnvFilter::builder().parse(&value) {
             Ok(_) => value,
             Err(e) => {
-                w.push(format!("{}={value} is not a valid filter ({e}); using info", env::RUST_LOG));
+                w.push(format!(
+                    "{}={value} is not a valid filter ({e}); using info",
+                    env::RUST_LOG
+                ));
                 "info".to_owned()
             }
         },
@@ -663,7 +669,10 @@ mod tests {
     #[test]
     fn default_sampler_is_parent_based_ratio_one() {
         assert_eq!(ratio(&[]), pb_ratio(1.0));
-        assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER_ARG", "0.25")]), pb_ratio(0.25));
+        assert_eq!(
+            ratio(&[("OTEL_TRACES_SAMPLER_ARG", "0.25")]),
+            pb_ratio(0.25)
+        );
     }
 
     #[test]
@@ -671,7 +680,10 @@ mod tests {
         assert_eq!(ratio(&[("ENV", "production")]), pb_ratio(0.1));
         assert_eq!(ratio(&[("ENVIRONMENT", "Prod")]), pb_ratio(0.1));
         assert_eq!(
-            ratio(&[("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=production")]),
+            ratio(&[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=production"
+            )]),
             pb_ratio(0.1)
         );
         assert_eq!(ratio(&[("ENV", "staging")]), pb_ratio(1.0));
@@ -694,11 +706,19 @@ mod tests {
             ("parentbased_traceidratio", pb_ratio(0.5)),
         ];
         for (name, expected) in cases {
-            let s = resolve(&[("OTEL_TRACES_SAMPLER", name), ("OTEL_TRACES_SAMPLER_ARG", "0.5")]);
+            let s = resolve(&[
+                ("OTEL_TRACES_SAMPLER", name),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ]);
             assert_eq!(s.sampler, expected, "{name}");
             assert!(s.warnings.is_empty(), "{name}: {:?}", s.warnings);
         }
-        for name in ["jaeger_remote", "parentbased_jaeger_remote", "xray", "bogus"] {
+        for name in [
+            "jaeger_remote",
+            "parentbased_jaeger_remote",
+            "xray",
+            "bogus",
+        ] {
             let s = resolve(&[("OTEL_TRACES_SAMPLER", name)]);
             assert_eq!(s.sampler, pb_ratio(1.0), "{name}");
             assert_eq!(s.warnings.len(), 1, "{name}: {:?}", s.warnings);
@@ -710,7 +730,10 @@ mod tests {
     fn bad_sampler_arg_warns_once_and_falls_back() {
         let s = resolve(&[("OTEL_TRACES_SAMPLER_ARG", "1.5")]);
         assert_eq!(s.sampler, pb_ratio(1.0));
-        assert_eq!(s.warnings, ["OTEL_TRACES_SAMPLER_ARG=1.5 is outside [0, 1]; using 1"]);
+        assert_eq!(
+            s.warnings,
+            ["OTEL_TRACES_SAMPLER_ARG=1.5 is outside [0, 1]; using 1"]
+        );
         let s = resolve(&[("OTEL_TRACES_SAMPLER_ARG", "half"), ("ENV", "prod")]);
         assert_eq!(s.sampler, pb_ratio(0.1));
         assert_eq!(s.warnings.len(), 1);
@@ -737,8 +760,14 @@ mod tests {
     #[test]
     fn exporters() {
         assert_eq!(resolve(&[]).exporters, [Exporter::Otlp]);
-        assert_eq!(resolve(&[("OTEL_TRACES_EXPORTER", "console")]).exporters, [Exporter::Console]);
-        assert_eq!(resolve(&[("OTEL_TRACES_EXPORTER", "NONE")]).exporters, [Exporter::None]);
+        assert_eq!(
+            resolve(&[("OTEL_TRACES_EXPORTER", "console")]).exporters,
+            [Exporter::Console]
+        );
+        assert_eq!(
+            resolve(&[("OTEL_TRACES_EXPORTER", "NONE")]).exporters,
+            [Exporter::None]
+        );
         assert_eq!(
             resolve(&[("OTEL_TRACES_EXPORTER", "otlp, console")]).exporters,
             [Exporter::Otlp, Exporter::Console]
@@ -750,7 +779,12 @@ mod tests {
             default_exporter: Some(vec![Exporter::Console]),
             ..Default::default()
         };
-        assert_eq!(Settings::resolve(code.clone(), &env_of(&[])).unwrap().exporters, [Exporter::Console]);
+        assert_eq!(
+            Settings::resolve(code.clone(), &env_of(&[]))
+                .unwrap()
+                .exporters,
+            [Exporter::Console]
+        );
         assert_eq!(
             Settings::resolve(code, &env_of(&[("OTEL_TRACES_EXPORTER", "otlp")]))
                 .unwrap()
@@ -778,7 +812,10 @@ mod tests {
         assert_eq!(
             ep(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
-                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://special:4318/custom")
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://special:4318/custom"
+                )
             ]),
             "http://special:4318/custom"
         );
@@ -792,13 +829,19 @@ mod tests {
     #[test]
     fn otlp_grpc_endpoint_and_protocol() {
         let s = resolve(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
-        assert_eq!((s.otlp.protocol, s.otlp.endpoint.as_str()), (Protocol::Grpc, "http://localhost:4317"));
+        assert_eq!(
+            (s.otlp.protocol, s.otlp.endpoint.as_str()),
+            (Protocol::Grpc, "http://localhost:4317")
+        );
         let s = resolve(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:9000/"),
         ]);
-        assert_eq!((s.otlp.protocol, s.otlp.endpoint.as_str()), (Protocol::Grpc, "http://c:9000/"));
+        assert_eq!(
+            (s.otlp.protocol, s.otlp.endpoint.as_str()),
+            (Protocol::Grpc, "http://c:9000/")
+        );
         // Port 4317 with no protocol set: gRPC is inferred, with a note.
         let s = resolve(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")]);
         assert_eq!(s.otlp.protocol, Protocol::Grpc);
@@ -827,7 +870,10 @@ mod tests {
     #[test]
     fn otlp_headers_compression_timeout() {
         let s = resolve(&[
-            ("OTEL_EXPORTER_OTLP_HEADERS", "X-Scope-OrgID=tenant-1,authorization=Basic%20abc"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "X-Scope-OrgID=tenant-1,authorization=Basic%20abc",
+            ),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
         ]);
@@ -899,8 +945,15 @@ mod tests {
     fn propagators() {
         use PropagatorKind::*;
         assert_eq!(resolve(&[]).propagators, [TraceContext, Baggage]);
-        assert_eq!(resolve(&[("OTEL_PROPAGATORS", "baggage")]).propagators, [Baggage]);
-        assert!(resolve(&[("OTEL_PROPAGATORS", "none")]).propagators.is_empty());
+        assert_eq!(
+            resolve(&[("OTEL_PROPAGATORS", "baggage")]).propagators,
+            [Baggage]
+        );
+        assert!(
+            resolve(&[("OTEL_PROPAGATORS", "none")])
+                .propagators
+                .is_empty()
+        );
         let s = resolve(&[("OTEL_PROPAGATORS", "tracecontext,b3,whatever")]);
         assert_eq!(s.propagators, [TraceContext]);
         assert_eq!(s.warnings.len(), 2);
@@ -911,7 +964,10 @@ mod tests {
         assert!(resolve(&[("OTEL_SDK_DISABLED", "true")]).disabled);
         assert!(!resolve(&[]).disabled);
         assert_eq!(resolve(&[]).log_filter, "info");
-        assert_eq!(resolve(&[("RUST_LOG", "warn,my_app=debug")]).log_filter, "warn,my_app=debug");
+        assert_eq!(
+            resolve(&[("RUST_LOG", "warn,my_app=debug")]).log_filter,
+            "warn,my_app=debug"
+        );
         let s = resolve(&[("RUST_LOG", "foo=[[[")]);
         assert_eq!(s.log_filter, "info");
         assert_eq!(s.warnings.len(), 1);

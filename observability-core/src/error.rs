@@ -35,8 +35,13 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     /// Shutdown or flush did not finish within its deadline; spans still
     /// queued were dropped and counted.
-    #[error("telemetry did not finish flushing within {0:?}; the remaining spans were dropped")]
-    Timeout(Duration),
+    #[error("telemetry did not finish flushing within {deadline:?}; {} span(s) were dropped in all", stats.dropped())]
+    Timeout {
+        /// The deadline that passed.
+        deadline: Duration,
+        /// The counts when it passed (after shutdown, final).
+        stats: crate::ExportStats,
+    },
     /// Telemetry was already shut down.
     #[error("telemetry is already shut down")]
     AlreadyShutdown,

@@ -144,7 +144,10 @@ impl TelemetryGuard {
         if in_time {
             Ok(stats)
         } else {
-            Err(Error::Timeout(self.shutdown_timeout))
+            Err(Error::Timeout {
+                deadline: self.shutdown_timeout,
+                stats,
+            })
         }
     }
 }

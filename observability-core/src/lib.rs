@@ -116,7 +116,10 @@ impl Builder {
     /// Where spans go, whatever `OTEL_TRACES_EXPORTER` says. Call it again
     /// to add a second exporter.
     pub fn exporter(mut self, exporter: Exporter) -> Self {
-        self.code.exporter.get_or_insert_with(Vec::new).push(exporter);
+        self.code
+            .exporter
+            .get_or_insert_with(Vec::new)
+            .push(exporter);
         self
     }
 

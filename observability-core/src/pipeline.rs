@@ -112,7 +112,10 @@ impl Pipeline {
         for rx in waiting {
             let left = deadline.saturating_duration_since(Instant::now());
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(left) {
-                return Err(crate::Error::Timeout(timeout));
+                return Err(crate::Error::Timeout {
+                    deadline: timeout,
+                    stats: self.stats(),
+                });
             }
         }
         Ok(())
@@ -187,7 +190,9 @@ impl Pipeline {
         for p in &self.processors {
             p.abandon(stopped);
         }
-        let _ = self.provider.shutdown_with_timeout(Duration::from_millis(100));
+        let _ = self
+            .provider
+            .shutdown_with_timeout(Duration::from_millis(100));
         (self.stats(), in_time)
     }
 }
@@ -200,7 +205,10 @@ fn otlp(settings: &Settings, runtime: &ExportRuntime) -> Result<Box<dyn Sink>, S
     #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
     {
         let _ = (settings, runtime);
-        Err("observability-core was built without the `otlp-grpc` and `otlp-http` features".to_owned())
+        Err(
+            "observability-core was built without the `otlp-grpc` and `otlp-http` features"
+                .to_owned(),
+        )
     }
 }
 

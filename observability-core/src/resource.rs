@@ -86,7 +86,10 @@ pub(crate) fn resolve(code: &ResourceSettings, env: &Env, w: &mut Warnings) -> R
     let version = code
         .service_version
         .clone()
-        .or_else(|| env.first(&[env::SERVICE_VERSION, env::VERSION]).map(|(_, v)| v))
+        .or_else(|| {
+            env.first(&[env::SERVICE_VERSION, env::VERSION])
+                .map(|(_, v)| v)
+        })
         .or_else(|| env_attr(SERVICE_VERSION));
     if let Some(version) = version {
         set(&mut attrs, SERVICE_VERSION, version.into());
@@ -99,7 +102,11 @@ pub(crate) fn resolve(code: &ResourceSettings, env: &Env, w: &mut Warnings) -> R
         .or_else(|| env_attr(DEPLOYMENT_ENVIRONMENT))
         .or_else(|| env_attr(DEPLOYMENT_ENVIRONMENT_OLD));
     if let Some(environment) = &environment {
-        set(&mut attrs, DEPLOYMENT_ENVIRONMENT, environment.clone().into());
+        set(
+            &mut attrs,
+            DEPLOYMENT_ENVIRONMENT,
+            environment.clone().into(),
+        );
     }
 
     for kv in &code.attributes {
@@ -139,7 +146,11 @@ fn detected(env: &Env) -> Vec<KeyValue> {
         ("k8s.pod.name", &[env::K8S_POD_NAME, "POD_NAME"]),
         (
             "k8s.namespace.name",
-            &[env::K8S_NAMESPACE_NAME, "K8S_POD_NAMESPACE", "POD_NAMESPACE"],
+            &[
+                env::K8S_NAMESPACE_NAME,
+                "K8S_POD_NAMESPACE",
+                "POD_NAMESPACE",
+            ],
         ),
         ("k8s.node.name", &[env::K8S_NODE_NAME, "NODE_NAME"]),
         ("k8s.pod.uid", &[env::K8S_POD_UID, "POD_UID"]),
@@ -200,7 +211,8 @@ mod tests {
     use crate::env::env_of;
 
     fn attr(r: &Resource, key: &str) -> Option<String> {
-        r.get(&Key::new(key.to_owned())).map(|v| v.as_str().into_owned())
+        r.get(&Key::new(key.to_owned()))
+            .map(|v| v.as_str().into_owned())
     }
 
     fn build(code: &ResourceSettings, vars: &[(&str, &str)]) -> (Resource, Vec<String>) {
@@ -220,11 +232,23 @@ mod tests {
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
             ("SERVICE_NAME", "from-plain"),
         ];
-        assert_eq!(attr(&build(&code, &all).0, SERVICE_NAME).unwrap(), "from-code");
+        assert_eq!(
+            attr(&build(&code, &all).0, SERVICE_NAME).unwrap(),
+            "from-code"
+        );
         let none = ResourceSettings::default();
-        assert_eq!(attr(&build(&none, &all).0, SERVICE_NAME).unwrap(), "from-otel");
-        assert_eq!(attr(&build(&none, &all[1..]).0, SERVICE_NAME).unwrap(), "from-attrs");
-        assert_eq!(attr(&build(&none, &all[2..]).0, SERVICE_NAME).unwrap(), "from-plain");
+        assert_eq!(
+            attr(&build(&none, &all).0, SERVICE_NAME).unwrap(),
+            "from-otel"
+        );
+        assert_eq!(
+            attr(&build(&none, &all[1..]).0, SERVICE_NAME).unwrap(),
+            "from-attrs"
+        );
+        assert_eq!(
+            attr(&build(&none, &all[2..]).0, SERVICE_NAME).unwrap(),
+            "from-plain"
+        );
         let fallback = attr(&build(&none, &[]).0, SERVICE_NAME).unwrap();
         assert_eq!(fallback, format!("unknown_service:{}", executable_name()));
     }
@@ -232,7 +256,14 @@ mod tests {
     #[test]
     fn version_and_environment() {
         let none = ResourceSettings::default();
-        let (r, _) = build(&none, &[("SERVICE_VERSION", "1.2.3"), ("VERSION", "9"), ("ENV", "staging")]);
+        let (r, _) = build(
+            &none,
+            &[
+                ("SERVICE_VERSION", "1.2.3"),
+                ("VERSION", "9"),
+                ("ENV", "staging"),
+            ],
+        );
         assert_eq!(attr(&r, SERVICE_VERSION).unwrap(), "1.2.3");
         assert_eq!(attr(&r, DEPLOYMENT_ENVIRONMENT).unwrap(), "staging");
         let (r, _) = build(&none, &[("VERSION", "9"), ("ENVIRONMENT", "dev")]);
@@ -240,7 +271,10 @@ mod tests {
         assert_eq!(attr(&r, DEPLOYMENT_ENVIRONMENT).unwrap(), "dev");
         let (r, _) = build(
             &none,
-            &[("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=qa,service.version=2")],
+            &[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=qa,service.version=2",
+            )],
         );
         assert_eq!(attr(&r, DEPLOYMENT_ENVIRONMENT).unwrap(), "qa");
         assert_eq!(attr(&r, SERVICE_VERSION).unwrap(), "2");
@@ -258,7 +292,10 @@ mod tests {
     fn resource_attributes_are_percent_decoded() {
         let (r, w) = build(
             &ResourceSettings::default(),
-            &[("OTEL_RESOURCE_ATTRIBUTES", "team=checkout%20squad,note=a%2Cb%3Dc")],
+            &[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=checkout%20squad,note=a%2Cb%3Dc",
+            )],
         );
         assert!(w.is_empty());
         assert_eq!(attr(&r, "team").unwrap(), "checkout squad");
@@ -269,12 +306,19 @@ mod tests {
     fn an_undecodable_value_discards_the_whole_variable_with_one_warning() {
         let (r, w) = build(
             &ResourceSettings::default(),
-            &[("OTEL_RESOURCE_ATTRIBUTES", "team=ok,bad=100%,service.name=x")],
+            &[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=ok,bad=100%,service.name=x",
+            )],
         );
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("OTEL_RESOURCE_ATTRIBUTES"));
         assert_eq!(attr(&r, "team"), None);
-        assert!(attr(&r, SERVICE_NAME).unwrap().starts_with("unknown_service:"));
+        assert!(
+            attr(&r, SERVICE_NAME)
+                .unwrap()
+                .starts_with("unknown_service:")
+        );
     }
 
     #[test]

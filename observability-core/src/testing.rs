@@ -57,7 +57,8 @@ impl SpanCapture {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(self.processor())
             .build();
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("observability-test"));
+        let layer =
+            tracing_opentelemetry::layer().with_tracer(provider.tracer("observability-test"));
         let subscriber = tracing_subscriber::registry().with(layer);
         CaptureGuard {
             _default: tracing::subscriber::set_default(subscriber),

@@ -1,1 +1,612 @@
-//! placeholder
+//! Test infrastructure for the observability crates: an OTLP receiver that
+//! speaks the real wire protocols (gRPC and HTTP/protobuf, gzip or not),
+//! built on `opentelemetry-proto`, keeping whole export requests so tests
+//! can assert on what a collector would see.
+//!
+//! ```no_run
+//! let receiver = observability_tests::OtlpReceiver::start();
+//! // point an exporter at receiver.grpc_endpoint() or receiver.http_traces_endpoint()
+//! let spans = receiver.wait_for_spans(3, std::time::Duration::from_secs(10));
+//! assert_eq!(spans.len(), 3);
+//! ```
+
+// The receiver is test infrastructure: failing to start it is a test failure.
+#![allow(clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+pub use opentelemetry_proto::tonic as proto;
+
+/// Which wire protocol carried a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP with a protobuf body.
+    Http,
+}
+
+/// How the receiver answers exports (for fault tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Accept and keep every request.
+    Accept,
+    /// Refuse: gRPC `UNAVAILABLE`, HTTP 503. Nothing is kept.
+    Unavailable,
+    /// Accept and keep, but answer only after this long.
+    Delay(Duration),
+}
+
+/// One export request as it arrived.
+#[derive(Clone, Debug)]
+pub struct Received<T> {
+    /// The protocol.
+    pub transport: Transport,
+    /// The request path (HTTP) or gRPC method path.
+    pub path: String,
+    /// Request headers (gRPC metadata), names lowercase.
+    pub headers: HashMap<String, String>,
+    /// The decoded request.
+    pub request: T,
+}
+
+/// A received span with its resource and scope.
+#[derive(Clone, Debug)]
+pub struct ReceivedSpan {
+    /// The span as sent.
+    pub span: Span,
+    /// Its resource's attributes.
+    pub resource: Vec<KeyValue>,
+    /// Its instrumentation scope's name.
+    pub scope: String,
+    /// How it arrived.
+    pub transport: Transport,
+}
+
+impl ReceivedSpan {
+    /// The trace id, as 32 lowercase hex digits.
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+    /// The span id, as 16 lowercase hex digits.
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+    /// The parent span id as hex, empty for a root span.
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+    /// A span attribute, rendered as a string.
+    pub fn attr(&self, key: &str) -> Option<String> {
+        find(&self.span.attributes, key)
+    }
+    /// A resource attribute, rendered as a string.
+    pub fn resource_attr(&self, key: &str) -> Option<String> {
+        find(&self.resource, key)
+    }
+}
+
+/// A received log record with its resource.
+#[derive(Clone, Debug)]
+pub struct ReceivedLog {
+    /// The record as sent.
+    pub record: LogRecord,
+    /// Its resource's attributes.
+    pub resource: Vec<KeyValue>,
+}
+
+impl ReceivedLog {
+    /// The record's trace id as hex (empty outside a span).
+    pub fn trace_id(&self) -> String {
+        hex(&self.record.trace_id)
+    }
+    /// The record's span id as hex (empty outside a span).
+    pub fn span_id(&self) -> String {
+        hex(&self.record.span_id)
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Renders an OTLP value as a string (`true`, `42`, `text`).
+pub fn value_to_string(value: &AnyValue) -> String {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn find(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .map(value_to_string)
+}
+
+#[derive(Default)]
+struct Store {
+    traces: Vec<Received<ExportTraceServiceRequest>>,
+    logs: Vec<Received<ExportLogsServiceRequest>>,
+    refused: usize,
+}
+
+struct State {
+    store: Mutex<Store>,
+    changed: Condvar,
+    behaviour: Mutex<Behaviour>,
+}
+
+impl State {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn behaviour(&self) -> Behaviour {
+        *self
+            .behaviour
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+    fn keep(&self, f: impl FnOnce(&mut Store)) {
+        f(&mut self.store());
+        self.changed.notify_all();
+    }
+}
+
+/// An OTLP receiver on 127.0.0.1, gRPC and HTTP on two ephemeral ports, run
+/// on its own thread and runtime (so a test that blocks its own runtime
+/// cannot starve it). Stops when dropped.
+pub struct OtlpReceiver {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    state: Arc<State>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for OtlpReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpReceiver")
+            .field("grpc", &self.grpc)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+struct GrpcService(Arc<State>);
+
+fn metadata_map(md: &tonic::metadata::MetadataMap) -> HashMap<String, String> {
+    md.clone()
+        .into_headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+impl GrpcService {
+    async fn gate(&self) -> Result<(), tonic::Status> {
+        match self.0.behaviour() {
+            Behaviour::Accept => Ok(()),
+            Behaviour::Delay(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Behaviour::Unavailable => {
+                self.0.keep(|s| s.refused += 1);
+                Err(tonic::Status::unavailable("receiver told to refuse"))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.gate().await?;
+        let headers = metadata_map(request.metadata());
+        let request = request.into_inner();
+        self.0.keep(|s| {
+            s.traces.push(Received {
+                transport: Transport::Grpc,
+                path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export".into(),
+                headers,
+                request,
+            })
+        });
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.gate().await?;
+        let headers = metadata_map(request.metadata());
+        let request = request.into_inner();
+        self.0.keep(|s| {
+            s.logs.push(Received {
+                transport: Transport::Grpc,
+                path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export".into(),
+                headers,
+                request,
+            })
+        });
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+async fn http_export(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    match state.behaviour() {
+        Behaviour::Accept => {}
+        Behaviour::Delay(d) => tokio::time::sleep(d).await,
+        Behaviour::Unavailable => {
+            state.keep(|s| s.refused += 1);
+            return (StatusCode::SERVICE_UNAVAILABLE, "receiver told to refuse").into_response();
+        }
+    }
+    let body = if headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+    {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
+        }
+        Bytes::from(out)
+    } else {
+        body
+    };
+    let header_map: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let path = uri.path().to_owned();
+    if path.ends_with("/v1/logs") {
+        let Ok(request) = ExportLogsServiceRequest::decode(body) else {
+            return (StatusCode::BAD_REQUEST, "not an ExportLogsServiceRequest").into_response();
+        };
+        state.keep(|s| {
+            s.logs.push(Received {
+                transport: Transport::Http,
+                path,
+                headers: header_map,
+                request,
+            })
+        });
+        let reply = ExportLogsServiceResponse {
+            partial_success: None,
+        };
+        return protobuf(reply.encode_to_vec());
+    }
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+        return (StatusCode::BAD_REQUEST, "not an ExportTraceServiceRequest").into_response();
+    };
+    state.keep(|s| {
+        s.traces.push(Received {
+            transport: Transport::Http,
+            path,
+            headers: header_map,
+            request,
+        })
+    });
+    let reply = ExportTraceServiceResponse {
+        partial_success: None,
+    };
+    protobuf(reply.encode_to_vec())
+}
+
+fn protobuf(body: Vec<u8>) -> axum::response::Response {
+    ([("content-type", "application/x-protobuf")], body).into_response()
+}
+
+impl OtlpReceiver {
+    /// Starts the receiver.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot bind to 127.0.0.1 (a test cannot go on without it).
+    pub fn start() -> Self {
+        let state = Arc::new(State {
+            store: Mutex::new(Store::default()),
+            changed: Condvar::new(),
+            behaviour: Mutex::new(Behaviour::Accept),
+        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread_state = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("otlp-receiver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("the receiver's runtime starts");
+                let mut stop_signal = stopped.clone();
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = serve(thread_state, addr_tx) => {}
+                        _ = stop_signal.wait_for(|s| *s) => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(200));
+            })
+            .expect("the receiver's thread starts");
+        let (grpc, http) = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the OTLP receiver binds to 127.0.0.1");
+        Self {
+            grpc,
+            http,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` of the gRPC listener.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// `http://127.0.0.1:<port>` of the HTTP listener (no path).
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// `http://127.0.0.1:<port>/v1/traces`.
+    pub fn http_traces_endpoint(&self) -> String {
+        format!("http://{}/v1/traces", self.http)
+    }
+
+    /// The gRPC listener's address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+
+    /// The HTTP listener's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// Changes how the receiver answers from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .state
+            .behaviour
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = behaviour;
+    }
+
+    /// Every trace export request received so far.
+    pub fn trace_requests(&self) -> Vec<Received<ExportTraceServiceRequest>> {
+        self.state.store().traces.clone()
+    }
+
+    /// Every log export request received so far.
+    pub fn log_requests(&self) -> Vec<Received<ExportLogsServiceRequest>> {
+        self.state.store().logs.clone()
+    }
+
+    /// How many exports were refused under [`Behaviour::Unavailable`].
+    pub fn refused(&self) -> usize {
+        self.state.store().refused
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        flatten_spans(&self.state.store().traces)
+    }
+
+    /// Every log record received so far.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        let store = self.state.store();
+        let mut out = Vec::new();
+        for r in &store.logs {
+            for rl in &r.request.resource_logs {
+                let resource = rl
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                for sl in &rl.scope_logs {
+                    for record in &sl.log_records {
+                        out.push(ReceivedLog {
+                            record: record.clone(),
+                            resource: resource.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits until at least `n` spans have arrived, or `timeout` passes;
+    /// returns what arrived either way.
+    pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<ReceivedSpan> {
+        self.wait_until(timeout, |s| count_spans(&s.traces) >= n);
+        self.spans()
+    }
+
+    /// Waits until a span with this name has arrived, or `timeout` passes.
+    pub fn wait_for_span(&self, name: &str, timeout: Duration) -> Option<ReceivedSpan> {
+        self.wait_until(timeout, |s| {
+            flatten_spans(&s.traces).iter().any(|x| x.span.name == name)
+        });
+        self.spans().into_iter().find(|s| s.span.name == name)
+    }
+
+    /// Waits until at least `n` log records have arrived, or `timeout` passes.
+    pub fn wait_for_logs(&self, n: usize, timeout: Duration) -> Vec<ReceivedLog> {
+        self.wait_until(timeout, |s| {
+            s.logs
+                .iter()
+                .flat_map(|r| &r.request.resource_logs)
+                .flat_map(|rl| &rl.scope_logs)
+                .map(|sl| sl.log_records.len())
+                .sum::<usize>()
+                >= n
+        });
+        self.logs()
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&Store) -> bool) {
+        let deadline = Instant::now() + timeout;
+        let mut store = self.state.store();
+        while !done(&store) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            store = self
+                .state
+                .changed
+                .wait_timeout(store, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+fn count_spans(traces: &[Received<ExportTraceServiceRequest>]) -> usize {
+    traces
+        .iter()
+        .flat_map(|r| &r.request.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum()
+}
+
+fn flatten_spans(traces: &[Received<ExportTraceServiceRequest>]) -> Vec<ReceivedSpan> {
+    let mut out = Vec::new();
+    for r in traces {
+        for rs in &r.request.resource_spans {
+            let resource = rs
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.clone())
+                .unwrap_or_default();
+            for ss in &rs.scope_spans {
+                let scope = ss
+                    .scope
+                    .as_ref()
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
+                for span in &ss.spans {
+                    out.push(ReceivedSpan {
+                        span: span.clone(),
+                        resource: resource.clone(),
+                        scope: scope.clone(),
+                        transport: r.transport,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn serve(state: Arc<State>, addr_tx: std::sync::mpsc::Sender<(SocketAddr, SocketAddr)>) {
+    let (Ok(grpc_listener), Ok(http_listener)) = (
+        tokio::net::TcpListener::bind("127.0.0.1:0").await,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await,
+    ) else {
+        return;
+    };
+    let (Ok(grpc_addr), Ok(http_addr)) = (grpc_listener.local_addr(), http_listener.local_addr())
+    else {
+        return;
+    };
+    let _ = addr_tx.send((grpc_addr, http_addr));
+
+    let service = GrpcService(Arc::clone(&state));
+    let grpc = tonic::transport::Server::builder()
+        .add_service(
+            TraceServiceServer::new(service.clone())
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
+        .add_service(
+            LogsServiceServer::new(service)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener));
+
+    let app = axum::Router::new()
+        .fallback(axum::routing::post(http_export))
+        .with_state(state);
+    let http = axum::serve(http_listener, app);
+    let _ = tokio::join!(grpc, async move { http.await });
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -123,7 +123,9 @@ fn has_root(spans: &[SpanData]) -> bool {
     spans.iter().any(|s| {
         s.parent_span_id == SpanId::INVALID
             || (s.parent_span_is_remote
-                && !spans.iter().any(|p| p.span_context.span_id() == s.parent_span_id))
+                && !spans
+                    .iter()
+                    .any(|p| p.span_context.span_id() == s.parent_span_id))
     })
 }
 
@@ -173,7 +175,11 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
     by_start(&mut roots);
     children.values_mut().for_each(by_start);
 
-    let start = spans.iter().map(|s| s.start_time).min().unwrap_or(SystemTime::UNIX_EPOCH);
+    let start = spans
+        .iter()
+        .map(|s| s.start_time)
+        .min()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
     let total = since(end, start);
 
@@ -199,7 +205,11 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
         };
         if let Some(kids) = children.get(&s.span_context.span_id()) {
             for (n, &k) in kids.iter().enumerate() {
-                let c = if n + 1 == kids.len() { "└─ " } else { "├─ " };
+                let c = if n + 1 == kids.len() {
+                    "└─ "
+                } else {
+                    "├─ "
+                };
                 walk(k, &child_prefix, c, spans, children, lines);
             }
         }
@@ -214,7 +224,10 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
         .max()
         .unwrap_or(0)
         .min(72);
-    let errors = spans.iter().filter(|s| matches!(s.status, Status::Error { .. })).count();
+    let errors = spans
+        .iter()
+        .filter(|s| matches!(s.status, Status::Error { .. }))
+        .count();
     let mut out = String::new();
     let _ = write!(
         out,
@@ -224,7 +237,11 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
         format_duration(total)
     );
     if errors > 0 {
-        let _ = write!(out, " · {errors} error{}", if errors == 1 { "" } else { "s" });
+        let _ = write!(
+            out,
+            " · {errors} error{}",
+            if errors == 1 { "" } else { "s" }
+        );
     }
     out.push('\n');
     for (label, i) in lines {
@@ -290,7 +307,14 @@ mod tests {
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use std::sync::{Arc, Mutex};
 
-    fn span(trace: u128, id: u64, parent: u64, name: &'static str, from_ms: u64, to_ms: u64) -> SpanData {
+    fn span(
+        trace: u128,
+        id: u64,
+        parent: u64,
+        name: &'static str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> SpanData {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         SpanData {
             span_context: SpanContext::new(
@@ -329,14 +353,26 @@ mod tests {
         ];
         let text = render(TraceId::from(1u128), &spans, "orders");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[1], "trace 00000000000000000000000000000001 · 4 spans · 20.0 ms · 1 error");
-        assert!(lines[2].starts_with("  GET /orders/{id} (server)  "), "{text}");
+        assert_eq!(
+            lines[1],
+            "trace 00000000000000000000000000000001 · 4 spans · 20.0 ms · 1 error"
+        );
+        assert!(
+            lines[2].starts_with("  GET /orders/{id} (server)  "),
+            "{text}"
+        );
         assert!(lines[3].starts_with("  ├─ load_order "), "{text}");
         assert!(lines[4].starts_with("  │  └─ db.query "), "{text}");
         assert!(lines[4].ends_with("ERROR: connection reset"), "{text}");
         assert!(lines[5].starts_with("  └─ render "), "{text}");
-        assert!(lines[2].contains("orders") && lines[2].contains("20.0 ms"), "{text}");
-        assert!(lines[2].contains(&format!("|{}|", "█".repeat(BAR))), "{text}");
+        assert!(
+            lines[2].contains("orders") && lines[2].contains("20.0 ms"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains(&format!("|{}|", "█".repeat(BAR))),
+            "{text}"
+        );
     }
 
     #[test]
@@ -346,21 +382,36 @@ mod tests {
         let resource = Resource::builder_empty().with_service_name("svc").build();
         let mut sink = ConsoleSink::with_output(
             &resource,
-            Box::new(move |b| sink_out.lock().unwrap().push(String::from_utf8_lossy(b).into_owned())),
+            Box::new(move |b| {
+                sink_out
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(b).into_owned())
+            }),
         );
-        let _ = sink.export(vec![span(1, 2, 1, "child", 1, 2), span(2, 9, 0, "other root", 0, 1)]);
+        drop(sink.export(vec![
+            span(1, 2, 1, "child", 1, 2),
+            span(2, 9, 0, "other root", 0, 1),
+        ]));
         sink.tick(false);
         assert!(out.lock().unwrap().is_empty(), "lingers for late spans");
         std::thread::sleep(LINGER);
         sink.tick(false);
         let printed = out.lock().unwrap().clone();
-        assert_eq!(printed.len(), 1, "only the trace with an ended root: {printed:?}");
+        assert_eq!(
+            printed.len(),
+            1,
+            "only the trace with an ended root: {printed:?}"
+        );
         assert!(printed[0].contains("other root"));
-        let _ = sink.export(vec![span(1, 1, 0, "root", 0, 3)]);
+        drop(sink.export(vec![span(1, 1, 0, "root", 0, 3)]));
         sink.tick(true);
         let printed = out.lock().unwrap().clone();
         assert_eq!(printed.len(), 2);
-        assert!(printed[1].contains("root") && printed[1].contains("└─ child") || printed[1].contains("  root"));
+        assert!(
+            printed[1].contains("root") && printed[1].contains("└─ child")
+                || printed[1].contains("  root")
+        );
         assert!(printed[1].contains("2 spans"));
     }
 }

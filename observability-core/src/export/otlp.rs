@@ -44,9 +44,9 @@ pub(crate) fn otlp_sink(
 
 #[cfg(feature = "otlp-grpc")]
 fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
     use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
     use opentelemetry_otlp::{Compression, WithExportConfig, WithTonicConfig};
+    use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
     let mut metadata = MetadataMap::new();
     for (key, value) in &settings.headers {
@@ -61,7 +61,11 @@ fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
         .with_endpoint(settings.endpoint.clone())
         .with_timeout(settings.timeout)
         .with_metadata(metadata);
-    if settings.endpoint.to_ascii_lowercase().starts_with("https://") {
+    if settings
+        .endpoint
+        .to_ascii_lowercase()
+        .starts_with("https://")
+    {
         builder = builder.with_tls_config(ClientTlsConfig::new().with_native_roots());
     }
     if settings.gzip {
@@ -81,7 +85,10 @@ fn http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
 
     let client = http_client::HyperClient::new(
         settings.timeout,
-        settings.endpoint.to_ascii_lowercase().starts_with("https://"),
+        settings
+            .endpoint
+            .to_ascii_lowercase()
+            .starts_with("https://"),
     )?;
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()

@@ -16,7 +16,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::Sink;
-use super::runtime::{in_export_thread, Reporter};
+use super::runtime::{Reporter, in_export_thread};
 use crate::config::BatchSettings;
 
 /// Export counts of one processor, or of all of them added up.
@@ -360,20 +360,31 @@ impl Worker {
                     self.reporter.recovered(self.sink.name());
                 }
                 Ok(Err(error)) => {
-                    counters.dropped_export_failed.fetch_add(len, Ordering::Relaxed);
+                    counters
+                        .dropped_export_failed
+                        .fetch_add(len, Ordering::Relaxed);
                     self.reporter.failure(self.sink.name(), len, &error);
                 }
                 Err(_) => {
-                    counters.dropped_export_failed.fetch_add(len, Ordering::Relaxed);
-                    self.reporter
-                        .failure(self.sink.name(), len, &format!("export timed out after {timeout:?}"));
+                    counters
+                        .dropped_export_failed
+                        .fetch_add(len, Ordering::Relaxed);
+                    self.reporter.failure(
+                        self.sink.name(),
+                        len,
+                        &format!("export timed out after {timeout:?}"),
+                    );
                 }
             }
         }
     }
 
     fn report_queue_full(&mut self) {
-        let now = self.shared.counters.dropped_queue_full.load(Ordering::Relaxed);
+        let now = self
+            .shared
+            .counters
+            .dropped_queue_full
+            .load(Ordering::Relaxed);
         if now > self.seen_queue_full {
             let new = now - self.seen_queue_full;
             self.seen_queue_full = now;

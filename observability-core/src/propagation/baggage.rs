@@ -1,9 +1,9 @@
 use std::fmt::Write as _;
 
+use opentelemetry::Context;
 use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::Context;
 
 use crate::env::percent_decode;
 
@@ -37,9 +37,8 @@ fn fields() -> &'static [String] {
 /// `token` characters of RFC 9110, the allowed baggage key characters.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl TextMapPropagator for BaggagePropagator {
@@ -170,7 +169,10 @@ mod tests {
         let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
         assert_eq!(extract(&[&many.join(",")]).baggage().len(), 64);
         let huge = format!("k={}", "v".repeat(1 << 20));
-        assert!(extract(&[&huge]).baggage().is_empty(), "1 MB baggage is dropped unread");
+        assert!(
+            extract(&[&huge]).baggage().is_empty(),
+            "1 MB baggage is dropped unread"
+        );
     }
 
     #[test]
@@ -179,6 +181,12 @@ mod tests {
         let mut out: HashMap<String, String> = HashMap::new();
         BaggagePropagator::new().inject_context(&cx, &mut out);
         assert_eq!(out.get("baggage").map(String::as_str), Some("k=a%20b%2Cc"));
-        assert_eq!(extract(&[out["baggage"].as_str()]).baggage().get("k").map(|v| v.as_str()), Some("a b,c"));
+        assert_eq!(
+            extract(&[out["baggage"].as_str()])
+                .baggage()
+                .get("k")
+                .map(|v| v.as_str()),
+            Some("a b,c")
+        );
     }
 }

@@ -1,7 +1,7 @@
+use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry::Context;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -104,7 +104,8 @@ pub(crate) fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanCont
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parses a `traceparent` value per Trace Context Level 2.
@@ -150,7 +151,9 @@ pub(crate) fn valid_tracestate_key(key: &str) -> bool {
     let b = key.as_bytes();
     match key.split_once('@') {
         None => {
-            (1..=256).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|&c| key_char(c))
+            (1..=256).contains(&b.len())
+                && b[0].is_ascii_lowercase()
+                && b.iter().all(|&c| key_char(c))
         }
         Some((tenant, system)) => {
             let (t, s) = (tenant.as_bytes(), system.as_bytes());
@@ -169,7 +172,8 @@ pub(crate) fn valid_tracestate_key(key: &str) -> bool {
 pub(crate) fn valid_tracestate_value(value: &str) -> bool {
     let b = value.as_bytes();
     (1..=256).contains(&b.len())
-        && b.iter().all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+        && b.iter()
+            .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
         && b[b.len() - 1] != b' '
 }
 
@@ -230,7 +234,9 @@ mod tests {
             self.0.keys().map(String::as_str).collect()
         }
         fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-            self.0.get(key).map(|v| v.iter().map(String::as_str).collect())
+            self.0
+                .get(key)
+                .map(|v| v.iter().map(String::as_str).collect())
         }
     }
     impl Injector for Multi {
@@ -249,7 +255,10 @@ mod tests {
     fn valid_traceparent_round_trips() {
         let sc = extract(&Multi::default().with("traceparent", TP)).unwrap();
         assert!(sc.is_remote() && sc.is_sampled());
-        assert_eq!(format!("{}", sc.trace_id()), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            format!("{}", sc.trace_id()),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         let mut out = Multi::default();
         TraceContextPropagator::new()
             .inject_context(&Context::new().with_remote_span_context(sc), &mut out);
@@ -279,18 +288,29 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-é1",
         ];
         for tp in bad {
-            assert!(extract(&Multi::default().with("traceparent", tp)).is_none(), "{tp:?}");
+            assert!(
+                extract(&Multi::default().with("traceparent", tp)).is_none(),
+                "{tp:?}"
+            );
         }
     }
 
     #[test]
     fn two_traceparents_are_rejected() {
-        let c = Multi::default()
-            .with("traceparent", TP)
-            .with("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01");
+        let c = Multi::default().with("traceparent", TP).with(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01",
+        );
         assert!(extract(&c).is_none());
         // Even two identical values.
-        assert!(extract(&Multi::default().with("traceparent", TP).with("traceparent", TP)).is_none());
+        assert!(
+            extract(
+                &Multi::default()
+                    .with("traceparent", TP)
+                    .with("traceparent", TP)
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -346,7 +366,12 @@ mod tests {
 
     #[test]
     fn tracestate_limits() {
-        let members = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let members = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         assert_eq!(state(&[&members(32)]).unwrap().split(',').count(), 32);
         assert_eq!(state(&[&members(33)]), None, "33 members drop the header");
         let k256 = format!("a{}", "b".repeat(255));
@@ -371,13 +396,30 @@ mod tests {
 
     #[test]
     fn invalid_tracestate_is_dropped_but_the_parent_kept() {
-        for bad in ["A=1", "a=", "a", "a=1,a=2", "a=\u{7f}", "a=b=c", "k=v,UPPER=1", "=v"] {
+        for bad in [
+            "A=1",
+            "a=",
+            "a",
+            "a=1,a=2",
+            "a=\u{7f}",
+            "a=b=c",
+            "k=v,UPPER=1",
+            "=v",
+        ] {
             assert_eq!(state(&[bad]), None, "{bad:?}");
         }
-        assert_eq!(state(&["a=1", "a=2"]), None, "duplicate keys across headers");
+        assert_eq!(
+            state(&["a=1", "a=2"]),
+            None,
+            "duplicate keys across headers"
+        );
         assert_eq!(state(&["foo=bar baz"]).as_deref(), Some("foo=bar baz"));
-        assert_eq!(state(&["a=x y \t"]).as_deref(), Some("a=x y"), "whitespace around members is OWS");
-        assert_eq!(state(&["a=!\"#$%&'()*+-./:;<>?@[]^_`{|}~"]).is_some(), true);
+        assert_eq!(
+            state(&["a=x y \t"]).as_deref(),
+            Some("a=x y"),
+            "whitespace around members is OWS"
+        );
+        assert!(state(&["a=!\"#$%&'()*+-./:;<>?@[]^_`{|}~"]).is_some());
     }
 
     #[test]

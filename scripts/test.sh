@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it, on a machine with only the Rust toolchain,
+# python3 and apt: installs and starts what the tests need on 127.0.0.1,
+# checks formatting, lints, builds once, runs every test and example check,
+# builds the docs, and stops what it started.
+#
+#   scripts/test.sh            everything
+#   SKIP_LINT=1 scripts/test.sh   skip fmt/clippy/doc (a faster local loop)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+services_dir="$root/.test-services"
+mkdir -p "$services_dir"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+cleanup() {
+    local status=$?
+    # Services started below register their stop commands here.
+    if [ -f "$services_dir/stop.sh" ]; then
+        bash "$services_dir/stop.sh" || true
+        rm -f "$services_dir/stop.sh"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+# Services the integration tests need. The OTLP receiver is part of the test
+# crate (tests/src/lib.rs) and starts inside each test on 127.0.0.1.
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE=1
+
+if [ -z "${SKIP_LINT:-}" ]; then
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+
+    step "cargo clippy (all targets, all features, warnings are errors)"
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+fi
+
+step "build (once, every target)"
+cargo build --workspace --all-targets --all-features
+
+step "cargo test"
+test_log="$services_dir/cargo-test.log"
+cargo test --workspace --all-features 2>&1 | tee "$test_log"
+passed=$(grep -o '[0-9]* passed' "$test_log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -o '[0-9]* failed' "$test_log" | awk '{s += $1} END {print s + 0}')
+
+step "examples: quickstart prints its trace tree with nothing else running"
+out=$(env -u OTEL_TRACES_EXPORTER -u OTEL_EXPORTER_OTLP_ENDPOINT \
+    timeout 30 "${CARGO_TARGET_DIR:-$root/target}/debug/quickstart" 2>&1 >/dev/null)
+printf '%s\n' "$out"
+grep -q '^trace [0-9a-f]\{32\} · 7 spans' <<<"$out"
+grep -q '└─ charge_card .*ERROR: payment declined' <<<"$out"
+
+if [ -z "${SKIP_LINT:-}" ]; then
+    step "cargo doc (warnings are errors)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+fi
+
+step "all checks passed"
+echo "tests: $passed passed, $failed failed"
