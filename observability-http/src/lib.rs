@@ -1,4 +1,18 @@
-//! Part of the `observability` crate family; see the workspace README.
-//!
-//! This crate is a placeholder in the workspace: its API lands in a later
-//! release.
+#![doc = include_str!("../README.md")]
+
+mod attributes;
+mod body;
+pub mod client;
+mod grpc;
+mod propagation;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+pub mod server;
+mod tracer;
+
+pub use body::ResponseBody;
+pub use client::{ClientLayer, ClientService};
+pub use propagation::{
+    HeaderExtractor, HeaderInjector, extract_context, inject_context, inject_current_context,
+};
+pub use server::{ServerLayer, ServerService};

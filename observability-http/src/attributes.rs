@@ -1,0 +1,307 @@
+//! Semantic-convention attribute values shared by the server and client
+//! sides: method normalisation, address parsing, URL redaction.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, Method, Version};
+use opentelemetry::{Key, KeyValue, StringValue, Value};
+
+pub(crate) const HTTP_REQUEST_METHOD: Key = Key::from_static_str("http.request.method");
+pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: Key =
+    Key::from_static_str("http.request.method_original");
+pub(crate) const HTTP_RESPONSE_STATUS_CODE: Key = Key::from_static_str("http.response.status_code");
+pub(crate) const HTTP_ROUTE: Key = Key::from_static_str("http.route");
+pub(crate) const URL_PATH: Key = Key::from_static_str("url.path");
+pub(crate) const URL_QUERY: Key = Key::from_static_str("url.query");
+pub(crate) const URL_SCHEME: Key = Key::from_static_str("url.scheme");
+pub(crate) const URL_FULL: Key = Key::from_static_str("url.full");
+pub(crate) const SERVER_ADDRESS: Key = Key::from_static_str("server.address");
+pub(crate) const SERVER_PORT: Key = Key::from_static_str("server.port");
+pub(crate) const CLIENT_ADDRESS: Key = Key::from_static_str("client.address");
+pub(crate) const NETWORK_PEER_ADDRESS: Key = Key::from_static_str("network.peer.address");
+pub(crate) const NETWORK_PEER_PORT: Key = Key::from_static_str("network.peer.port");
+pub(crate) const NETWORK_PROTOCOL_VERSION: Key = Key::from_static_str("network.protocol.version");
+pub(crate) const USER_AGENT_ORIGINAL: Key = Key::from_static_str("user_agent.original");
+pub(crate) const ERROR_TYPE: Key = Key::from_static_str("error.type");
+pub(crate) const RPC_SYSTEM: Key = Key::from_static_str("rpc.system");
+pub(crate) const RPC_SERVICE: Key = Key::from_static_str("rpc.service");
+pub(crate) const RPC_METHOD: Key = Key::from_static_str("rpc.method");
+pub(crate) const RPC_GRPC_STATUS_CODE: Key = Key::from_static_str("rpc.grpc.status_code");
+
+/// Values of these query keys are replaced by `REDACTED` (case-insensitive):
+/// the semantic conventions' list plus the usual credentials.
+pub(crate) const SENSITIVE_QUERY_KEYS: &[&str] = &[
+    "awsaccesskeyid",
+    "signature",
+    "sig",
+    "x-goog-signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "key",
+    "auth",
+    "authorization",
+    "code",
+];
+
+/// Headers whose values are never recorded.
+pub(crate) const NEVER_RECORDED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// The method as the conventions name it: one of the nine known methods, or
+/// `_OTHER` with the original kept.
+pub(crate) fn method(method: &Method) -> (&'static str, Option<String>) {
+    let known = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return ("_OTHER", Some(method.as_str().to_owned())),
+    };
+    (known, None)
+}
+
+pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
+    Some(match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// Splits `host[:port]`, including `[v6]:port`.
+pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
+    let authority = authority.trim();
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host, port);
+        }
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
+        },
+        _ => (authority, None),
+    }
+}
+
+/// A parameter of the first element of a `Forwarded` header (RFC 7239).
+pub(crate) fn forwarded_param<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get("forwarded")?.to_str().ok()?;
+    let first = value.split(',').next()?;
+    first.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The first value of a comma-separated header.
+pub(crate) fn first_of<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    value
+        .split(',')
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The query with values of sensitive keys replaced by `REDACTED`.
+pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
+    let sensitive = |key: &str| {
+        SENSITIVE_QUERY_KEYS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(key))
+    };
+    if !query
+        .split('&')
+        .any(|pair| sensitive(pair.split_once('=').map_or(pair, |(k, _)| k)))
+    {
+        return Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((k, _)) if sensitive(k) => {
+                out.push_str(k);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A full URL with user info replaced by `REDACTED:REDACTED` and sensitive
+/// query values redacted.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((_, host)) => format!("REDACTED:REDACTED@{host}"),
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => before_query.to_owned(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&redact_query(q));
+    }
+    out
+}
+
+/// `http.request.header.<name>` / `http.response.header.<name>` as a string
+/// array, or `None` when the header is absent or must never be recorded.
+pub(crate) fn header_attribute(
+    prefix: &'static str,
+    name: &str,
+    headers: &HeaderMap,
+) -> Option<KeyValue> {
+    if NEVER_RECORDED_HEADERS
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+    {
+        return None;
+    }
+    let values: Vec<StringValue> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(KeyValue::new(
+        format!("{prefix}{}", name.to_ascii_lowercase()),
+        Value::Array(values.into()),
+    ))
+}
+
+/// A low-cardinality name for a transport error: what kind of failure it
+/// was when that can be told (`connection_refused`, `timeout`, ...), else
+/// the error type's name.
+pub(crate) fn error_type<E: std::fmt::Debug + std::fmt::Display>(error: &E) -> String {
+    let text = format!("{error} {error:?}").to_ascii_lowercase();
+    let known = [
+        ("connectionrefused", "connection_refused"),
+        ("connection refused", "connection_refused"),
+        ("connectionreset", "connection_reset"),
+        ("connection reset", "connection_reset"),
+        ("timed out", "timeout"),
+        ("timedout", "timeout"),
+        ("timeout", "timeout"),
+        ("dns error", "dns"),
+        ("failed to lookup address", "dns"),
+        ("certificate", "tls"),
+        ("tls", "tls"),
+        ("connect", "connect"),
+    ];
+    if let Some((_, kind)) = known.iter().find(|(needle, _)| text.contains(needle)) {
+        return (*kind).to_owned();
+    }
+    let full = std::any::type_name::<E>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods() {
+        assert_eq!(method(&Method::GET), ("GET", None));
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method(&custom), ("_OTHER", Some("PURGE".into())));
+    }
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            ("example.com", Some(8080))
+        );
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split_host_port("[::1]"), ("::1", None));
+    }
+
+    #[test]
+    fn forwarded() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "forwarded",
+            "for=192.0.2.60;proto=https;host=\"api.example.com:8443\", for=198.51.100.17"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(forwarded_param(&h, "host"), Some("api.example.com:8443"));
+        assert_eq!(forwarded_param(&h, "for"), Some("192.0.2.60"));
+        assert_eq!(forwarded_param(&h, "proto"), Some("https"));
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact_query("a=1&b=2"), "a=1&b=2");
+        assert_eq!(
+            redact_query("q=shoes&token=abc&Signature=x&sig"),
+            "q=shoes&token=REDACTED&Signature=REDACTED&sig"
+        );
+        assert_eq!(
+            redact_url("https://user:pw@example.com:8443/a/b?api_key=k&x=1"),
+            "https://REDACTED:REDACTED@example.com:8443/a/b?api_key=REDACTED&x=1"
+        );
+        assert_eq!(redact_url("http://example.com"), "http://example.com");
+    }
+
+    #[test]
+    fn headers_never_recorded() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer x".parse().unwrap());
+        h.append("x-request-id", "a".parse().unwrap());
+        h.append("x-request-id", "b".parse().unwrap());
+        assert!(header_attribute("http.request.header.", "Authorization", &h).is_none());
+        let kv = header_attribute("http.request.header.", "X-Request-Id", &h).unwrap();
+        assert_eq!(kv.key.as_str(), "http.request.header.x-request-id");
+        assert_eq!(kv.value.to_string(), r#"["a","b"]"#);
+    }
+}

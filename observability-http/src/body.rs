@@ -1,0 +1,134 @@
+//! The response body wrapper: the span ends when the body ends, so a
+//! streaming response is timed whole; gRPC trailers give the status.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use bytes::Buf;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use opentelemetry::Context;
+use opentelemetry::trace::{Status, TraceContextExt};
+
+use crate::attributes::{ERROR_TYPE, RPC_GRPC_STATUS_CODE};
+
+/// Which side of a call a span is, for the gRPC error rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// Records a gRPC status code and sets the span status per the conventions:
+/// on the server only UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE and DATA_LOSS are errors; on the client every non-OK code is.
+pub(crate) fn record_grpc_status(cx: &Context, side: Side, headers: &HeaderMap) -> bool {
+    let Some(code) = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return false;
+    };
+    let span = cx.span();
+    span.set_attribute(opentelemetry::KeyValue::new(RPC_GRPC_STATUS_CODE, code));
+    let error = match side {
+        Side::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+        Side::Client => code != 0,
+    };
+    if error {
+        let message = headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        span.set_attribute(opentelemetry::KeyValue::new(ERROR_TYPE, code.to_string()));
+        span.set_status(Status::error(message));
+    }
+    true
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that ends its request's span when it ends (or fails,
+    /// or is dropped). Bodies of untraced requests pass through untouched.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        span: Option<(Context, Option<Side>)>,
+    }
+
+    impl<B> PinnedDrop for ResponseBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((cx, _)) = this.project().span.take() {
+                cx.span().end();
+            }
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("traced", &self.span.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> ResponseBody<B> {
+    pub(crate) fn traced(inner: B, cx: Context, grpc: Option<Side>) -> Self {
+        Self {
+            inner,
+            span: Some((cx, grpc)),
+        }
+    }
+
+    pub(crate) fn untraced(inner: B) -> Self {
+        Self { inner, span: None }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: Buf,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some((span_cx, grpc)) = this.span.as_ref() {
+            let end = match &frame {
+                Some(Ok(frame)) => {
+                    if let (Some(side), Some(trailers)) = (grpc, frame.trailers_ref()) {
+                        record_grpc_status(span_cx, *side, trailers);
+                    }
+                    this.inner.is_end_stream()
+                }
+                Some(Err(_)) => {
+                    let span = span_cx.span();
+                    span.set_attribute(opentelemetry::KeyValue::new(ERROR_TYPE, "body"));
+                    span.set_status(Status::error("the response body failed"));
+                    true
+                }
+                None => true,
+            };
+            if end && let Some((span_cx, _)) = this.span.take() {
+                span_cx.span().end();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,123 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderMap, Method, Request, Response, Uri};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use tower::Service;
+
+use super::ClientFuture;
+use super::layer::ClientConfig;
+use crate::attributes::{self as attr, split_host_port};
+use crate::body::ResponseBody;
+use crate::grpc;
+use crate::propagation::inject_context;
+
+/// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+    config: Arc<ClientConfig>,
+}
+
+impl<S> ClientService<S> {
+    pub(crate) fn new(inner: S, config: Arc<ClientConfig>) -> Self {
+        Self { inner, config }
+    }
+}
+
+/// Starts a CLIENT span for a request, child of the current context, and
+/// injects its context into `headers`. Returns the context holding the span.
+pub(crate) fn start_client_span(
+    tracer: &BoxedTracer,
+    method: &Method,
+    uri: &Uri,
+    headers: &mut HeaderMap,
+    grpc: bool,
+) -> Context {
+    let parent = Context::current();
+    let (method_name, method_original) = attr::method(method);
+    let name: Cow<'static, str> = if grpc {
+        Cow::Owned(uri.path().trim_start_matches('/').to_owned())
+    } else if method_name == "_OTHER" {
+        Cow::Borrowed("HTTP")
+    } else {
+        Cow::Borrowed(method_name)
+    };
+    let mut span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Client)
+        .start_with_context(tracer, &parent);
+    if opentelemetry::trace::Span::is_recording(&span) {
+        let mut attrs = Vec::with_capacity(8);
+        attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method_name));
+        if let Some(original) = method_original {
+            attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
+        }
+        if uri.scheme().is_some() {
+            attrs.push(KeyValue::new(
+                attr::URL_FULL,
+                attr::redact_url(&uri.to_string()),
+            ));
+        }
+        let host = uri.authority().map(|a| a.as_str()).or_else(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        if let Some(host) = host {
+            let host = host.rsplit('@').next().unwrap_or(host);
+            let (address, port) = split_host_port(host);
+            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+            let port = port.or(match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+            if let Some(port) = port {
+                attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
+        }
+        if grpc {
+            grpc::rpc_attributes(uri.path(), &mut attrs);
+        }
+        opentelemetry::trace::Span::set_attributes(&mut span, attrs);
+    }
+    let cx = parent.with_span(span);
+    inject_context(&cx, headers);
+    cx
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Debug + std::fmt::Display,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ClientFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let grpc = grpc::is_grpc(request.headers()).is_some();
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let cx = start_client_span(
+            self.config.tracer.get(),
+            &method,
+            &uri,
+            request.headers_mut(),
+            grpc,
+        );
+        let future = {
+            let _attached = cx.clone().attach();
+            self.inner.call(request)
+        };
+        ClientFuture::new(future, cx, grpc)
+    }
+}

@@ -1,0 +1,22 @@
+//! gRPC over HTTP/2: recognised by its content type, named
+//! `{package.Service}/{Method}`, with the `rpc.*` attributes.
+
+use http::HeaderMap;
+use opentelemetry::KeyValue;
+
+use crate::attributes::{RPC_METHOD, RPC_SERVICE, RPC_SYSTEM};
+
+/// `Some(())` for a gRPC request (`content-type: application/grpc...`).
+pub(crate) fn is_grpc(headers: &HeaderMap) -> Option<()> {
+    let ct = headers.get(http::header::CONTENT_TYPE)?.as_bytes();
+    ct.starts_with(b"application/grpc").then_some(())
+}
+
+/// `rpc.system`, `rpc.service`, `rpc.method` from `/package.Service/Method`.
+pub(crate) fn rpc_attributes(path: &str, attrs: &mut Vec<KeyValue>) {
+    attrs.push(KeyValue::new(RPC_SYSTEM, "grpc"));
+    if let Some((service, method)) = path.trim_start_matches('/').split_once('/') {
+        attrs.push(KeyValue::new(RPC_SERVICE, service.to_owned()));
+        attrs.push(KeyValue::new(RPC_METHOD, method.to_owned()));
+    }
+}

@@ -1,0 +1,100 @@
+//! Carriers between `http::HeaderMap` and the OpenTelemetry propagators.
+
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector};
+
+/// Reads trace context from request headers. [`Extractor::get_all`] returns
+/// every value of a header, so a repeated `traceparent` is seen (and
+/// rejected by a strict propagator) and repeated `tracestate` or `baggage`
+/// headers are joined.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.0.get_all(key).iter().peekable();
+        values.peek()?;
+        // A value that is not visible ASCII cannot be valid trace context; it
+        // is kept as an empty string so that a count of values stays right.
+        Some(values.map(|v| v.to_str().unwrap_or("")).collect())
+    }
+}
+
+/// Writes trace context into request or response headers.
+#[derive(Debug)]
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Injects `cx` (usually [`Context::current`]) into `headers` with the global
+/// propagator: the call to make before sending any outgoing request that the
+/// client layer does not see.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// observability_http::inject_context(&opentelemetry::Context::current(), &mut headers);
+/// ```
+pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(cx, &mut HeaderInjector(headers));
+    });
+}
+
+/// Injects the current context into `headers` (see [`inject_context`]).
+pub fn inject_current_context(headers: &mut HeaderMap) {
+    inject_context(&Context::current(), headers);
+}
+
+/// The context the global propagator finds in `headers`, on top of an empty
+/// context: a remote parent, or nothing (a malformed header yields nothing,
+/// never an error).
+pub fn extract_context(headers: &HeaderMap) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract_with_context(&Context::new(), &HeaderExtractor(headers))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_all_sees_every_value() {
+        let mut h = HeaderMap::new();
+        h.append("tracestate", HeaderValue::from_static("a=1"));
+        h.append("tracestate", HeaderValue::from_static("b=2"));
+        h.append("x", HeaderValue::from_bytes(b"\xff").unwrap());
+        let e = HeaderExtractor(&h);
+        assert_eq!(e.get_all("tracestate"), Some(vec!["a=1", "b=2"]));
+        assert_eq!(e.get_all("x"), Some(vec![""]));
+        assert_eq!(e.get_all("missing"), None);
+        assert_eq!(e.get("tracestate"), Some("a=1"));
+    }
+
+    #[test]
+    fn injector_skips_invalid_values() {
+        let mut h = HeaderMap::new();
+        HeaderInjector(&mut h).set("traceparent", "ok".into());
+        HeaderInjector(&mut h).set("bad", "line\nbreak".into());
+        assert_eq!(h.len(), 1);
+    }
+}

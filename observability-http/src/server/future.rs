@@ -1,0 +1,135 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use http::{HeaderValue, Response};
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use super::layer::ServerConfig;
+use super::service::traceparent_of;
+use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
+use crate::body::{ResponseBody, Side, record_grpc_status};
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`ServerService`](super::ServerService): polls
+    /// the handler with the request's span as the current context.
+    pub struct ServerFuture<F> {
+        #[pin]
+        inner: F,
+        span: Option<Traced>,
+    }
+
+    impl<F> PinnedDrop for ServerFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // A request dropped before its response (a client that went
+            // away, a timeout layer) still ends its span.
+            if let Some(traced) = this.project().span.take() {
+                traced.cx.span().end();
+            }
+        }
+    }
+}
+
+struct Traced {
+    cx: Context,
+    config: Arc<ServerConfig>,
+    grpc: bool,
+}
+
+impl<F> std::fmt::Debug for ServerFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerFuture")
+            .field("traced", &self.span.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> ServerFuture<F> {
+    pub(crate) fn untraced(inner: F) -> Self {
+        Self { inner, span: None }
+    }
+
+    pub(crate) fn traced(inner: F, cx: Context, config: Arc<ServerConfig>, grpc: bool) -> Self {
+        Self {
+            inner,
+            span: Some(Traced { cx, config, grpc }),
+        }
+    }
+}
+
+/// Writes the span's context back to the response, as configured.
+fn write_context(headers: &mut http::HeaderMap, traceparent: &str, config: &ServerConfig) {
+    if config.traceresponse
+        && let Ok(v) = HeaderValue::from_str(traceparent)
+    {
+        headers.insert("traceresponse", v);
+    }
+    if config.server_timing
+        && let Ok(v) = HeaderValue::from_str(&format!("traceparent;desc=\"{traceparent}\""))
+    {
+        headers.append("server-timing", v);
+    }
+}
+
+impl<F, B, E> Future for ServerFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: std::fmt::Debug + std::fmt::Display,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _attached = this.span.as_ref().map(|t| t.cx.clone().attach());
+            ready!(this.inner.poll(task))
+        };
+        let Some(traced) = this.span.take() else {
+            return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));
+        };
+        let span = traced.cx.span();
+        match result {
+            Ok(mut response) => {
+                let status = response.status();
+                if span.is_recording() {
+                    span.set_attribute(KeyValue::new(
+                        HTTP_RESPONSE_STATUS_CODE,
+                        i64::from(status.as_u16()),
+                    ));
+                    for name in &traced.config.response_headers {
+                        if let Some(kv) = attr::header_attribute(
+                            "http.response.header.",
+                            name.as_str(),
+                            response.headers(),
+                        ) {
+                            span.set_attribute(kv);
+                        }
+                    }
+                }
+                if status.is_server_error() {
+                    span.set_attribute(KeyValue::new(ERROR_TYPE, status.as_u16().to_string()));
+                    span.set_status(Status::error(""));
+                }
+                if traced.grpc {
+                    record_grpc_status(&traced.cx, Side::Server, response.headers());
+                }
+                if (traced.config.traceresponse || traced.config.server_timing)
+                    && let Some(tp) = traceparent_of(&traced.cx)
+                {
+                    write_context(response.headers_mut(), &tp, &traced.config);
+                }
+                let side = traced.grpc.then_some(Side::Server);
+                let cx = traced.cx.clone();
+                Poll::Ready(Ok(response.map(|body| ResponseBody::traced(body, cx, side))))
+            }
+            Err(error) => {
+                span.set_attribute(KeyValue::new(ERROR_TYPE, attr::error_type(&error)));
+                span.set_status(Status::error(error.to_string()));
+                span.end();
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+use std::sync::Arc;
+
+use http::HeaderName;
+use opentelemetry::trace::TracerProvider;
+use tower::Layer;
+
+use super::ServerService;
+use crate::tracer::TracerSource;
+
+/// Paths not traced unless [`ServerLayerBuilder::skip_paths`] says otherwise.
+pub const DEFAULT_SKIP_PATHS: &[&str] = &[
+    "/health", "/healthz", "/ready", "/readyz", "/livez", "/metrics",
+];
+
+#[derive(Debug)]
+pub(crate) struct ServerConfig {
+    pub(crate) skip_paths: Vec<String>,
+    pub(crate) request_headers: Vec<HeaderName>,
+    pub(crate) response_headers: Vec<HeaderName>,
+    pub(crate) traceresponse: bool,
+    pub(crate) server_timing: bool,
+    pub(crate) tracer: TracerSource,
+}
+
+impl ServerConfig {
+    pub(crate) fn skips(&self, path: &str) -> bool {
+        self.skip_paths.iter().any(|p| p == path)
+    }
+}
+
+/// A tower [`Layer`] that traces incoming requests: it extracts `traceparent`,
+/// `tracestate` and `baggage` with the global propagator and runs the
+/// request inside a SERVER span named `{method} {http.route}`, with the
+/// stable HTTP semantic-convention attributes (or the gRPC ones for gRPC
+/// requests). Works with `axum::Router::layer`, hyper services and tonic
+/// servers.
+///
+/// ```
+/// use axum::{Router, routing::get};
+///
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "order" }))
+///     .layer(observability_http::ServerLayer::new());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerLayer {
+    config: Arc<ServerConfig>,
+}
+
+impl Default for ServerLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerLayer {
+    /// A layer with the defaults: health and metrics paths skipped, no
+    /// headers recorded, no context written to responses, the global
+    /// tracer provider.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for the options.
+    pub fn builder() -> ServerLayerBuilder {
+        ServerLayerBuilder {
+            skip_paths: DEFAULT_SKIP_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            traceresponse: false,
+            server_timing: false,
+            tracer: None,
+        }
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerService::new(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Options of a [`ServerLayer`].
+#[derive(Debug)]
+#[must_use = "call build() to get the layer"]
+pub struct ServerLayerBuilder {
+    skip_paths: Vec<String>,
+    request_headers: Vec<HeaderName>,
+    response_headers: Vec<HeaderName>,
+    traceresponse: bool,
+    server_timing: bool,
+    tracer: Option<TracerSource>,
+}
+
+impl ServerLayerBuilder {
+    /// Paths that get no span (exact matches); replaces the defaults
+    /// ([`DEFAULT_SKIP_PATHS`]). An empty list traces everything.
+    pub fn skip_paths<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.skip_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Records this request header as `http.request.header.<name>`.
+    /// `authorization`, `proxy-authorization`, `cookie` and `set-cookie` are
+    /// never recorded.
+    pub fn record_request_header(mut self, name: HeaderName) -> Self {
+        self.request_headers.push(name);
+        self
+    }
+
+    /// Records this response header as `http.response.header.<name>` (same
+    /// exclusions as [`record_request_header`](Self::record_request_header)).
+    pub fn record_response_header(mut self, name: HeaderName) -> Self {
+        self.response_headers.push(name);
+        self
+    }
+
+    /// Writes `traceresponse: 00-{trace id}-{span id}-{flags}` on every
+    /// traced response (off by default: it tells callers your trace ids).
+    pub fn write_traceresponse(mut self, on: bool) -> Self {
+        self.traceresponse = on;
+        self
+    }
+
+    /// Adds `server-timing: traceparent;desc="00-..."` to every traced
+    /// response, which browsers expose to page scripts (off by default).
+    pub fn write_server_timing(mut self, on: bool) -> Self {
+        self.server_timing = on;
+        self
+    }
+
+    /// Uses this provider instead of the global one.
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = Some(TracerSource::from_provider("observability-http", provider));
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> ServerLayer {
+        ServerLayer {
+            config: Arc::new(ServerConfig {
+                skip_paths: self.skip_paths,
+                request_headers: self.request_headers,
+                response_headers: self.response_headers,
+                traceresponse: self.traceresponse,
+                server_timing: self.server_timing,
+                tracer: self
+                    .tracer
+                    .unwrap_or_else(|| TracerSource::global("observability-http")),
+            }),
+        }
+    }
+}

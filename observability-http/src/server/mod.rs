@@ -1,0 +1,15 @@
+//! The server side: [`ServerLayer`] extracts the caller's context and wraps
+//! each request in a SERVER span.
+//!
+//! The span is created through the OpenTelemetry API (no `tracing` span per
+//! request) and made the current OpenTelemetry context while the handler
+//! runs, so the handler's `tracing` events, `#[instrument]` spans (bridged by
+//! `tracing-opentelemetry`) and log lines carry its ids.
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ServerFuture;
+pub use layer::{DEFAULT_SKIP_PATHS, ServerLayer, ServerLayerBuilder};
+pub use service::ServerService;

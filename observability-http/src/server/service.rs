@@ -1,0 +1,205 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderMap, Request, Response};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use tower::Service;
+
+use super::ServerFuture;
+use super::layer::ServerConfig;
+use crate::attributes::{self as attr, split_host_port};
+use crate::body::ResponseBody;
+use crate::grpc;
+use crate::propagation::extract_context;
+
+/// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`.
+#[derive(Clone, Debug)]
+pub struct ServerService<S> {
+    inner: S,
+    config: Arc<ServerConfig>,
+}
+
+impl<S> ServerService<S> {
+    pub(crate) fn new(inner: S, config: Arc<ServerConfig>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Debug + std::fmt::Display,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ServerFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.config.skips(request.uri().path()) {
+            return ServerFuture::untraced(self.inner.call(request));
+        }
+        let parent = extract_context(request.headers());
+        let grpc = grpc::is_grpc(request.headers());
+        let (method, method_original) = attr::method(request.method());
+        let route = matched_path(&request);
+        let name: Cow<'static, str> = match (&grpc, &route) {
+            (Some(_), _) => Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
+            (None, Some(route)) if method != "_OTHER" => Cow::Owned(format!("{method} {route}")),
+            (None, Some(route)) => Cow::Owned(format!("HTTP {route}")),
+            (None, None) if method == "_OTHER" => Cow::Borrowed("HTTP"),
+            (None, None) => Cow::Borrowed(method),
+        };
+        let tracer = self.config.tracer.get();
+        let mut span = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .start_with_context(tracer, &parent);
+        if opentelemetry::trace::Span::is_recording(&span) {
+            let mut attributes = request_attributes(&request, method, method_original, route);
+            if grpc.is_some() {
+                grpc::rpc_attributes(request.uri().path(), &mut attributes);
+            }
+            for name in &self.config.request_headers {
+                attributes.extend(attr::header_attribute(
+                    "http.request.header.",
+                    name.as_str(),
+                    request.headers(),
+                ));
+            }
+            opentelemetry::trace::Span::set_attributes(&mut span, attributes);
+        }
+        let cx = parent.with_span(span);
+        let future = {
+            let _attached = cx.clone().attach();
+            self.inner.call(request)
+        };
+        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc.is_some())
+    }
+}
+
+#[cfg(feature = "axum")]
+fn matched_path<B>(request: &Request<B>) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_path<B>(_: &Request<B>) -> Option<String> {
+    None
+}
+
+#[cfg(feature = "axum")]
+fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| request.extensions().get::<std::net::SocketAddr>().copied())
+}
+
+#[cfg(not(feature = "axum"))]
+fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
+    request.extensions().get::<std::net::SocketAddr>().copied()
+}
+
+fn request_attributes<B>(
+    request: &Request<B>,
+    method: &'static str,
+    method_original: Option<String>,
+    route: Option<String>,
+) -> Vec<KeyValue> {
+    let headers: &HeaderMap = request.headers();
+    let uri = request.uri();
+    let mut attrs = Vec::with_capacity(14);
+    attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
+    if let Some(original) = method_original {
+        attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
+    }
+    if let Some(route) = route {
+        attrs.push(KeyValue::new(attr::HTTP_ROUTE, route));
+    }
+    attrs.push(KeyValue::new(attr::URL_PATH, uri.path().to_owned()));
+    if let Some(query) = uri.query() {
+        attrs.push(KeyValue::new(
+            attr::URL_QUERY,
+            attr::redact_query(query).into_owned(),
+        ));
+    }
+    let scheme = attr::forwarded_param(headers, "proto")
+        .or_else(|| attr::first_of(headers, "x-forwarded-proto"))
+        .or_else(|| uri.scheme_str())
+        .unwrap_or("http");
+    attrs.push(KeyValue::new(attr::URL_SCHEME, scheme.to_ascii_lowercase()));
+    let host = attr::forwarded_param(headers, "host")
+        .or_else(|| attr::first_of(headers, "x-forwarded-host"))
+        .or_else(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    if let Some(host) = host {
+        let (address, port) = split_host_port(host);
+        if !address.is_empty() {
+            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+        }
+        let port = port.or(match scheme {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        });
+        if let Some(port) = port {
+            attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
+    }
+    let peer = peer(request);
+    let client = attr::forwarded_param(headers, "for")
+        .map(|f| split_host_port(f).0.to_owned())
+        .or_else(|| attr::first_of(headers, "x-forwarded-for").map(str::to_owned))
+        .or_else(|| peer.map(|p| p.ip().to_string()));
+    if let Some(client) = client {
+        attrs.push(KeyValue::new(attr::CLIENT_ADDRESS, client));
+    }
+    if let Some(peer) = peer {
+        attrs.push(KeyValue::new(
+            attr::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        attrs.push(KeyValue::new(
+            attr::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+    }
+    if let Some(version) = attr::protocol_version(request.version()) {
+        attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(agent) = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+    }
+    attrs
+}
+
+/// The current span's context of `cx`, for response headers.
+pub(crate) fn traceparent_of(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8() & 0x03
+        )
+    })
+}

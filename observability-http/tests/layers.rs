@@ -1,0 +1,722 @@
+//! The server and client layers driven with `tower::ServiceExt::oneshot`,
+//! spans read from an in-memory capture.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use observability_core::opentelemetry::trace::{SpanKind, Status};
+use observability_core::testing::SpanCapture;
+use observability_core::{Exporter, TelemetryGuard};
+use observability_http::{ClientLayer, ServerLayer};
+use opentelemetry_sdk::trace::SpanData;
+use tower::{Layer, ServiceExt};
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Telemetry that records into `capture` and exports nothing; the strict
+/// propagators installed globally (the layers use the global propagator).
+fn setup() -> (TelemetryGuard, SpanCapture) {
+    let capture = SpanCapture::new();
+    let guard = observability_core::builder()
+        .env_lookup(|_| None)
+        .exporter(Exporter::None)
+        .span_capture(&capture)
+        .build()
+        .unwrap();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(observability_core::propagation::TraceContextPropagator::new()),
+            Box::new(observability_core::propagation::BaggagePropagator::new()),
+        ]),
+    );
+    (guard, capture)
+}
+
+fn server_layer(guard: &TelemetryGuard) -> ServerLayer {
+    ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .build()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+#[tracing::instrument]
+async fn load_order(id: u64) -> String {
+    tracing::info!("loading");
+    format!("order {id}")
+}
+
+fn app(guard: &TelemetryGuard) -> Router {
+    Router::new()
+        .route(
+            "/orders/{id}",
+            get(|axum::extract::Path(id): axum::extract::Path<u64>| async move {
+                load_order(id).await
+            }),
+        )
+        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/health", get(|| async { "ok" }))
+        .layer(server_layer(guard))
+}
+
+async fn call(router: Router, request: Request<Body>) -> Response<Bytes> {
+    let response = router.oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Response::from_parts(parts, body)
+}
+
+#[tokio::test]
+async fn server_span_follows_the_http_conventions_and_continues_the_caller() {
+    let (guard, capture) = setup();
+    let _d = tracing::dispatcher::set_default(guard.dispatch());
+    let request = Request::get("/orders/42?q=shoes&token=s3cret")
+        .header("host", "shop.example:8080")
+        .header("user-agent", "curl/8.5")
+        .header("traceparent", TP)
+        .header("x-forwarded-for", "203.0.113.9, 10.0.0.1")
+        .body(Body::empty())
+        .unwrap();
+    let response = call(app(&guard), request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body(), "order 42");
+    assert!(
+        response.headers().get("traceresponse").is_none(),
+        "off by default"
+    );
+
+    let server = capture.span("GET /orders/{id}").expect("server span");
+    assert_eq!(server.span_kind, SpanKind::Server);
+    assert_eq!(server.span_context.trace_id().to_string(), TRACE);
+    assert_eq!(server.parent_span_id.to_string(), PARENT);
+    assert!(server.parent_span_is_remote);
+    for (key, value) in [
+        ("http.request.method", "GET"),
+        ("http.route", "/orders/{id}"),
+        ("url.path", "/orders/42"),
+        ("url.query", "q=shoes&token=REDACTED"),
+        ("url.scheme", "http"),
+        ("server.address", "shop.example"),
+        ("server.port", "8080"),
+        ("client.address", "203.0.113.9"),
+        ("user_agent.original", "curl/8.5"),
+        ("network.protocol.version", "1.1"),
+        ("http.response.status_code", "200"),
+    ] {
+        assert_eq!(attr(&server, key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(server.status, Status::Unset);
+
+    // The handler's #[instrument] span nests under the server span, with its log line.
+    let handler = capture.span("load_order").expect("handler span");
+    assert_eq!(handler.span_context.trace_id().to_string(), TRACE);
+    assert_eq!(handler.parent_span_id, server.span_context.span_id());
+    assert!(handler.events.iter().any(|e| e.name == "loading"));
+}
+
+#[tokio::test]
+async fn five_hundreds_are_errors_four_hundreds_are_not() {
+    let (guard, capture) = setup();
+    call(
+        app(&guard),
+        Request::get("/fail").body(Body::empty()).unwrap(),
+    )
+    .await;
+    call(
+        app(&guard),
+        Request::get("/missing").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let fail = capture.span("GET /fail").unwrap();
+    assert!(matches!(fail.status, Status::Error { .. }));
+    assert_eq!(attr(&fail, "error.type").as_deref(), Some("500"));
+    let missing = capture.span("GET /missing").unwrap();
+    assert_eq!(missing.status, Status::Unset);
+    assert_eq!(
+        attr(&missing, "http.response.status_code").as_deref(),
+        Some("404")
+    );
+    assert_eq!(attr(&missing, "error.type"), None);
+}
+
+#[tokio::test]
+async fn unknown_methods_and_unrouted_requests() {
+    let (guard, capture) = setup();
+    let purge = Method::from_bytes(b"PURGE").unwrap();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let traced = server_layer(&guard).layer(service);
+    let request = Request::builder()
+        .method(purge)
+        .uri("/cache/7")
+        .body(Body::empty())
+        .unwrap();
+    traced
+        .oneshot(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    let span = capture
+        .span("HTTP")
+        .expect("no route: the name is the method, HTTP for _OTHER");
+    assert_eq!(
+        attr(&span, "http.request.method").as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(
+        attr(&span, "http.request.method_original").as_deref(),
+        Some("PURGE")
+    );
+    assert_eq!(attr(&span, "http.route"), None, "never the raw path");
+}
+
+#[tokio::test]
+async fn health_checks_are_skipped_and_skip_paths_configurable() {
+    let (guard, capture) = setup();
+    call(
+        app(&guard),
+        Request::get("/health").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(capture.spans().is_empty());
+    let layer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .skip_paths(["/orders/1"])
+        .build();
+    let router = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/orders/{id}", get(|| async { "x" }))
+        .layer(layer);
+    call(
+        router.clone(),
+        Request::get("/orders/1").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(capture.spans().is_empty());
+    call(router, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert!(capture.span("GET /health").is_some());
+}
+
+#[tokio::test]
+async fn headers_recorded_on_request_never_credentials_and_context_written_back() {
+    let (guard, capture) = setup();
+    let layer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .record_request_header(http::HeaderName::from_static("x-request-id"))
+        .record_request_header(http::header::AUTHORIZATION)
+        .record_response_header(http::HeaderName::from_static("x-cache"))
+        .write_traceresponse(true)
+        .write_server_timing(true)
+        .build();
+    let router = Router::new()
+        .route("/r", get(|| async { ([("x-cache", "HIT")], "ok") }))
+        .layer(layer);
+    let request = Request::get("/r")
+        .header("x-request-id", "req-1")
+        .header("authorization", "Bearer secret")
+        .header("traceparent", TP)
+        .body(Body::empty())
+        .unwrap();
+    let response = call(router, request).await;
+    let span = capture.span("GET /r").unwrap();
+    assert_eq!(
+        attr(&span, "http.request.header.x-request-id").as_deref(),
+        Some(r#"["req-1"]"#)
+    );
+    assert_eq!(
+        attr(&span, "http.response.header.x-cache").as_deref(),
+        Some(r#"["HIT"]"#)
+    );
+    assert!(
+        span.attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().contains("authorization"))
+    );
+    let expected = format!("00-{TRACE}-{}-01", span.span_context.span_id());
+    assert_eq!(response.headers()["traceresponse"], expected.as_str());
+    assert_eq!(
+        response.headers()["server-timing"],
+        format!("traceparent;desc=\"{expected}\"").as_str()
+    );
+}
+
+/// A body that yields two chunks with a pause between, then ends.
+struct Slow {
+    step: u8,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Slow {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        match self.step {
+            0 => {
+                self.step = 1;
+                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from("a")))))
+            }
+            1 => {
+                std::task::ready!(self.sleep.as_mut().poll(cx));
+                self.step = 2;
+                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from("b")))))
+            }
+            _ => Poll::Ready(None),
+        }
+    }
+}
+
+use std::future::Future as _;
+
+#[tokio::test]
+async fn a_streamed_response_is_timed_whole() {
+    let (guard, capture) = setup();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Slow {
+            step: 0,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_millis(150))),
+        }))
+    });
+    let response = server_layer(&guard)
+        .layer(service)
+        .oneshot(Request::get("/stream").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        capture.spans().is_empty(),
+        "not ended when headers are ready"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let finished = SystemTime::now();
+    assert_eq!(body, "ab");
+    let span = capture.span("GET").expect("ended with the body");
+    assert!(span.end_time <= finished);
+    assert!(
+        span.end_time.duration_since(span.start_time).unwrap() >= Duration::from_millis(150),
+        "the span covers the whole stream"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_request_still_ends_its_span() {
+    let (guard, capture) = setup();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        std::future::pending::<()>().await;
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let future = server_layer(&guard)
+        .layer(service)
+        .oneshot(Request::get("/slow").body(Body::empty()).unwrap());
+    let timed_out = tokio::time::timeout(Duration::from_millis(20), future).await;
+    assert!(timed_out.is_err());
+    let span = capture.span("GET").expect("ended on drop");
+    assert_eq!(attr(&span, "http.response.status_code"), None);
+}
+
+// ---- W3C Trace Context, through the server layer ----
+
+enum Expect {
+    Continue,
+    NewTrace,
+}
+
+async fn server_sees(headers: &[(&str, &str)]) -> SpanData {
+    let (guard, capture) = setup();
+    let mut request = Request::get("/orders/1");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = call(app(&guard), request.body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a malformed header never fails the request"
+    );
+    capture.span("GET /orders/{id}").unwrap()
+}
+
+#[tokio::test]
+async fn w3c_traceparent_rules() {
+    use Expect::*;
+    let cases: &[(&str, &[&str], Expect)] = &[
+        ("valid", &[TP], Continue),
+        (
+            "future version",
+            &[
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-will-be-like",
+            ],
+            Continue,
+        ),
+        (
+            "future version, bad separator",
+            &["cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.future"],
+            NewTrace,
+        ),
+        (
+            "version ff",
+            &["ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+            NewTrace,
+        ),
+        (
+            "version 00 with extra",
+            &["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"],
+            NewTrace,
+        ),
+        ("duplicated", &[TP, TP], NewTrace),
+        (
+            "uppercase",
+            &["00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"],
+            NewTrace,
+        ),
+        (
+            "short trace id",
+            &["00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01"],
+            NewTrace,
+        ),
+        (
+            "short parent id",
+            &["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01"],
+            NewTrace,
+        ),
+        (
+            "short version",
+            &["0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+            NewTrace,
+        ),
+        (
+            "zero trace id",
+            &["00-00000000000000000000000000000000-00f067aa0ba902b7-01"],
+            NewTrace,
+        ),
+        (
+            "zero parent id",
+            &["00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"],
+            NewTrace,
+        ),
+        ("garbage", &["not a traceparent"], NewTrace),
+        (
+            "illegal flags",
+            &["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x"],
+            NewTrace,
+        ),
+    ];
+    for (name, values, expect) in cases {
+        let headers: Vec<(&str, &str)> = values.iter().map(|v| ("traceparent", *v)).collect();
+        let span = server_sees(&headers).await;
+        match expect {
+            Continue => {
+                assert_eq!(span.span_context.trace_id().to_string(), TRACE, "{name}");
+                assert_eq!(span.parent_span_id.to_string(), PARENT, "{name}");
+            }
+            NewTrace => {
+                assert_ne!(span.span_context.trace_id().to_string(), TRACE, "{name}");
+                assert_eq!(
+                    span.parent_span_id,
+                    opentelemetry::trace::SpanId::INVALID,
+                    "{name}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn w3c_flags_are_passed_on() {
+    let span = server_sees(&[(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+    )])
+    .await;
+    assert_eq!(
+        span.span_context.trace_flags().to_u8(),
+        0x03,
+        "sampled and random"
+    );
+}
+
+#[tokio::test]
+async fn w3c_tracestate_rules() {
+    let members = |n: usize| {
+        (0..n)
+            .map(|i| format!("k{i}=v{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let m32 = members(32);
+    let m33 = members(33);
+    let long_key = format!("{}=v", "k".repeat(256));
+    let too_long_key = format!("{}=v", "k".repeat(257));
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("one header", vec!["a=1,b=2"], "a=1,b=2"),
+        ("repeated headers are joined", vec!["a=1", "b=2"], "a=1,b=2"),
+        ("empty header", vec![""], ""),
+        ("32 members", vec![m32.as_str()], m32.as_str()),
+        ("33 members are dropped", vec![m33.as_str()], ""),
+        (
+            "256-character key",
+            vec![long_key.as_str()],
+            long_key.as_str(),
+        ),
+        ("257-character key", vec![too_long_key.as_str()], ""),
+        ("@ key", vec!["tenant@vendor=v"], "tenant@vendor=v"),
+        ("bad @ key", vec!["@vendor=v"], ""),
+        ("duplicate keys", vec!["a=1,a=2"], ""),
+        ("empty value", vec!["a="], ""),
+    ];
+    for (name, values, expected) in cases {
+        let mut headers = vec![("traceparent", TP)];
+        headers.extend(values.iter().map(|v| ("tracestate", *v)));
+        let span = server_sees(&headers).await;
+        assert_eq!(
+            span.span_context.trace_id().to_string(),
+            TRACE,
+            "{name}: parent kept"
+        );
+        assert_eq!(span.span_context.trace_state().header(), expected, "{name}");
+    }
+}
+
+// ---- gRPC ----
+
+/// A gRPC-like response body: one message, then trailers.
+struct GrpcBody {
+    status: Option<&'static str>,
+    sent: bool,
+}
+
+impl http_body::Body for GrpcBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        if !self.sent {
+            self.sent = true;
+            return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+                b"\0\0\0\0\0",
+            )))));
+        }
+        match self.status.take() {
+            Some(code) => {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", HeaderValue::from_static(code));
+                trailers.insert("grpc-message", HeaderValue::from_static("boom"));
+                Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+async fn grpc_server_span(code: &'static str) -> SpanData {
+    let (guard, capture) = setup();
+    let service = tower::service_fn(move |_req: Request<Body>| async move {
+        let mut response = Response::new(GrpcBody {
+            status: Some(code),
+            sent: false,
+        });
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
+        Ok::<_, Infallible>(response)
+    });
+    let request = Request::post("/shop.v1.Orders/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .version(http::Version::HTTP_2)
+        .body(Body::empty())
+        .unwrap();
+    let response = server_layer(&guard)
+        .layer(service)
+        .oneshot(request)
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    capture
+        .span("shop.v1.Orders/Get")
+        .expect("gRPC span named {package.Service}/{Method}")
+}
+
+#[tokio::test]
+async fn grpc_through_the_server_layer() {
+    let ok = grpc_server_span("0").await;
+    assert_eq!(attr(&ok, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(attr(&ok, "rpc.service").as_deref(), Some("shop.v1.Orders"));
+    assert_eq!(attr(&ok, "rpc.method").as_deref(), Some("Get"));
+    assert_eq!(attr(&ok, "rpc.grpc.status_code").as_deref(), Some("0"));
+    assert_eq!(attr(&ok, "network.protocol.version").as_deref(), Some("2"));
+    assert_eq!(ok.status, Status::Unset);
+    let not_found = grpc_server_span("5").await;
+    assert_eq!(
+        attr(&not_found, "rpc.grpc.status_code").as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        not_found.status,
+        Status::Unset,
+        "NOT_FOUND is not a server error"
+    );
+    let internal = grpc_server_span("13").await;
+    assert_eq!(internal.status, Status::error("boom"), "INTERNAL is");
+}
+
+// ---- client ----
+
+#[tokio::test]
+async fn client_span_injects_its_context_and_redacts_the_url() {
+    let (guard, capture) = setup();
+    let _d = tracing::dispatcher::set_default(guard.dispatch());
+    let upstream = tower::service_fn(|req: Request<Body>| async move {
+        let traceparent = req.headers()["traceparent"].to_str().unwrap().to_owned();
+        let status = if req.uri().path() == "/missing" {
+            404
+        } else {
+            200
+        };
+        Ok::<_, Infallible>(
+            Response::builder()
+                .status(status)
+                .body(Body::from(traceparent))
+                .unwrap(),
+        )
+    });
+    let client = ClientLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .build()
+        .layer(upstream);
+
+    let parent = tracing::info_span!("checkout");
+    let sent = {
+        let _e = parent.enter();
+        let request = Request::get("http://user:pw@inventory.internal:9000/items/7?api_key=k&x=1")
+            .body(Body::empty())
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap().to_bytes()
+    };
+    drop(parent);
+    let span = capture.span("GET").expect("client span");
+    let checkout = capture.span("checkout").unwrap();
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_eq!(span.parent_span_id, checkout.span_context.span_id());
+    assert_eq!(
+        span.span_context.trace_id(),
+        checkout.span_context.trace_id()
+    );
+    assert_eq!(
+        String::from_utf8(sent.to_vec()).unwrap(),
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        ),
+        "the upstream received the client span as parent"
+    );
+    assert_eq!(
+        attr(&span, "url.full").as_deref(),
+        Some("http://REDACTED:REDACTED@inventory.internal:9000/items/7?api_key=REDACTED&x=1")
+    );
+    assert_eq!(
+        attr(&span, "server.address").as_deref(),
+        Some("inventory.internal")
+    );
+    assert_eq!(attr(&span, "server.port").as_deref(), Some("9000"));
+    assert_eq!(
+        attr(&span, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(span.status, Status::Unset);
+
+    capture.clear();
+    let request = Request::get("http://inventory.internal/missing")
+        .body(Body::empty())
+        .unwrap();
+    client
+        .oneshot(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    let span = capture.span("GET").unwrap();
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "4xx is a client error"
+    );
+    assert_eq!(attr(&span, "error.type").as_deref(), Some("404"));
+    assert_eq!(attr(&span, "server.port").as_deref(), Some("80"));
+}
+
+#[tokio::test]
+async fn client_transport_errors_set_error_type() {
+    let (guard, capture) = setup();
+    let failing = tower::service_fn(|_req: Request<Body>| async {
+        Err::<Response<Body>, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ))
+    });
+    let client = ClientLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .build()
+        .layer(failing);
+    let result = client
+        .oneshot(
+            Request::get("http://127.0.0.1:1/")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(result.is_err());
+    let span = capture.span("GET").unwrap();
+    assert_eq!(
+        attr(&span, "error.type").as_deref(),
+        Some("connection_refused")
+    );
+    assert_eq!(span.status, Status::error("connection refused"));
+}
+
+#[test]
+fn inject_context_into_any_header_map() {
+    let (guard, capture) = setup();
+    let mut headers = HeaderMap::new();
+    tracing::dispatcher::with_default(guard.dispatch(), || {
+        let _s = tracing::info_span!("outgoing").entered();
+        observability_http::inject_current_context(&mut headers);
+    });
+    let span = capture.span("outgoing").unwrap();
+    assert_eq!(
+        headers["traceparent"],
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
+        .as_str()
+    );
+}
