@@ -1,1 +1,135 @@
-fn main() {}
+//! Per-request cost of the server layer, against a bare service and against
+//! the `tracing`-span approach (what middleware built on
+//! tracing-opentelemetry does per request).
+//!
+//! ```sh
+//! cargo bench -p observability-http --bench layer
+//! ```
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::Full;
+use observability_core::{Exporter, OpenTelemetrySpanExt, TelemetryGuard};
+use observability_http::ServerLayer;
+use tower::{Layer, Service};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Polls a future that completes without waiting (every service here does).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+fn drain<B: http_body::Body>(body: B) {
+    let mut body = pin!(body);
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {}
+}
+
+fn request(traceparent: bool) -> Request<Full<Bytes>> {
+    let mut builder = Request::get("/hello")
+        .header("host", "127.0.0.1:3000")
+        .header("user-agent", "wrk");
+    if traceparent {
+        builder = builder.header("traceparent", TRACEPARENT);
+    }
+    builder.body(Full::new(Bytes::new())).unwrap()
+}
+
+async fn hello(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
+}
+
+fn telemetry(ratio: f64) -> TelemetryGuard {
+    let guard = observability_core::builder()
+        .env_lookup(|_| None)
+        .exporter(Exporter::None)
+        .sample_ratio(ratio)
+        .build()
+        .unwrap();
+    opentelemetry::global::set_text_map_propagator(
+        observability_core::propagation::TraceContextPropagator::new(),
+    );
+    guard
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("server_layer");
+
+    let mut bare = tower::service_fn(hello);
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let response = ready(bare.call(request(false))).unwrap();
+            drain(response.into_body());
+        })
+    });
+
+    for (name, ratio, traceparent) in [
+        ("sampled", 1.0, false),
+        ("sampled_with_traceparent", 1.0, true),
+        ("sampled_out", 0.0, false),
+    ] {
+        let guard = telemetry(ratio);
+        let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+        let mut traced = ServerLayer::builder()
+            .tracer_provider(guard.tracer_provider().unwrap())
+            .build()
+            .layer(tower::service_fn(hello));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = ready(traced.call(request(traceparent))).unwrap();
+                drain(response.into_body());
+            })
+        });
+    }
+
+    // The approach of tracing-span middleware: one `tracing` span per request,
+    // bridged by tracing-opentelemetry, with the same attributes.
+    for (name, ratio) in [("tracing_bridge_sampled", 1.0), ("tracing_bridge_sampled_out", 0.0)] {
+        let guard = telemetry(ratio);
+        let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let req = request(true);
+                let parent = observability_http::extract_context(req.headers());
+                let span = tracing::info_span!(
+                    "GET /hello",
+                    otel.kind = "server",
+                    http.request.method = "GET",
+                    url.path = "/hello",
+                    url.scheme = "http",
+                    server.address = "127.0.0.1",
+                    server.port = 3000,
+                    user_agent.original = "wrk",
+                    network.protocol.version = "1.1",
+                    http.response.status_code = tracing::field::Empty,
+                );
+                let _ = span.set_parent(parent);
+                let response = {
+                    let _e = span.enter();
+                    ready(hello(req)).unwrap()
+                };
+                span.record("http.response.status_code", 200);
+                drain(response.into_body());
+                drop(span);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

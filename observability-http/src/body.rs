@@ -39,13 +39,34 @@ pub(crate) fn record_grpc_status(cx: &Context, side: Side, headers: &HeaderMap) 
     if error {
         let message = headers
             .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+            .map(|v| percent_decode(v.as_bytes()))
+            .unwrap_or_default();
         span.set_attribute(opentelemetry::KeyValue::new(ERROR_TYPE, code.to_string()));
         span.set_status(Status::error(message));
     }
     true
+}
+
+/// `grpc-message` is percent-encoded on the wire; malformed escapes are kept.
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pin_project_lite::pin_project! {
@@ -130,5 +151,15 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(super::percent_decode(b"service%20not%20registered"), "service not registered");
+        assert_eq!(super::percent_decode(b"100%"), "100%");
+        assert_eq!(super::percent_decode(b"caf%C3%A9"), "café");
     }
 }

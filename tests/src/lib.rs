@@ -161,6 +161,19 @@ struct Store {
     traces: Vec<Received<ExportTraceServiceRequest>>,
     logs: Vec<Received<ExportLogsServiceRequest>>,
     refused: usize,
+    /// Spans decoded so far (also counted when requests are not kept).
+    span_count: u64,
+    /// Keep whole requests (tests) or only count spans (load benchmarks).
+    keep: bool,
+}
+
+impl Store {
+    fn add_traces(&mut self, received: Received<ExportTraceServiceRequest>) {
+        self.span_count += count_spans(std::slice::from_ref(&received)) as u64;
+        if self.keep {
+            self.traces.push(received);
+        }
+    }
 }
 
 struct State {
@@ -247,7 +260,7 @@ impl TraceService for GrpcService {
         let headers = metadata_map(request.metadata());
         let request = request.into_inner();
         self.0.keep(|s| {
-            s.traces.push(Received {
+            s.add_traces(Received {
                 transport: Transport::Grpc,
                 path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export".into(),
                 headers,
@@ -343,7 +356,7 @@ async fn http_export(
         return (StatusCode::BAD_REQUEST, "not an ExportTraceServiceRequest").into_response();
     };
     state.keep(|s| {
-        s.traces.push(Received {
+        s.add_traces(Received {
             transport: Transport::Http,
             path,
             headers: header_map,
@@ -367,8 +380,27 @@ impl OtlpReceiver {
     ///
     /// When it cannot bind to 127.0.0.1 (a test cannot go on without it).
     pub fn start() -> Self {
+        Self::start_with("127.0.0.1:0", "127.0.0.1:0", true)
+    }
+
+    /// Starts a receiver that decodes every request but keeps only the
+    /// count of spans ([`span_count`](Self::span_count)), on the given
+    /// addresses: for load benchmarks.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot bind.
+    pub fn start_counting(grpc: &str, http: &str) -> Self {
+        Self::start_with(grpc, http, false)
+    }
+
+    fn start_with(grpc: &str, http: &str, keep: bool) -> Self {
+        let (grpc, http) = (grpc.to_owned(), http.to_owned());
         let state = Arc::new(State {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store {
+                keep,
+                ..Store::default()
+            }),
             changed: Condvar::new(),
             behaviour: Mutex::new(Behaviour::Accept),
         });
@@ -386,7 +418,7 @@ impl OtlpReceiver {
                 let mut stop_signal = stopped.clone();
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = serve(thread_state, addr_tx) => {}
+                        () = serve(thread_state, addr_tx, grpc, http) => {}
                         _ = stop_signal.wait_for(|s| *s) => {}
                     }
                 });
@@ -449,6 +481,11 @@ impl OtlpReceiver {
         self.state.store().logs.clone()
     }
 
+    /// Spans received so far (counted in both modes).
+    pub fn span_count(&self) -> u64 {
+        self.state.store().span_count
+    }
+
     /// How many exports were refused under [`Behaviour::Unavailable`].
     pub fn refused(&self) -> usize {
         self.state.store().refused
@@ -486,7 +523,7 @@ impl OtlpReceiver {
     /// Waits until at least `n` spans have arrived, or `timeout` passes;
     /// returns what arrived either way.
     pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<ReceivedSpan> {
-        self.wait_until(timeout, |s| count_spans(&s.traces) >= n);
+        self.wait_until(timeout, |s| s.span_count >= n as u64);
         self.spans()
     }
 
@@ -568,10 +605,15 @@ fn flatten_spans(traces: &[Received<ExportTraceServiceRequest>]) -> Vec<Received
     out
 }
 
-async fn serve(state: Arc<State>, addr_tx: std::sync::mpsc::Sender<(SocketAddr, SocketAddr)>) {
+async fn serve(
+    state: Arc<State>,
+    addr_tx: std::sync::mpsc::Sender<(SocketAddr, SocketAddr)>,
+    grpc: String,
+    http: String,
+) {
     let (Ok(grpc_listener), Ok(http_listener)) = (
-        tokio::net::TcpListener::bind("127.0.0.1:0").await,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await,
+        tokio::net::TcpListener::bind(grpc).await,
+        tokio::net::TcpListener::bind(http).await,
     ) else {
         return;
     };

@@ -10,4 +10,5 @@ pub use future::ClientFuture;
 pub use layer::{ClientLayer, ClientLayerBuilder};
 pub use service::ClientService;
 
+#[cfg(feature = "reqwest")]
 pub(crate) use service::start_client_span;

@@ -1,0 +1,64 @@
+//! The axum hello world of the HTTP load benchmark (`scripts/bench-http.sh`),
+//! on one tokio worker thread.
+//!
+//! ```sh
+//! cargo run --release -p examples --bin http-bench-server -- bare 127.0.0.1:3000
+//! cargo run --release -p examples --bin http-bench-server -- layer 127.0.0.1:3000
+//! ```
+//!
+//! `bare` serves without telemetry; `layer` calls `init()` (so `OTEL_*`
+//! variables decide sampling and export) and adds `ServerLayer`. On Ctrl-C
+//! or SIGTERM it shuts down and prints the export counts.
+
+use axum::Router;
+use axum::routing::get;
+use observability_http::ServerLayer;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "bare".to_owned());
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let telemetry = match mode.as_str() {
+        "bare" => None,
+        "layer" => Some(observability_core::builder().log_filter("warn").try_init()?),
+        other => return Err(format!("mode {other}: expected bare or layer").into()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut app = Router::new().route("/", get(|| async { "Hello, World!" }));
+        if telemetry.is_some() {
+            app = app.layer(ServerLayer::new());
+        }
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| e.to_string());
+            match term.as_mut() {
+                Ok(term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    })?;
+    if let Some(telemetry) = telemetry {
+        let stats = telemetry.shutdown_blocking()?;
+        println!(
+            "exported={} dropped={} (queue_full={} export_failed={})",
+            stats.exported,
+            stats.dropped(),
+            stats.dropped_queue_full,
+            stats.dropped_export_failed
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! A counting OTLP receiver for load benchmarks: decodes every export
+//! (gRPC and HTTP/protobuf) and prints the number of spans received.
+//!
+//! ```sh
+//! cargo run --release -p tests --bin otlp-receiver -- 127.0.0.1:4317 127.0.0.1:4318
+//! ```
+//!
+//! It prints `spans=<n>` each second the count changes, and once more when
+//! its standard input closes (then it exits).
+
+use std::io::Read;
+use std::time::Duration;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let grpc = args.next().unwrap_or_else(|| "127.0.0.1:4317".to_owned());
+    let http = args.next().unwrap_or_else(|| "127.0.0.1:4318".to_owned());
+    let receiver = observability_tests::OtlpReceiver::start_counting(&grpc, &http);
+    println!("listening grpc={} http={}", receiver.grpc_endpoint(), receiver.http_endpoint());
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        let _ = done_tx.send(());
+    });
+    let mut last = 0;
+    loop {
+        let stop = done.recv_timeout(Duration::from_secs(1)).is_ok();
+        let count = receiver.span_count();
+        if count != last || stop {
+            println!("spans={count}");
+            last = count;
+        }
+        if stop {
+            break;
+        }
+    }
+}
