@@ -56,6 +56,18 @@ printf '%s\n' "$out"
 grep -q '^trace [0-9a-f]\{32\} · 7 spans' <<<"$out"
 grep -q '└─ charge_card .*ERROR: payment declined' <<<"$out"
 
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+for example in axum-server hyper-server tonic-health; do
+    step "examples: $example runs and prints its trace"
+    out=$(env -u OTEL_TRACES_EXPORTER timeout 30 "$bin_dir/$example" 2>&1)
+    printf '%s\n' "$out" | tail -12
+    grep -q '^trace [0-9a-f]\{32\}' <<<"$out"
+    grep -q '(server)' <<<"$out"
+done
+
+step "examples: w3c-test-service against the W3C harness-lite"
+python3 scripts/w3c-harness-lite.py "$bin_dir/w3c-test-service"
+
 if [ -z "${SKIP_LINT:-}" ]; then
     step "cargo doc (warnings are errors)"
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features

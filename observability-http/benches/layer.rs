@@ -50,7 +50,9 @@ fn request(traceparent: bool) -> Request<Full<Bytes>> {
 }
 
 async fn hello(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
 }
 
 fn telemetry(ratio: f64) -> TelemetryGuard {
@@ -98,7 +100,10 @@ fn bench(c: &mut Criterion) {
 
     // The approach of tracing-span middleware: one `tracing` span per request,
     // bridged by tracing-opentelemetry, with the same attributes.
-    for (name, ratio) in [("tracing_bridge_sampled", 1.0), ("tracing_bridge_sampled_out", 0.0)] {
+    for (name, ratio) in [
+        ("tracing_bridge_sampled", 1.0),
+        ("tracing_bridge_sampled_out", 0.0),
+    ] {
         let guard = telemetry(ratio);
         let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
         group.bench_function(name, |b| {

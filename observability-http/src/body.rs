@@ -158,7 +158,10 @@ where
 mod tests {
     #[test]
     fn grpc_messages_are_percent_decoded() {
-        assert_eq!(super::percent_decode(b"service%20not%20registered"), "service not registered");
+        assert_eq!(
+            super::percent_decode(b"service%20not%20registered"),
+            "service not registered"
+        );
         assert_eq!(super::percent_decode(b"100%"), "100%");
         assert_eq!(super::percent_decode(b"caf%C3%A9"), "café");
     }

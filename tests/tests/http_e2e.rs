@@ -64,7 +64,12 @@ async fn serve(router: Router) -> SocketAddr {
 
 fn one<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     let found: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.span.name == name).collect();
-    assert_eq!(found.len(), 1, "exactly one {name} among {:?}", spans.iter().map(|s| &s.span.name).collect::<Vec<_>>());
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one {name} among {:?}",
+        spans.iter().map(|s| &s.span.name).collect::<Vec<_>>()
+    );
     found[0]
 }
 
@@ -73,9 +78,7 @@ async fn one_trace_across_two_services() {
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.http_endpoint();
     let guard = observability_core::builder()
-        .env_lookup(move |name| {
-            (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.clone())
-        })
+        .env_lookup(move |name| (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.clone()))
         .service_name("shop")
         .build()
         .unwrap();
@@ -90,7 +93,10 @@ async fn one_trace_across_two_services() {
     // Server B: prices.
     let b = serve(
         Router::new()
-            .route("/prices/{sku}", get(|Path(sku): Path<u64>| async move { price_of(sku).await.to_string() }))
+            .route(
+                "/prices/{sku}",
+                get(|Path(sku): Path<u64>| async move { price_of(sku).await.to_string() }),
+            )
             .layer(server_layer.clone()),
     )
     .await;
@@ -128,8 +134,14 @@ async fn one_trace_across_two_services() {
     let handler = one(&spans, "price_of");
     let clients: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.span.name == "GET").collect();
     assert_eq!(clients.len(), 2);
-    let client_a = clients.iter().find(|c| c.attr("server.port") == Some(a.port().to_string())).unwrap();
-    let client_b = clients.iter().find(|c| c.attr("server.port") == Some(b.port().to_string())).unwrap();
+    let client_a = clients
+        .iter()
+        .find(|c| c.attr("server.port") == Some(a.port().to_string()))
+        .unwrap();
+    let client_b = clients
+        .iter()
+        .find(|c| c.attr("server.port") == Some(b.port().to_string()))
+        .unwrap();
 
     let trace = customer.trace_id();
     for s in &spans {
@@ -146,14 +158,26 @@ async fn one_trace_across_two_services() {
     // Kinds: 2 = SERVER, 3 = CLIENT.
     assert_eq!((server_a.span.kind, client_a.span.kind), (2, 3));
     assert_eq!(server_a.attr("http.route").as_deref(), Some("/orders/{id}"));
-    assert_eq!(server_a.attr("url.query").as_deref(), Some("token=REDACTED"));
+    assert_eq!(
+        server_a.attr("url.query").as_deref(),
+        Some("token=REDACTED")
+    );
     assert_eq!(server_a.attr("server.port"), Some(a.port().to_string()));
-    assert_eq!(server_a.attr("client.address").as_deref(), Some("127.0.0.1"));
-    assert_eq!(server_a.attr("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        server_a.attr("client.address").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        server_a.attr("http.response.status_code").as_deref(),
+        Some("200")
+    );
     assert_eq!(
         client_a.attr("url.full"),
         Some(format!("http://{a}/orders/7?token=REDACTED"))
     );
-    assert_eq!(client_b.attr("server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        client_b.attr("server.address").as_deref(),
+        Some("127.0.0.1")
+    );
     assert!(handler.span.events.iter().any(|e| e.name == "pricing"));
 }

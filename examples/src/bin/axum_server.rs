@@ -52,10 +52,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .try_init()?;
 
     let serve_at = std::env::args().skip_while(|a| a != "--serve").nth(1);
-    let listener = tokio::net::TcpListener::bind(serve_at.as_deref().unwrap_or("127.0.0.1:0")).await?;
+    let listener =
+        tokio::net::TcpListener::bind(serve_at.as_deref().unwrap_or("127.0.0.1:0")).await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move {
-        axum::serve(listener, app().into_make_service_with_connect_info::<SocketAddr>()).await
+        axum::serve(
+            listener,
+            app().into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
     if serve_at.is_some() {
         println!("serving on http://{addr}");
@@ -68,7 +73,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service(Client::builder(TokioExecutor::new()).build(HttpConnector::new()));
     async {
         for id in [7, 404, 500] {
-            let request = http::Request::get(format!("http://{addr}/orders/{id}")).body(Body::empty())?;
+            let request =
+                http::Request::get(format!("http://{addr}/orders/{id}")).body(Body::empty())?;
             let response = client.clone().oneshot(request).await?;
             let status = response.status();
             let body = response.into_body().collect().await?.to_bytes();

@@ -20,7 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let telemetry = match mode.as_str() {
         "bare" => None,
-        "layer" => Some(observability_core::builder().log_filter("warn").try_init()?),
+        "layer" => Some(
+            observability_core::builder()
+                .log_filter("warn")
+                .try_init()?,
+        ),
         other => return Err(format!("mode {other}: expected bare or layer").into()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,8 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| e.to_string());
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| e.to_string());
             match term.as_mut() {
                 Ok(term) => {
                     tokio::select! {
@@ -48,7 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         };
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     })?;
     if let Some(telemetry) = telemetry {
         let stats = telemetry.shutdown_blocking()?;

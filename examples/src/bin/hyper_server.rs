@@ -24,7 +24,9 @@ use tracing::Instrument;
 
 async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     tracing::info!(path = request.uri().path(), "handling");
-    Ok(Response::new(Full::new(Bytes::from_static(b"Hello from hyper"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello from hyper",
+    ))))
 }
 
 #[tokio::main]
@@ -50,9 +52,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let client = ServiceBuilder::new()
-        .layer(ClientLayer::new())
-        .service(Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(HttpConnector::new()));
+    let client = ServiceBuilder::new().layer(ClientLayer::new()).service(
+        Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(HttpConnector::new()),
+    );
     let body = async {
         let request = Request::get(format!("http://{addr}/hello")).body(Full::new(Bytes::new()))?;
         let response = client.oneshot(request).await?;

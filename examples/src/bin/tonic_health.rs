@@ -36,8 +36,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
 
-    let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
-    let mut client = HealthClient::new(tower::ServiceBuilder::new().layer(ClientLayer::new()).service(channel));
+    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client = HealthClient::new(
+        tower::ServiceBuilder::new()
+            .layer(ClientLayer::new())
+            .service(channel),
+    );
     async {
         for service in ["shop.v1.Orders", "shop.v1.Unknown"] {
             let result = client
@@ -46,8 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .await;
             match result {
-                Ok(response) => tracing::info!(service, status = ?response.into_inner().status(), "health"),
-                Err(status) => tracing::warn!(service, code = ?status.code(), "health check failed"),
+                Ok(response) => {
+                    tracing::info!(service, status = ?response.into_inner().status(), "health")
+                }
+                Err(status) => {
+                    tracing::warn!(service, code = ?status.code(), "health check failed")
+                }
             }
         }
     }

@@ -69,7 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(client)
         .layer(ServerLayer::new());
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("w3c-test-service listening on http://{}/test", listener.local_addr()?);
+    println!(
+        "w3c-test-service listening on http://{}/test",
+        listener.local_addr()?
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -16,7 +16,11 @@ fn main() {
     let grpc = args.next().unwrap_or_else(|| "127.0.0.1:4317".to_owned());
     let http = args.next().unwrap_or_else(|| "127.0.0.1:4318".to_owned());
     let receiver = observability_tests::OtlpReceiver::start_counting(&grpc, &http);
-    println!("listening grpc={} http={}", receiver.grpc_endpoint(), receiver.http_endpoint());
+    println!(
+        "listening grpc={} http={}",
+        receiver.grpc_endpoint(),
+        receiver.http_endpoint()
+    );
     let (done_tx, done) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let mut sink = Vec::new();
