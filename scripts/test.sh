@@ -49,12 +49,22 @@ cargo test --workspace --all-features 2>&1 | tee "$test_log"
 passed=$(grep -o '[0-9]* passed' "$test_log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -o '[0-9]* failed' "$test_log" | awk '{s += $1} END {print s + 0}')
 
-step "examples: quickstart prints its trace tree with nothing else running"
-out=$(env -u OTEL_TRACES_EXPORTER -u OTEL_EXPORTER_OTLP_ENDPOINT \
-    timeout 30 "${CARGO_TARGET_DIR:-$root/target}/debug/quickstart" 2>&1 >/dev/null)
-printf '%s\n' "$out"
-grep -q '^trace [0-9a-f]\{32\} · 7 spans' <<<"$out"
-grep -q '└─ charge_card .*ERROR: payment declined' <<<"$out"
+step "examples: quickstart prints its trace tree and JSON logs that share its trace id"
+env -u OTEL_TRACES_EXPORTER -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_LOG_FORMAT \
+    timeout 30 "${CARGO_TARGET_DIR:-$root/target}/debug/quickstart" \
+    >"$services_dir/quickstart.out" 2>"$services_dir/quickstart.err"
+cat "$services_dir/quickstart.err" "$services_dir/quickstart.out"
+grep -q '^trace [0-9a-f]\{32\} · 7 spans' "$services_dir/quickstart.err"
+grep -q '└─ charge_card .*ERROR: payment declined' "$services_dir/quickstart.err"
+trace_id=$(grep -o '^trace [0-9a-f]\{32\}' "$services_dir/quickstart.err" | cut -d' ' -f2)
+python3 - "$services_dir/quickstart.out" "$trace_id" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert lines, "no JSON log lines"
+inside = [l for l in lines if l.get("trace_id") == sys.argv[2]]
+assert len(inside) >= 3, f"log lines with trace {sys.argv[2]}: {len(inside)}"
+print(f"{len(lines)} JSON log lines, {len(inside)} in trace {sys.argv[2]}")
+PY
 
 bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
 for example in axum-server hyper-server tonic-health; do

@@ -23,6 +23,32 @@ pub enum Exporter {
     None,
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One JSON object per line, with `trace_id`, `span_id`, `trace_flags`.
+    Json,
+    /// JSON with Elastic Common Schema names (`@timestamp`, `trace.id`, ...).
+    Ecs,
+    /// `key=value` pairs (`trace_id=...`).
+    Logfmt,
+    /// Human-readable lines (`tracing-subscriber`'s format), for terminals.
+    Text,
+}
+
+impl LogFormat {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "json" => Some(Self::Json),
+            "ecs" => Some(Self::Ecs),
+            "logfmt" => Some(Self::Logfmt),
+            "text" | "pretty" | "human" => Some(Self::Text),
+            _ => None,
+        }
+    }
+}
+
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -102,7 +128,10 @@ pub(crate) struct CodeSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) log_filter: Option<String>,
+    pub(crate) log_format: Option<LogFormat>,
     pub(crate) trace_level: Option<tracing::Level>,
+    pub(crate) span_event_level: Option<tracing::Level>,
+    pub(crate) export_logs: Option<bool>,
 }
 
 /// Everything `init` needs, resolved.
@@ -113,6 +142,8 @@ pub(crate) struct Settings {
     pub(crate) sampler: SamplerSetting,
     pub(crate) exporters: Vec<Exporter>,
     pub(crate) otlp: OtlpSettings,
+    /// OTLP settings for logs, when `OTEL_LOGS_EXPORTER=otlp`.
+    pub(crate) logs: Option<OtlpSettings>,
     pub(crate) batch: BatchSettings,
     /// Whether `OTEL_BSP_SCHEDULE_DELAY` was given (the console exporter
     /// otherwise prints sooner than the OTLP default of 5 s).
@@ -121,7 +152,13 @@ pub(crate) struct Settings {
     pub(crate) attribute_value_length_limit: Option<usize>,
     pub(crate) propagators: Vec<PropagatorKind>,
     pub(crate) log_filter: String,
+    pub(crate) log_format: LogFormat,
+    /// Whether logs go to standard output (colours only then).
+    pub(crate) log_writer_is_stdout: bool,
+    pub(crate) service_name: String,
+    pub(crate) environment: Option<String>,
     pub(crate) trace_level: tracing::Level,
+    pub(crate) span_event_level: tracing::Level,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) warnings: Vec<String>,
     /// Facts worth one info line at start (e.g. an inferred protocol).
@@ -158,26 +195,66 @@ impl Settings {
         let resolved = resource::resolve(&code.resource, env, &mut w);
         let sampler = resolve_sampler(code.sample_ratio, resolved.is_production(), env, &mut w);
         let exporters = resolve_exporters(&code, env, &mut w);
-        let otlp = resolve_otlp(&code, env, &mut w, &mut notes);
+        let otlp = resolve_otlp(&TRACES, &code, env, &mut w, &mut notes);
+        let logs_exporter = match code.export_logs {
+            Some(on) => on,
+            None => match env.get(env::OTEL_LOGS_EXPORTER) {
+                None => false,
+                Some(v) if v.eq_ignore_ascii_case("otlp") => true,
+                Some(v) if v.eq_ignore_ascii_case("none") => false,
+                Some(v) => {
+                    w.push(format!(
+                        "{}={v} is not supported (otlp or none); not exporting logs",
+                        env::OTEL_LOGS_EXPORTER
+                    ));
+                    false
+                }
+            },
+        };
+        let logs = logs_exporter.then(|| {
+            let mut ignored = Vec::new();
+            resolve_otlp(&LOGS, &code, env, &mut w, &mut ignored)
+        });
         let schedule_delay_set = env.get(env::OTEL_BSP_SCHEDULE_DELAY).is_some();
         let batch = resolve_batch(env, &mut w);
         let (limits, attribute_value_length_limit) = resolve_limits(env, &mut w);
         let propagators = resolve_propagators(env, &mut w);
         let log_filter = resolve_log_filter(code.log_filter, env, &mut w)?;
+        let log_format = code
+            .log_format
+            .unwrap_or_else(|| match env.get(env::OTEL_LOG_FORMAT) {
+                Some(value) => LogFormat::parse(&value).unwrap_or_else(|| {
+                    w.push(format!(
+                        "{}={value} is not json, ecs, logfmt or text; using json",
+                        env::OTEL_LOG_FORMAT
+                    ));
+                    LogFormat::Json
+                }),
+                None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => LogFormat::Text,
+                None => LogFormat::Json,
+            });
 
+        let service_name = resolved.service_name();
+        let environment = resolved.environment().map(str::to_owned);
         Ok(Self {
             disabled,
             resource: resolved.resource,
             sampler,
             exporters,
             otlp,
+            logs,
             batch,
             schedule_delay_set,
             limits,
             attribute_value_length_limit,
             propagators,
             log_filter,
+            log_format,
+            log_writer_is_stdout: true,
+            service_name,
+            environment,
             trace_level: code.trace_level.unwrap_or(tracing::Level::INFO),
+            span_event_level: code.span_event_level.unwrap_or(tracing::Level::WARN),
             shutdown_timeout: code.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             warnings: w.into_vec(),
             notes,
@@ -313,7 +390,7 @@ fn dedup(list: Vec<Exporter>) -> Vec<Exporter> {
     out
 }
 
-const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+const DEFAULT_HTTP_BASE: &str = "http://localhost:4318";
 const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
 /// Checks that an endpoint is an absolute `http` or `https` URL.
@@ -345,14 +422,46 @@ fn endpoint_port(endpoint: &str) -> Option<u16> {
     port.parse().ok()
 }
 
+/// The variable names of one OTLP signal.
+pub(crate) struct Signal {
+    path: &'static str,
+    endpoint: &'static str,
+    protocol: &'static str,
+    headers: &'static str,
+    compression: &'static str,
+    timeout: &'static str,
+    insecure: &'static str,
+}
+
+pub(crate) const TRACES: Signal = Signal {
+    path: "/v1/traces",
+    endpoint: env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    protocol: env::OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    headers: env::OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    compression: env::OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    timeout: env::OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+    insecure: env::OTEL_EXPORTER_OTLP_TRACES_INSECURE,
+};
+
+pub(crate) const LOGS: Signal = Signal {
+    path: "/v1/logs",
+    endpoint: env::OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+    protocol: env::OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+    headers: env::OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+    compression: env::OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
+    timeout: env::OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+    insecure: env::OTEL_EXPORTER_OTLP_LOGS_INSECURE,
+};
+
 fn resolve_otlp(
+    signal: &Signal,
     code: &CodeSettings,
     env: &Env,
     w: &mut Warnings,
     notes: &mut Vec<String>,
 ) -> OtlpSettings {
-    let insecure = if env.get(env::OTEL_EXPORTER_OTLP_TRACES_INSECURE).is_some() {
-        parse_bool(env, env::OTEL_EXPORTER_OTLP_TRACES_INSECURE, w)
+    let insecure = if env.get(signal.insecure).is_some() {
+        parse_bool(env, signal.insecure, w)
     } else {
         parse_bool(env, env::OTEL_EXPORTER_OTLP_INSECURE, w)
     };
@@ -381,8 +490,13 @@ fn resolve_otlp(
         }
     };
     let source = if let Some(e) = &code.endpoint {
-        Source::Code(e.clone())
-    } else if let Some(e) = read_endpoint(env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, w) {
+        // The code endpoint is the traces endpoint; other signals use its
+        // sibling path.
+        Source::Code(match e.strip_suffix(TRACES.path) {
+            Some(base) if signal.path != TRACES.path => format!("{base}{}", signal.path),
+            _ => e.clone(),
+        })
+    } else if let Some(e) = read_endpoint(signal.endpoint, w) {
         Source::Signal(e)
     } else if let Some(e) = read_endpoint(env::OTEL_EXPORTER_OTLP_ENDPOINT, w) {
         Source::Generic(e)
@@ -390,29 +504,26 @@ fn resolve_otlp(
         Source::Default
     };
 
-    let protocol_from_env = [
-        env::OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-        env::OTEL_EXPORTER_OTLP_PROTOCOL,
-    ]
-    .into_iter()
-    .find_map(|name| {
-        let value = env.get(name)?;
-        match Protocol::parse(&value) {
-            Some(p) => Some(p),
-            None if value.eq_ignore_ascii_case("http/json") => {
-                w.push(format!(
+    let protocol_from_env = [signal.protocol, env::OTEL_EXPORTER_OTLP_PROTOCOL]
+        .into_iter()
+        .find_map(|name| {
+            let value = env.get(name)?;
+            match Protocol::parse(&value) {
+                Some(p) => Some(p),
+                None if value.eq_ignore_ascii_case("http/json") => {
+                    w.push(format!(
                     "{name}=http/json is not supported by observability-core; using http/protobuf"
                 ));
-                Some(Protocol::HttpProtobuf)
+                    Some(Protocol::HttpProtobuf)
+                }
+                None => {
+                    w.push(format!(
+                        "{name}={value} is not grpc or http/protobuf; ignoring it"
+                    ));
+                    None
+                }
             }
-            None => {
-                w.push(format!(
-                    "{name}={value} is not grpc or http/protobuf; ignoring it"
-                ));
-                None
-            }
-        }
-    });
+        });
     let configured_endpoint = match &source {
         Source::Code(e) | Source::Signal(e) | Source::Generic(e) => Some(e.as_str()),
         Source::Default => None,
@@ -448,17 +559,14 @@ fn resolve_otlp(
     let endpoint = match (source, protocol) {
         (Source::Code(e) | Source::Signal(e), _) => e,
         (Source::Generic(e), Protocol::HttpProtobuf) => {
-            format!("{}/v1/traces", e.trim_end_matches('/'))
+            format!("{}{}", e.trim_end_matches('/'), signal.path)
         }
         (Source::Generic(e), Protocol::Grpc) => e,
-        (Source::Default, Protocol::HttpProtobuf) => DEFAULT_HTTP_ENDPOINT.to_owned(),
+        (Source::Default, Protocol::HttpProtobuf) => format!("{DEFAULT_HTTP_BASE}{}", signal.path),
         (Source::Default, Protocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
     };
 
-    let mut headers = match env.first(&[
-        env::OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-        env::OTEL_EXPORTER_OTLP_HEADERS,
-    ]) {
+    let mut headers = match env.first(&[signal.headers, env::OTEL_EXPORTER_OTLP_HEADERS]) {
         None => Vec::new(),
         Some((name, value)) => match env::parse_key_values(&value) {
             Ok(pairs) => pairs,
@@ -473,10 +581,7 @@ fn resolve_otlp(
         headers.push((k.clone(), v.clone()));
     }
 
-    let gzip = match env.first(&[
-        env::OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
-        env::OTEL_EXPORTER_OTLP_COMPRESSION,
-    ]) {
+    let gzip = match env.first(&[signal.compression, env::OTEL_EXPORTER_OTLP_COMPRESSION]) {
         None => false,
         Some((_, v)) if v.eq_ignore_ascii_case("gzip") => true,
         Some((_, v)) if v.eq_ignore_ascii_case("none") => false,
@@ -486,8 +591,8 @@ fn resolve_otlp(
         }
     };
 
-    let timeout = if env.get(env::OTEL_EXPORTER_OTLP_TRACES_TIMEOUT).is_some() {
-        parse_millis(env, env::OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, w)
+    let timeout = if env.get(signal.timeout).is_some() {
+        parse_millis(env, signal.timeout, w)
     } else {
         parse_millis(env, env::OTEL_EXPORTER_OTLP_TIMEOUT, w)
     }
@@ -898,6 +1003,51 @@ mod tests {
         assert_eq!(s.otlp.timeout, Duration::from_millis(100));
         let s = resolve(&[("OTEL_EXPORTER_OTLP_HEADERS", "broken")]);
         assert!(s.otlp.headers.is_empty());
+        assert_eq!(s.warnings.len(), 1);
+    }
+
+    #[test]
+    fn logs_use_the_trace_settings_with_their_own_overrides() {
+        assert!(
+            resolve(&[]).logs.is_none(),
+            "OTEL_LOGS_EXPORTER defaults to none"
+        );
+        let s = resolve(&[
+            ("OTEL_LOGS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-scope-orgid=t1"),
+        ]);
+        let logs = s.logs.unwrap();
+        assert_eq!(logs.endpoint, "http://c:4318/v1/logs");
+        assert_eq!(
+            logs.headers,
+            [("x-scope-orgid".to_owned(), "t1".to_owned())]
+        );
+        let s = resolve(&[
+            ("OTEL_LOGS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9000/in"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "grpc"),
+        ]);
+        let logs = s.logs.unwrap();
+        assert_eq!(
+            (logs.endpoint.as_str(), logs.protocol),
+            ("http://logs:9000/in", Protocol::Grpc)
+        );
+        assert_eq!(
+            s.otlp.protocol,
+            Protocol::HttpProtobuf,
+            "traces keep theirs"
+        );
+        let code = CodeSettings {
+            endpoint: Some("http://c:4318/v1/traces".into()),
+            export_logs: Some(true),
+            ..Default::default()
+        };
+        let s = Settings::resolve(code, &env_of(&[])).unwrap();
+        assert_eq!(s.logs.unwrap().endpoint, "http://c:4318/v1/logs");
+        let s = resolve(&[("OTEL_LOGS_EXPORTER", "kafka")]);
+        assert!(s.logs.is_none());
         assert_eq!(s.warnings.len(), 1);
     }
 

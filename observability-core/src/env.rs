@@ -49,6 +49,21 @@ pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_T
 pub const OTEL_EXPORTER_OTLP_INSECURE: &str = "OTEL_EXPORTER_OTLP_INSECURE";
 /// The gRPC insecure setting for traces; wins over [`OTEL_EXPORTER_OTLP_INSECURE`].
 pub const OTEL_EXPORTER_OTLP_TRACES_INSECURE: &str = "OTEL_EXPORTER_OTLP_TRACES_INSECURE";
+/// The OTLP endpoint for logs, used exactly as given.
+pub const OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+/// The OTLP protocol for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
+/// Headers sent with log exports.
+pub const OTEL_EXPORTER_OTLP_LOGS_HEADERS: &str = "OTEL_EXPORTER_OTLP_LOGS_HEADERS";
+/// Compression for log exports.
+pub const OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION";
+/// The export timeout for logs, in milliseconds.
+pub const OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT";
+/// The gRPC insecure setting for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_INSECURE: &str = "OTEL_EXPORTER_OTLP_LOGS_INSECURE";
+/// `otlp` also exports log records over OTLP, with their trace context;
+/// `none` (the default) does not.
+pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
 /// Milliseconds between two scheduled exports (default 5000).
 pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// Milliseconds one batch export may take before it is abandoned (default 30000).
@@ -78,6 +93,10 @@ pub const OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_LINK_ATTRIBUTE_COUNT_LIM
 /// default), `debug`.
 pub const OTEL_LOG_LEVEL: &str = "OTEL_LOG_LEVEL";
 
+/// The log output's format: `json` (the default when standard output is not
+/// a terminal), `ecs`, `logfmt`, or `text` (human-readable, the default on a
+/// terminal).
+pub const OTEL_LOG_FORMAT: &str = "OTEL_LOG_FORMAT";
 /// Log filter directives for the log output, `tracing-subscriber` syntax
 /// (default `info`). It never changes what is traced.
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -16,13 +16,14 @@ pub mod testing;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use config::{Exporter, Protocol};
+pub use config::{Exporter, LogFormat, Protocol};
 pub use error::Error;
 pub use export::ExportStats;
 pub use guard::TelemetryGuard;
 
 // What a user needs next to `init`, so that they never add a second copy of
 // the OpenTelemetry crates by accident.
+pub use observability_logging;
 pub use opentelemetry;
 pub use opentelemetry::trace::{SpanId, Status, TraceId};
 pub use opentelemetry::{Context, KeyValue};
@@ -67,6 +68,7 @@ pub struct Builder {
     code: CodeSettings,
     env: Option<Env>,
     extra_processors: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
+    log_writer: Option<tracing_subscriber::fmt::writer::BoxMakeWriter>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -168,6 +170,40 @@ impl Builder {
         self
     }
 
+    /// The log line format; wins over `OTEL_LOG_FORMAT`. Without either, JSON
+    /// unless standard output is a terminal (then human-readable text).
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.code.log_format = Some(format);
+        self
+    }
+
+    /// Where log lines go (default standard output): any
+    /// `tracing_subscriber` `MakeWriter`, such as `std::io::stderr` or an
+    /// [`observability_logging::NonBlocking`] writer.
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// The most verbose level of events also recorded as events of the
+    /// current span (default `WARN`: warnings and errors appear in the trace,
+    /// routine logs only in the log output).
+    pub fn span_event_level(mut self, level: tracing::Level) -> Self {
+        self.code.span_event_level = Some(level);
+        self
+    }
+
+    /// Also exports log records over OTLP (with their trace context), whatever
+    /// `OTEL_LOGS_EXPORTER` says; they use the trace exporter's endpoint,
+    /// protocol and headers unless `OTEL_EXPORTER_OTLP_LOGS_*` says otherwise.
+    pub fn export_logs(mut self, on: bool) -> Self {
+        self.code.export_logs = Some(on);
+        self
+    }
+
     /// The most verbose level of `tracing` spans turned into OpenTelemetry
     /// spans (default `INFO`, the level of `#[instrument]`).
     pub fn trace_level(mut self, level: tracing::Level) -> Self {
@@ -242,7 +278,13 @@ impl Builder {
                 &mut warnings,
             )?)
         };
-        let dispatch = subscriber::build(&settings, pipeline.as_ref().map(|p| &p.provider));
+        settings.log_writer_is_stdout = self.log_writer.is_none();
+        let dispatch = subscriber::build(
+            &settings,
+            pipeline.as_ref().map(|p| &p.provider),
+            pipeline.as_ref().and_then(|p| p.logs.as_ref()),
+            self.log_writer,
+        );
         let _ = dispatch_cell.set(dispatch.downgrade());
         let guard = TelemetryGuard::new(
             pipeline,

@@ -17,6 +17,8 @@ const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     pub(crate) provider: SdkTracerProvider,
+    /// Log records exported over OTLP, when `OTEL_LOGS_EXPORTER=otlp`.
+    pub(crate) logs: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     runtime: Option<ExportRuntime>,
     processors: Vec<Arc<Shared>>,
 }
@@ -36,7 +38,7 @@ impl Pipeline {
             .copied()
             .filter(|e| *e != Exporter::None)
             .collect();
-        let runtime = if exported.is_empty() {
+        let runtime = if exported.is_empty() && settings.logs.is_none() {
             None
         } else {
             Some(ExportRuntime::start()?)
@@ -83,8 +85,22 @@ impl Pipeline {
         for processor in extra {
             builder = builder.with_span_processor(BoxedProcessor(processor));
         }
+        let logs = match (&settings.logs, &runtime) {
+            (Some(logs), Some(runtime)) => match otlp_logs(logs, settings, runtime) {
+                Ok(provider) => Some(provider),
+                Err(why) => {
+                    warnings.push(format!(
+                        "the OTLP log exporter for {} could not be built: {why}; logs are not exported",
+                        logs.endpoint
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
         Ok(Self {
             provider: builder.build(),
+            logs,
             runtime,
             processors,
         })
@@ -177,6 +193,9 @@ impl Pipeline {
     }
 
     fn finish(mut self, in_time: bool) -> (ExportStats, bool) {
+        if let Some(logs) = self.logs.take() {
+            let _ = logs.shutdown_with_timeout(Duration::from_secs(1));
+        }
         let stopped = match &mut self.runtime {
             Some(runtime) => runtime.stop(if in_time {
                 Duration::from_secs(1)
@@ -194,6 +213,30 @@ impl Pipeline {
             .provider
             .shutdown_with_timeout(Duration::from_millis(100));
         (self.stats(), in_time)
+    }
+}
+
+fn otlp_logs(
+    logs: &crate::config::OtlpSettings,
+    settings: &Settings,
+    runtime: &ExportRuntime,
+) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+    {
+        let exporter =
+            crate::export::otlp_log_exporter(logs, &settings.resource, runtime.handle())?;
+        Ok(opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+            .with_resource(settings.resource.clone())
+            .with_batch_exporter(exporter)
+            .build())
+    }
+    #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+    {
+        let _ = (logs, settings, runtime);
+        Err(
+            "observability-core was built without the `otlp-grpc` and `otlp-http` features"
+                .to_owned(),
+        )
     }
 }
 

@@ -27,6 +27,19 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
+    /// The resolved `service.name`.
+    pub(crate) fn service_name(&self) -> String {
+        self.resource
+            .get(&Key::from_static_str(SERVICE_NAME))
+            .map(|v| v.as_str().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The resolved deployment environment.
+    pub(crate) fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+
     /// Whether the deployment environment is `production` or `prod`.
     pub(crate) fn is_production(&self) -> bool {
         self.environment

@@ -12,22 +12,38 @@ use tracing::{Dispatch, Metadata};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::Settings;
+use observability_logging::{Format, LogLayer};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::config::{LogFormat, Settings};
 use crate::export::runtime::in_export_thread;
 
-/// Decides which `tracing` spans and events reach OpenTelemetry: those at
-/// or above the trace level, except anything on the export thread.
+/// Decides which `tracing` spans and events reach OpenTelemetry: spans at
+/// or above the trace level, events (which become span events) at or above
+/// the span-event level, nothing from the export thread.
 struct TraceFilter {
-    level: tracing::Level,
+    span_level: tracing::Level,
+    event_level: tracing::Level,
+}
+
+impl TraceFilter {
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        let level = if meta.is_span() {
+            &self.span_level
+        } else {
+            &self.event_level
+        };
+        meta.level() <= level
+    }
 }
 
 impl<S> Filter<S> for TraceFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        meta.level() <= &self.level && !in_export_thread()
+        self.wants(meta) && !in_export_thread()
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.level() <= &self.level {
+        if self.wants(meta) {
             Interest::sometimes()
         } else {
             Interest::never()
@@ -35,11 +51,29 @@ impl<S> Filter<S> for TraceFilter {
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(self.level.into())
+        Some(self.span_level.max(self.event_level).into())
     }
 }
 
-pub(crate) fn build(settings: &Settings, provider: Option<&SdkTracerProvider>) -> Dispatch {
+/// Crates whose logs never go to the OTLP log exporter: the exporter's own
+/// stack (exporting them would feed itself).
+const NOT_EXPORTED_AS_LOGS: &[&str] = &[
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "rustls",
+    "opentelemetry",
+    "observability_core",
+];
+
+pub(crate) fn build(
+    settings: &Settings,
+    provider: Option<&SdkTracerProvider>,
+    logger: Option<&opentelemetry_sdk::logs::SdkLoggerProvider>,
+    writer: Option<BoxMakeWriter>,
+) -> Dispatch {
     let otel = provider.map(|provider| {
         let scope = InstrumentationScope::builder("observability")
             .with_version(env!("CARGO_PKG_VERSION"))
@@ -47,12 +81,56 @@ pub(crate) fn build(settings: &Settings, provider: Option<&SdkTracerProvider>) -
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer_with_scope(scope))
             .with_filter(TraceFilter {
-                level: settings.trace_level,
+                span_level: settings.trace_level,
+                event_level: settings.span_event_level,
             })
     });
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_filter(EnvFilter::builder().parse_lossy(&settings.log_filter));
-    Dispatch::new(tracing_subscriber::registry().with(otel).with(logs))
+    let filter = || EnvFilter::builder().parse_lossy(&settings.log_filter);
+    let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+    let (text, lines) = match settings.log_format {
+        LogFormat::Text => {
+            let ansi = settings.log_writer_is_stdout && std::io::stdout().is_terminal();
+            let text = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi)
+                .with_filter(filter());
+            (Some(text), None)
+        }
+        format => {
+            let format = match format {
+                LogFormat::Ecs => Format::Ecs,
+                LogFormat::Logfmt => Format::Logfmt,
+                _ => Format::Json,
+            };
+            let mut builder = LogLayer::builder()
+                .format(format)
+                .service_name(settings.service_name.clone());
+            if let Some(environment) = &settings.environment {
+                builder = builder.environment(environment.clone());
+            }
+            (
+                None,
+                Some(builder.writer(writer).build().with_filter(filter())),
+            )
+        }
+    };
+    let exported_logs = logger.map(|logger| {
+        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger)
+            .with_filter(filter())
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !in_export_thread()
+                    && !NOT_EXPORTED_AS_LOGS.iter().any(|c| {
+                        meta.target()
+                            .strip_prefix(c)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+                    })
+            }))
+    });
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(otel)
+            .with(text)
+            .with(lines)
+            .with(exported_logs),
+    )
 }

@@ -54,9 +54,7 @@ impl SpanCapture {
     /// current thread (sampled, whatever its level) into this capture, until
     /// the guard drops. Nothing global changes, so tests can run in parallel.
     pub fn install(&self) -> CaptureGuard {
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(self.processor())
-            .build();
+        let provider = self.tracer_provider();
         let layer =
             tracing_opentelemetry::layer().with_tracer(provider.tracer("observability-test"));
         let subscriber = tracing_subscriber::registry().with(layer);
@@ -64,6 +62,14 @@ impl SpanCapture {
             _default: tracing::subscriber::set_default(subscriber),
             provider,
         }
+    }
+
+    /// A tracer provider (always sampling) whose finished spans land in
+    /// this capture, for building your own subscriber in a test.
+    pub fn tracer_provider(&self) -> SdkTracerProvider {
+        SdkTracerProvider::builder()
+            .with_span_processor(self.processor())
+            .build()
     }
 
     pub(crate) fn processor(&self) -> CaptureProcessor {

@@ -31,6 +31,7 @@ fn setup() -> (TelemetryGuard, SpanCapture) {
     let guard = observability_core::builder()
         .env_lookup(|_| None)
         .exporter(Exporter::None)
+        .span_event_level(tracing::Level::INFO)
         .span_capture(&capture)
         .build()
         .unwrap();

@@ -1,4 +1,11 @@
-//! Part of the `observability` crate family; see the workspace README.
-//!
-//! This crate is a placeholder in the workspace: its API lands in a later
-//! release.
+#![doc = include_str!("../README.md")]
+
+mod fields;
+mod layer;
+mod non_blocking;
+mod redact;
+mod write;
+
+pub use layer::{Format, LogLayer, LogLayerBuilder};
+pub use non_blocking::{NonBlocking, NonBlockingGuard, NonBlockingWriter};
+pub use redact::DEFAULT_REDACTED_FIELDS;

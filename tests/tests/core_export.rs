@@ -39,7 +39,8 @@ fn make_order_trace() {
     let _root = root.enter();
     let child = tracing::info_span!("load_order", db.system.name = "postgresql");
     let _child = child.enter();
-    tracing::info!(rows = 1_i64, "loaded");
+    tracing::info!("routine line: logged, not copied into the span");
+    tracing::warn!(rows = 1_i64, "loaded");
 }
 
 fn by_name<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
@@ -69,8 +70,9 @@ fn assert_order_trace(spans: &[ReceivedSpan]) {
     assert_eq!(child.attr("db.system.name").as_deref(), Some("postgresql"));
     assert!(
         child.span.events.iter().any(|e| e.name == "loaded"),
-        "the log line is a span event"
+        "a warning is a span event"
     );
+    assert_eq!(child.span.events.len(), 1, "INFO lines are not, by default");
 }
 
 #[test]

@@ -44,7 +44,7 @@ async fn get_text(client: TracedClient, url: String) -> (u16, String) {
 
 #[tracing::instrument(skip_all, fields(sku))]
 async fn price_of(sku: u64) -> u64 {
-    tracing::info!(sku, "pricing");
+    tracing::warn!(sku, "pricing is slow today");
     sku * 100
 }
 
@@ -179,5 +179,11 @@ async fn one_trace_across_two_services() {
         client_b.attr("server.address").as_deref(),
         Some("127.0.0.1")
     );
-    assert!(handler.span.events.iter().any(|e| e.name == "pricing"));
+    assert!(
+        handler
+            .span
+            .events
+            .iter()
+            .any(|e| e.name == "pricing is slow today")
+    );
 }

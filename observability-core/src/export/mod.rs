@@ -15,7 +15,7 @@ pub use processor::ExportStats;
 
 pub(crate) use console::ConsoleSink;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-pub(crate) use otlp::otlp_sink;
+pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
 
 /// The future of one export.
 pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;

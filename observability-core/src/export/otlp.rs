@@ -44,8 +44,21 @@ pub(crate) fn otlp_sink(
 
 #[cfg(feature = "otlp-grpc")]
 fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    configure_grpc(
+        opentelemetry_otlp::SpanExporter::builder().with_tonic(),
+        settings,
+    )?
+    .build()
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "otlp-grpc")]
+fn configure_grpc<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
+{
+    use opentelemetry_otlp::Compression;
     use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
-    use opentelemetry_otlp::{Compression, WithExportConfig, WithTonicConfig};
     use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
     let mut metadata = MetadataMap::new();
@@ -56,8 +69,7 @@ fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
             .map_err(|_| format!("the value of `{key}` is not a valid gRPC metadata value"))?;
         metadata.insert(key, value);
     }
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
+    let mut builder = builder
         .with_endpoint(settings.endpoint.clone())
         .with_timeout(settings.timeout)
         .with_metadata(metadata);
@@ -71,7 +83,7 @@ fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
     if settings.gzip {
         builder = builder.with_compression(Compression::Gzip);
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder)
 }
 
 #[cfg(not(feature = "otlp-grpc"))]
@@ -81,7 +93,20 @@ fn grpc(_: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
 
 #[cfg(feature = "otlp-http")]
 fn http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    use opentelemetry_otlp::{Compression, WithExportConfig, WithHttpConfig};
+    configure_http(
+        opentelemetry_otlp::SpanExporter::builder().with_http(),
+        settings,
+    )?
+    .build()
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "otlp-http")]
+fn configure_http<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
+{
+    use opentelemetry_otlp::Compression;
 
     let client = http_client::HyperClient::new(
         settings.timeout,
@@ -90,8 +115,7 @@ fn http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
             .to_ascii_lowercase()
             .starts_with("https://"),
     )?;
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
+    let mut builder = builder
         .with_http_client(client)
         .with_endpoint(settings.endpoint.clone())
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -100,12 +124,98 @@ fn http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, Str
     if settings.gzip {
         builder = builder.with_compression(Compression::Gzip);
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder)
 }
 
 #[cfg(not(feature = "otlp-http"))]
 fn http(_: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
     Err("OTLP over http/protobuf needs the `otlp-http` feature".to_owned())
+}
+
+/// Builds the OTLP log exporter, wrapped so that it runs inside the export
+/// runtime whichever thread drives it (the SDK's log processor thread).
+pub(crate) fn otlp_log_exporter(
+    settings: &OtlpSettings,
+    resource: &Resource,
+    runtime: &Handle,
+) -> Result<OnRuntime<opentelemetry_otlp::LogExporter>, String> {
+    use opentelemetry_sdk::logs::LogExporter as _;
+    let _enter = runtime.enter();
+    let mut exporter = match settings.protocol {
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::Grpc => configure_grpc(
+            opentelemetry_otlp::LogExporter::builder().with_tonic(),
+            settings,
+        )?
+        .build()
+        .map_err(|e| e.to_string())?,
+        #[cfg(feature = "otlp-http")]
+        Protocol::HttpProtobuf => configure_http(
+            opentelemetry_otlp::LogExporter::builder().with_http(),
+            settings,
+        )?
+        .build()
+        .map_err(|e| e.to_string())?,
+        #[allow(unreachable_patterns)]
+        _ => return Err("this OTLP protocol is not compiled in".to_owned()),
+    };
+    exporter.set_resource(resource);
+    Ok(OnRuntime {
+        inner: exporter,
+        handle: runtime.clone(),
+    })
+}
+
+/// A log exporter whose futures are polled inside the export runtime.
+#[derive(Debug)]
+pub(crate) struct OnRuntime<E> {
+    inner: E,
+    handle: Handle,
+}
+
+struct EnterOnPoll<F> {
+    handle: Handle,
+    inner: std::pin::Pin<Box<F>>,
+}
+
+impl<F: std::future::Future> std::future::Future for EnterOnPoll<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let _enter = self.handle.enter();
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<F> Unpin for EnterOnPoll<F> {}
+
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter
+    for OnRuntime<E>
+{
+    fn export(
+        &self,
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        let _enter = self.handle.enter();
+        EnterOnPoll {
+            handle: self.handle.clone(),
+            inner: Box::pin(self.inner.export(batch)),
+        }
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let _enter = self.handle.enter();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 #[cfg(feature = "otlp-http")]
