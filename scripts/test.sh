@@ -15,19 +15,16 @@ mkdir -p "$services_dir"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# shellcheck source=scripts/services.sh
+export SERVICES_DIR="$services_dir"
+source "$root/scripts/services.sh"
+
 cleanup() {
     local status=$?
-    # Services started below register their stop commands here.
-    if [ -f "$services_dir/stop.sh" ]; then
-        bash "$services_dir/stop.sh" || true
-        rm -f "$services_dir/stop.sh"
-    fi
+    stop_services
     exit "$status"
 }
 trap cleanup EXIT INT TERM
-
-# Services the integration tests need. The OTLP receiver is part of the test
-# crate (tests/src/lib.rs) and starts inside each test on 127.0.0.1.
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE=1
@@ -42,6 +39,12 @@ fi
 
 step "build (once, every target)"
 cargo build --workspace --all-targets --all-features
+
+# The real servers the integration tests need: RabbitMQ and an
+# SQS-compatible server (moto). The OTLP receiver is part of the test crate
+# (tests/src/lib.rs) and starts inside each test on 127.0.0.1.
+step "start RabbitMQ and the SQS-compatible server on 127.0.0.1"
+start_services
 
 step "cargo test"
 test_log="$services_dir/cargo-test.log"
@@ -73,6 +76,14 @@ for example in axum-server hyper-server tonic-health; do
     printf '%s\n' "$out" | tail -12
     grep -q '^trace [0-9a-f]\{32\}' <<<"$out"
     grep -q '(server)' <<<"$out"
+done
+
+for example in sqs-worker rabbitmq-worker; do
+    step "examples: $example carries one trace through the real broker"
+    out=$(env -u OTEL_TRACES_EXPORTER timeout 60 "$bin_dir/$example" 2>&1 >/dev/null)
+    printf '%s\n' "$out" | tail -6
+    grep -q '(producer)' <<<"$out"
+    grep -q '└─ process .* (consumer)' <<<"$out"
 done
 
 step "examples: w3c-test-service against the W3C harness-lite"

@@ -152,6 +152,12 @@ impl TelemetryGuard {
     }
 }
 
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<TelemetryGuard>();
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let _ = self.shutdown_now();

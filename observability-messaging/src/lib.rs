@@ -1,4 +1,16 @@
-//! Part of the `observability` crate family; see the workspace README.
-//!
-//! This crate is a placeholder in the workspace: its API lands in a later
-//! release.
+#![doc = include_str!("../README.md")]
+
+#[cfg(feature = "amqp")]
+pub mod amqp;
+mod carrier;
+mod span;
+#[cfg(feature = "sqs")]
+pub mod sqs;
+#[cfg(feature = "sqs")]
+mod xray;
+
+pub use carrier::{
+    JSON_FIELD, MapInjector, extract_json, extract_map, has_parent, inject_json, inject_map,
+    process, send,
+};
+pub use span::ParentMode;

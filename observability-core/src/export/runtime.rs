@@ -29,7 +29,8 @@ pub(crate) struct ExportRuntime {
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    done: std::sync::mpsc::Receiver<()>,
+    /// Signalled when the thread ends (in a mutex so the guard is `Sync`).
+    done: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl ExportRuntime {
@@ -59,7 +60,7 @@ impl ExportRuntime {
             handle,
             stop: Some(stop),
             thread: Some(thread),
-            done,
+            done: std::sync::Mutex::new(done),
         })
     }
 
@@ -79,7 +80,11 @@ impl ExportRuntime {
         if in_export_thread() {
             return false;
         }
-        match self.done.recv_timeout(wait) {
+        let done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match done.recv_timeout(wait) {
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = thread.join();
                 true

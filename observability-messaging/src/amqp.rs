@@ -1,0 +1,284 @@
+//! RabbitMQ through lapin (feature `amqp`): trace context in the message's
+//! `headers` table as long strings (`traceparent`, `tracestate`, `baggage`),
+//! next to the user's headers.
+//!
+//! ```no_run
+//! # async fn demo(channel: lapin::Channel, delivery: lapin::message::Delivery) -> Result<(), Box<dyn std::error::Error>> {
+//! use lapin::BasicProperties;
+//! use lapin::options::BasicPublishOptions;
+//! use observability_messaging::amqp;
+//!
+//! amqp::publish(&channel, "", "orders", BasicPublishOptions::default(), b"order 7", BasicProperties::default()).await?;
+//!
+//! amqp::Process::new()
+//!     .ack(true)
+//!     .run(&delivery, || async { Ok::<_, std::io::Error>(()) })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt::{self, Display};
+use std::future::Future;
+
+use lapin::PublisherConfirm;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::span::{
+    self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode,
+};
+
+const ROUTING_KEY: &str = "messaging.rabbitmq.destination.routing_key";
+const DELIVERY_TAG: &str = "messaging.rabbitmq.message.delivery_tag";
+const CONVERSATION_ID: &str = "messaging.message.conversation_id";
+
+/// Writes propagation fields into a headers table as long strings.
+#[derive(Debug)]
+pub struct AmqpHeadersInjector<'a>(pub &'a mut FieldTable);
+
+impl Injector for AmqpHeadersInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(
+            ShortString::from(key),
+            AMQPValue::LongString(LongString::from(value)),
+        );
+    }
+}
+
+/// Reads propagation fields from a headers table: long strings, short
+/// strings and byte arrays holding UTF-8 are read; other types are ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct AmqpHeadersExtractor<'a>(pub Option<&'a FieldTable>);
+
+fn as_str(value: &AMQPValue) -> Option<&str> {
+    match value {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        AMQPValue::ByteArray(b) => std::str::from_utf8(b.as_slice()).ok(),
+        _ => None,
+    }
+}
+
+impl Extractor for AmqpHeadersExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0?
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .and_then(|(_, v)| as_str(v))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .map(|t| t.inner().keys().map(ShortString::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `{exchange}:{routing_key}`, `amq.default` standing for the default
+/// exchange.
+fn destination(exchange: &str, routing_key: &str) -> String {
+    let exchange = if exchange.is_empty() {
+        "amq.default"
+    } else {
+        exchange
+    };
+    format!("{exchange}:{routing_key}")
+}
+
+/// Publishes inside a PRODUCER span `send {exchange}:{routing_key}`, with
+/// the span's context added to the message's headers (the user's headers are
+/// kept). Returns lapin's publisher confirmation.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    options: BasicPublishOptions,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> lapin::Result<PublisherConfirm> {
+    let destination = destination(exchange, routing_key);
+    let mut attributes = vec![
+        KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
+        KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
+        KeyValue::new(MESSAGING_OPERATION_NAME, "publish"),
+        KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
+        KeyValue::new(ROUTING_KEY, routing_key.to_owned()),
+    ];
+    if let Some(id) = properties.correlation_id() {
+        attributes.push(KeyValue::new(CONVERSATION_ID, id.as_str().to_owned()));
+    }
+    if let Some(id) = properties.message_id() {
+        attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
+    }
+    let cx = span::start(
+        format!("send {destination}"),
+        SpanKind::Producer,
+        &Context::current(),
+        attributes,
+        Vec::new(),
+    );
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut AmqpHeadersInjector(&mut headers))
+    });
+    let properties = properties.with_headers(headers);
+    let result = channel
+        .basic_publish(
+            ShortString::from(exchange),
+            ShortString::from(routing_key),
+            options,
+            payload,
+            properties,
+        )
+        .await;
+    if let Err(error) = &result {
+        span::fail(&cx, "amqp", error);
+    }
+    cx.span().end();
+    result
+}
+
+/// The producer's context of a delivery; missing or malformed headers yield
+/// no parent.
+pub fn extract(delivery: &Delivery) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract_with_context(
+            &Context::new(),
+            &AmqpHeadersExtractor(delivery.properties.headers().as_ref()),
+        )
+    })
+}
+
+/// Why [`Process::run`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProcessError<E> {
+    /// The handler failed (the delivery was nacked if acknowledgements are on).
+    Handler(E),
+    /// Acknowledging failed.
+    Ack(lapin::Error),
+}
+
+impl<E: Display> Display for ProcessError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The handler's own error, as it wrote it.
+            Self::Handler(e) => e.fmt(f),
+            Self::Ack(e) => write!(f, "the delivery could not be acknowledged: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ProcessError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Handler(e) => Some(e),
+            Self::Ack(e) => Some(e),
+        }
+    }
+}
+
+/// Processes deliveries in CONSUMER spans `process {exchange}:{routing_key}`.
+#[derive(Debug, Clone, Default)]
+#[must_use = "call run() for each delivery"]
+pub struct Process {
+    mode: ParentMode,
+    ack: bool,
+    requeue_on_failure: bool,
+}
+
+impl Process {
+    /// Parent mode, no acknowledgement by this wrapper.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the consumer span is the producer's child (default) or links
+    /// to it.
+    pub fn mode(mut self, mode: ParentMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Acks on success and nacks on failure (default off).
+    pub fn ack(mut self, on: bool) -> Self {
+        self.ack = on;
+        self
+    }
+
+    /// Whether a failed delivery is requeued when nacked (default false).
+    pub fn requeue_on_failure(mut self, on: bool) -> Self {
+        self.requeue_on_failure = on;
+        self
+    }
+
+    /// Runs `handler` inside the CONSUMER span; an `Err` marks it failed.
+    pub async fn run<F, Fut, T, E>(
+        &self,
+        delivery: &Delivery,
+        handler: F,
+    ) -> Result<T, ProcessError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        let producer = extract(delivery);
+        let destination = destination(delivery.exchange.as_str(), delivery.routing_key.as_str());
+        let mut attributes = vec![
+            KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
+            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, "consume"),
+            KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
+            KeyValue::new(ROUTING_KEY, delivery.routing_key.as_str().to_owned()),
+            KeyValue::new(DELIVERY_TAG, delivery.delivery_tag as i64),
+        ];
+        if let Some(id) = delivery.properties.correlation_id() {
+            attributes.push(KeyValue::new(CONVERSATION_ID, id.as_str().to_owned()));
+        }
+        if let Some(id) = delivery.properties.message_id() {
+            attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
+        }
+        let cx = span::consumer_span(
+            format!("process {destination}"),
+            &producer,
+            self.mode,
+            attributes,
+        );
+        let (ack, requeue) = (self.ack, self.requeue_on_failure);
+        span::run_in(cx, || async move {
+            match handler().await {
+                Ok(value) => {
+                    if ack {
+                        delivery
+                            .acker
+                            .ack(BasicAckOptions::default())
+                            .await
+                            .map_err(ProcessError::Ack)?;
+                    }
+                    Ok(value)
+                }
+                Err(error) => {
+                    if ack {
+                        let _ = delivery
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue,
+                                ..BasicNackOptions::default()
+                            })
+                            .await;
+                    }
+                    Err(ProcessError::Handler(error))
+                }
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,127 @@
+//! PRODUCER and CONSUMER spans, created through the OpenTelemetry API and
+//! made the current context while the user's code runs.
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::future::Future;
+
+use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+
+pub(crate) const MESSAGING_SYSTEM: &str = "messaging.system";
+pub(crate) const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
+pub(crate) const MESSAGING_OPERATION_NAME: &str = "messaging.operation.name";
+pub(crate) const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
+pub(crate) const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
+pub(crate) const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
+pub(crate) const ERROR_TYPE: &str = "error.type";
+
+/// How a consumer span relates to the producer's context.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParentMode {
+    /// The producer's span is the parent: one trace from producer to
+    /// consumer (the default).
+    #[default]
+    Parent,
+    /// The consumer span starts its own trace (child of the current context)
+    /// and links to the producer's span.
+    Link,
+}
+
+fn tracer() -> opentelemetry::global::BoxedTracer {
+    opentelemetry::global::tracer_with_scope(
+        InstrumentationScope::builder("observability-messaging")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    )
+}
+
+/// Starts a span and returns the context holding it.
+pub(crate) fn start(
+    name: impl Into<Cow<'static, str>>,
+    kind: SpanKind,
+    parent: &Context,
+    attributes: Vec<KeyValue>,
+    links: Vec<Link>,
+) -> Context {
+    start_at(name, kind, parent, attributes, links, None)
+}
+
+/// [`start`], with a start time in the past (a span whose links are only
+/// known once the operation is done).
+pub(crate) fn start_at(
+    name: impl Into<Cow<'static, str>>,
+    kind: SpanKind,
+    parent: &Context,
+    attributes: Vec<KeyValue>,
+    links: Vec<Link>,
+    start_time: Option<std::time::SystemTime>,
+) -> Context {
+    let tracer = tracer();
+    let mut builder = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .with_links(links);
+    if let Some(start) = start_time {
+        builder = builder.with_start_time(start);
+    }
+    parent.with_span(builder.start_with_context(&tracer, parent))
+}
+
+/// Runs `f` with `cx` current, records an error result on the span, ends it.
+pub(crate) async fn run_in<F, Fut, T, E>(cx: Context, f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    let future = {
+        let _attached = cx.clone().attach();
+        f()
+    };
+    let result = future.with_context(cx.clone()).await;
+    if let Err(error) = &result {
+        fail(&cx, "handler", error);
+    }
+    cx.span().end();
+    result
+}
+
+/// Marks the span failed.
+pub(crate) fn fail(cx: &Context, error_type: &'static str, error: &dyn Display) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
+    span.set_status(Status::error(error.to_string()));
+}
+
+/// The consumer span for a message whose producer context is `producer`.
+pub(crate) fn consumer_span(
+    name: String,
+    producer: &Context,
+    mode: ParentMode,
+    attributes: Vec<KeyValue>,
+) -> Context {
+    let producer_sc = producer.span().span_context().clone();
+    match mode {
+        ParentMode::Parent if producer_sc.is_valid() => {
+            start(name, SpanKind::Consumer, producer, attributes, Vec::new())
+        }
+        _ => {
+            let links = if producer_sc.is_valid() {
+                vec![Link::with_context(producer_sc)]
+            } else {
+                Vec::new()
+            };
+            start(
+                name,
+                SpanKind::Consumer,
+                &Context::current(),
+                attributes,
+                links,
+            )
+        }
+    }
+}
