@@ -70,6 +70,23 @@ print(f"{len(lines)} JSON log lines, {len(inside)} in trace {sys.argv[2]}")
 PY
 
 bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+
+step "examples: order-flow (the README's first command) runs alone and prints trees and correlated logs"
+env -u OTEL_TRACES_EXPORTER -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_LOG_FORMAT -u AMQP_ADDR -u SQS_ENDPOINT \
+    timeout 60 "$bin_dir/order-flow" >"$services_dir/order-flow.out" 2>"$services_dir/order-flow.err"
+cat "$services_dir/order-flow.err"
+grep -q '└─ process orders (consumer)' "$services_dir/order-flow.err"
+grep -q 'ERROR: payment provider answered 502' "$services_dir/order-flow.err"
+grep -q '^  cron reconcile' "$services_dir/order-flow.err"
+python3 - "$services_dir/order-flow.out" "$services_dir/order-flow.err" <<'PY'
+import json, re, sys
+trees = set(re.findall(r"^trace ([0-9a-f]{32})", open(sys.argv[2]).read(), re.M))
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+logged = {l["trace_id"] for l in lines if "trace_id" in l}
+assert len(trees) == 5, f"5 traces expected, got {len(trees)}"
+assert trees <= logged, f"traces without log lines: {trees - logged}"
+print(f"{len(trees)} trees, {len(lines)} JSON log lines, every tree's trace id in the logs")
+PY
 for example in axum-server hyper-server tonic-health; do
     step "examples: $example runs and prints its trace"
     out=$(env -u OTEL_TRACES_EXPORTER timeout 30 "$bin_dir/$example" 2>&1)

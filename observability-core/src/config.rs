@@ -334,10 +334,14 @@ fn resolve_exporters(code: &CodeSettings, env: &Env, w: &mut Warnings) -> Vec<Ex
     if let Some(forced) = &code.exporter {
         return dedup(forced.clone());
     }
-    let fallback = code
-        .default_exporter
-        .clone()
-        .unwrap_or_else(|| vec![Exporter::Otlp]);
+    // A default given in code stands only while nothing points at a
+    // collector: an OTLP endpoint in the environment means "export there".
+    let endpoint_set = env.get(env::OTEL_EXPORTER_OTLP_ENDPOINT).is_some()
+        || env.get(env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).is_some();
+    let fallback = match &code.default_exporter {
+        Some(default) if !endpoint_set => default.clone(),
+        _ => vec![Exporter::Otlp],
+    };
     let Some(value) = env.get(env::OTEL_TRACES_EXPORTER) else {
         return dedup(fallback);
     };
@@ -891,10 +895,20 @@ mod tests {
             [Exporter::Console]
         );
         assert_eq!(
-            Settings::resolve(code, &env_of(&[("OTEL_TRACES_EXPORTER", "otlp")]))
+            Settings::resolve(code.clone(), &env_of(&[("OTEL_TRACES_EXPORTER", "otlp")]))
                 .unwrap()
                 .exporters,
             [Exporter::Otlp]
+        );
+        assert_eq!(
+            Settings::resolve(
+                code,
+                &env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])
+            )
+            .unwrap()
+            .exporters,
+            [Exporter::Otlp],
+            "an endpoint in the environment means OTLP"
         );
     }
 

@@ -125,9 +125,12 @@ impl Builder {
         self
     }
 
-    /// Where spans go when `OTEL_TRACES_EXPORTER` is not set (otherwise
-    /// `otlp`). An example that must work with no collector running uses
-    /// `default_exporter(Exporter::Console)`.
+    /// Where spans go when neither `OTEL_TRACES_EXPORTER` nor an OTLP
+    /// endpoint variable (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; otherwise `otlp`. A
+    /// program that must work with no collector running uses
+    /// `default_exporter(Exporter::Console)` and still exports once pointed at
+    /// a collector.
     pub fn default_exporter(mut self, exporter: Exporter) -> Self {
         self.code
             .default_exporter
