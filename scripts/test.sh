@@ -37,6 +37,18 @@ if [ -z "${SKIP_LINT:-}" ]; then
     cargo clippy --workspace --all-targets --all-features -- -D warnings
 fi
 
+step "README: every environment variable the code reads is in the configuration table"
+python3 - <<'PY'
+import re
+names = re.findall(r'pub const \w+: &str = "([A-Z0-9_]+)";', open("observability-core/src/env.rs").read())
+names += re.findall(r'"([A-Z][A-Z0-9_]{3,})"', open("observability-core/src/resource.rs").read())
+readme = open("README.md").read()
+table = readme[readme.index("## Configuration"):readme.index("## W3C Trace Context")]
+missing = sorted({n for n in names if f"`{n}`" not in table})
+assert not missing, f"not in the README's configuration table: {missing}"
+print(f"{len(set(names))} variables, all documented")
+PY
+
 step "build (once, every target)"
 cargo build --workspace --all-targets --all-features
 

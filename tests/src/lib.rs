@@ -380,7 +380,17 @@ impl OtlpReceiver {
     ///
     /// When it cannot bind to 127.0.0.1 (a test cannot go on without it).
     pub fn start() -> Self {
-        Self::start_with("127.0.0.1:0", "127.0.0.1:0", true)
+        Self::start_with("127.0.0.1:0", "127.0.0.1:0", true, None)
+    }
+
+    /// Starts a receiver that speaks TLS on both listeners, with this
+    /// certificate chain and key (PEM). Clients reach it as `https://`.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let tls = Tls {
+            cert: cert_pem.to_owned(),
+            key: key_pem.to_owned(),
+        };
+        Self::start_with("127.0.0.1:0", "127.0.0.1:0", true, Some(tls))
     }
 
     /// Starts a receiver that decodes every request but keeps only the
@@ -391,10 +401,15 @@ impl OtlpReceiver {
     ///
     /// When it cannot bind.
     pub fn start_counting(grpc: &str, http: &str) -> Self {
-        Self::start_with(grpc, http, false)
+        Self::start_with(grpc, http, false, None)
     }
 
-    fn start_with(grpc: &str, http: &str, keep: bool) -> Self {
+    fn start_with(grpc: &str, http: &str, keep: bool, tls: Option<Tls>) -> Self {
+        if tls.is_some() {
+            // tonic's TLS server takes the process-wide provider; a test
+            // binary may have both ring and aws-lc-rs compiled in.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let (grpc, http) = (grpc.to_owned(), http.to_owned());
         let state = Arc::new(State {
             store: Mutex::new(Store {
@@ -418,7 +433,7 @@ impl OtlpReceiver {
                 let mut stop_signal = stopped.clone();
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = serve(thread_state, addr_tx, grpc, http) => {}
+                        () = serve(thread_state, addr_tx, grpc, http, tls) => {}
                         _ = stop_signal.wait_for(|s| *s) => {}
                     }
                 });
@@ -435,6 +450,16 @@ impl OtlpReceiver {
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// `https://localhost:<port>` of the gRPC listener, for a TLS receiver.
+    pub fn grpc_tls_endpoint(&self) -> String {
+        format!("https://localhost:{}", self.grpc.port())
+    }
+
+    /// `https://localhost:<port>` of the HTTP listener, for a TLS receiver.
+    pub fn http_tls_endpoint(&self) -> String {
+        format!("https://localhost:{}", self.http.port())
     }
 
     /// `http://127.0.0.1:<port>` of the gRPC listener.
@@ -605,11 +630,38 @@ fn flatten_spans(traces: &[Received<ExportTraceServiceRequest>]) -> Vec<Received
     out
 }
 
+/// A certificate chain and key, PEM.
+#[derive(Clone)]
+struct Tls {
+    cert: String,
+    key: String,
+}
+
+fn rustls_config(tls: &Tls) -> Option<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(tls.cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key.as_bytes()).ok()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .ok()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .ok()?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Some(Arc::new(config))
+}
+
 async fn serve(
     state: Arc<State>,
     addr_tx: std::sync::mpsc::Sender<(SocketAddr, SocketAddr)>,
     grpc: String,
     http: String,
+    tls: Option<Tls>,
 ) {
     let (Ok(grpc_listener), Ok(http_listener)) = (
         tokio::net::TcpListener::bind(grpc).await,
@@ -624,7 +676,15 @@ async fn serve(
     let _ = addr_tx.send((grpc_addr, http_addr));
 
     let service = GrpcService(Arc::clone(&state));
-    let grpc = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert, &tls.key);
+        match server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)) {
+            Ok(with_tls) => server = with_tls,
+            Err(_) => return,
+        }
+    }
+    let grpc = server
         .add_service(
             TraceServiceServer::new(service.clone())
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
@@ -638,8 +698,37 @@ async fn serve(
     let app = axum::Router::new()
         .fallback(axum::routing::post(http_export))
         .with_state(state);
-    let http = axum::serve(http_listener, app);
-    let _ = tokio::join!(grpc, async move { http.await });
+    let http = async move {
+        match tls.as_ref().and_then(rustls_config) {
+            None => {
+                let _ = axum::serve(http_listener, app).await;
+            }
+            Some(config) => serve_https(http_listener, app, config).await,
+        }
+    };
+    let _ = tokio::join!(grpc, http);
+}
+
+/// HTTP/1.1 and HTTP/2 over TLS, one task per connection.
+async fn serve_https(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    config: Arc<rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    while let Ok((stream, _)) = listener.accept().await {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+        });
+    }
 }
 
 impl Drop for OtlpReceiver {

@@ -175,6 +175,25 @@ fn http_export_appends_v1_traces_to_the_generic_endpoint_and_gzips() {
 }
 
 #[test]
+fn grpc_export_with_gzip() {
+    let receiver = OtlpReceiver::start();
+    let guard = telemetry(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.grpc_endpoint()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+    ]);
+    traced(&guard, make_order_trace);
+    drop(guard);
+    assert_order_trace(&receiver.wait_for_spans(2, WAIT));
+    let request = &receiver.trace_requests()[0];
+    assert_eq!(request.transport, Transport::Grpc);
+    assert_eq!(
+        request.headers.get("grpc-encoding").map(String::as_str),
+        Some("gzip")
+    );
+}
+
+#[test]
 fn the_signal_specific_endpoint_is_used_as_given() {
     let receiver = OtlpReceiver::start();
     let endpoint = format!("{}/custom/traces", receiver.http_endpoint());

@@ -809,3 +809,30 @@ async fn rabbitmq_interop_link_mode_nack_and_header_types() {
         .unwrap();
     assert!(empty.is_none(), "nacked without requeue");
 }
+
+#[tokio::test]
+async fn receive_requests_ask_for_the_trace_attributes_and_keep_the_users() {
+    let client = sqs_client().await;
+    let request = sqs::with_trace_attributes(
+        client
+            .receive_message()
+            .queue_url("q")
+            .message_attribute_names("tenant"),
+    );
+    let names = request.get_message_attribute_names().clone().unwrap();
+    assert_eq!(names, ["tenant", "traceparent", "tracestate", "baggage"]);
+    assert_eq!(
+        request
+            .get_message_system_attribute_names()
+            .clone()
+            .unwrap(),
+        [aws_sdk_sqs::types::MessageSystemAttributeName::AwsTraceHeader]
+    );
+    // "All" already covers them: nothing is added.
+    let request =
+        sqs::with_trace_attributes(client.receive_message().message_attribute_names("All"));
+    assert_eq!(
+        request.get_message_attribute_names().clone().unwrap(),
+        ["All"]
+    );
+}

@@ -22,6 +22,7 @@
 //! curl -XPOST 127.0.0.1:8080/orders -d '{"order_id":7,"amount_cents":1999}'
 //! ```
 //!
+//! The queue is `orders` unless `--queue` or `ORDER_FLOW_QUEUE` names another.
 //! Orders whose id ends in 3 meet a slow payment provider; ids ending in 4
 //! are declined by it and fail in the worker.
 
@@ -50,7 +51,15 @@ use tower::ServiceExt;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type HttpClient = ClientService<Client<HttpConnector, Body>>;
 
-const QUEUE: &str = "orders";
+/// The queue's name unless `--queue` or `ORDER_FLOW_queue_name()` says otherwise.
+const DEFAULT_QUEUE: &str = "orders";
+
+fn queue_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("ORDER_FLOW_queue_name()").unwrap_or_else(|_| DEFAULT_QUEUE.to_owned())
+    })
+}
 
 /// A message on the in-process queue: the trace headers and the body.
 type MemoryMessage = (HashMap<String, String>, Vec<u8>);
@@ -94,6 +103,7 @@ fn parse_args() -> Result<Args, Error> {
         sqs_endpoint: std::env::var("SQS_ENDPOINT").ok(),
         max_messages: None,
     };
+    let mut queue_override = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -104,6 +114,9 @@ fn parse_args() -> Result<Args, Error> {
             "--amqp-addr" => args.amqp_addr = Some(value()?),
             "--sqs-endpoint" => args.sqs_endpoint = Some(value()?),
             "--max-messages" => args.max_messages = Some(value()?.parse()?),
+            "--queue" => {
+                queue_override = Some(value()?);
+            }
             "gateway" | "api" | "worker" | "cron" if args.part.is_none() => args.part = Some(arg),
             other => {
                 return Err(format!(
@@ -113,8 +126,14 @@ fn parse_args() -> Result<Args, Error> {
             }
         }
     }
+    if let Some(queue) = queue_override {
+        QUEUE_FLAG.set(queue).map_err(|_| "--queue given twice")?;
+    }
     Ok(args)
 }
+
+/// `--queue`, when given (wins over `ORDER_FLOW_QUEUE`).
+static QUEUE_FLAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 // ---- the queue, whichever broker carries it ----
 
@@ -149,7 +168,7 @@ impl Broker {
                 let channel = connection.create_channel().await?;
                 channel
                     .queue_declare(
-                        QUEUE.into(),
+                        queue_name().into(),
                         lapin::options::QueueDeclareOptions::default(),
                         lapin::types::FieldTable::default(),
                     )
@@ -175,7 +194,11 @@ impl Broker {
                     .endpoint_url(endpoint)
                     .build();
                 let client = aws_sdk_sqs::Client::from_conf(config);
-                let url = client.create_queue().queue_name(QUEUE).send().await?;
+                let url = client
+                    .create_queue()
+                    .queue_name(queue_name())
+                    .send()
+                    .await?;
                 let url = url.queue_url().unwrap_or_default().to_owned();
                 Ok(Self::Sqs(client, url))
             }
@@ -188,7 +211,7 @@ impl Broker {
         let body = serde_json::to_vec(order)?;
         match self {
             Self::Memory { tx, .. } => {
-                observability_messaging::send("memory", QUEUE, HashMap::new(), |headers| async move {
+                observability_messaging::send("memory", queue_name(), HashMap::new(), |headers| async move {
                     tx.send((headers, body)).await.map_err(|e| e.to_string())
                 })
                 .await?;
@@ -196,9 +219,16 @@ impl Broker {
             Self::Rabbitmq(channel) => {
                 let properties = lapin::BasicProperties::default()
                     .with_correlation_id(order.order_id.to_string().into());
-                amqp::publish(channel, "", QUEUE, Default::default(), &body, properties)
-                    .await?
-                    .await?;
+                amqp::publish(
+                    channel,
+                    "",
+                    queue_name(),
+                    Default::default(),
+                    &body,
+                    properties,
+                )
+                .await?
+                .await?;
             }
             Self::Sqs(client, url) => {
                 let body = String::from_utf8(body)?;
@@ -229,7 +259,7 @@ impl Broker {
                         };
                         let _ = observability_messaging::process(
                             "memory",
-                            QUEUE,
+                            queue_name(),
                             &headers,
                             None,
                             ParentMode::Parent,
@@ -239,8 +269,9 @@ impl Broker {
                         Ok(1)
                     }
                     Self::Rabbitmq(channel) => {
-                        let Some(message) =
-                            channel.basic_get(QUEUE.into(), Default::default()).await?
+                        let Some(message) = channel
+                            .basic_get(queue_name().into(), Default::default())
+                            .await?
                         else {
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             return Ok(0);
@@ -552,7 +583,7 @@ async fn run(args: Args) -> Result<(), Error> {
             let broker = Broker::connect(&args).await?;
             let worker = start_worker().await?;
             let stop = Arc::new(Notify::new());
-            eprintln!("worker consuming from {} ({})", QUEUE, args.broker);
+            eprintln!("worker consuming from {} ({})", queue_name(), args.broker);
             let stopper = Arc::clone(&stop);
             tokio::spawn(async move {
                 shutdown_signal().await;
