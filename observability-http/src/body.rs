@@ -69,6 +69,18 @@ fn percent_decode(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Ends the span of a call that failed before any response (a transport or
+/// service error), with `error.type` and the error's message.
+pub(crate) fn end_failed<E: std::fmt::Debug + std::fmt::Display>(cx: &Context, error: &E) {
+    let span = cx.span();
+    span.set_attribute(opentelemetry::KeyValue::new(
+        ERROR_TYPE,
+        crate::attributes::error_type(error),
+    ));
+    span.set_status(Status::error(error.to_string()));
+    span.end();
+}
+
 pin_project_lite::pin_project! {
     /// A response body that ends its request's span when it ends (or fails,
     /// or is dropped). Bodies of untraced requests pass through untouched.

@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::future::Future;
 
 use lapin::PublisherConfirm;
@@ -31,7 +31,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::span::{
     self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError,
 };
 
 const ROUTING_KEY: &str = "messaging.rabbitmq.destination.routing_key";
@@ -156,35 +156,6 @@ pub fn extract(delivery: &Delivery) -> Context {
     })
 }
 
-/// Why [`Process::run`] failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ProcessError<E> {
-    /// The handler failed (the delivery was nacked if acknowledgements are on).
-    Handler(E),
-    /// Acknowledging failed.
-    Ack(lapin::Error),
-}
-
-impl<E: Display> Display for ProcessError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // The handler's own error, as it wrote it.
-            Self::Handler(e) => e.fmt(f),
-            Self::Ack(e) => write!(f, "the delivery could not be acknowledged: {e}"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for ProcessError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Handler(e) => Some(e),
-            Self::Ack(e) => Some(e),
-        }
-    }
-}
-
 /// Processes deliveries in CONSUMER spans `process {exchange}:{routing_key}`.
 #[derive(Debug, Clone, Default)]
 #[must_use = "call run() for each delivery"]
@@ -261,7 +232,7 @@ impl Process {
                             .acker
                             .ack(BasicAckOptions::default())
                             .await
-                            .map_err(ProcessError::Ack)?;
+                            .map_err(|e| ProcessError::Settle(Box::new(e)))?;
                     }
                     Ok(value)
                 }

@@ -13,4 +13,4 @@ pub use carrier::{
     JSON_FIELD, MapInjector, extract_json, extract_map, has_parent, inject_json, inject_map,
     process, send,
 };
-pub use span::ParentMode;
+pub use span::{ParentMode, ProcessError};

@@ -17,6 +17,37 @@ pub(crate) const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
 pub(crate) const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
 pub(crate) const ERROR_TYPE: &str = "error.type";
 
+/// Why a consumer wrapper's `run` failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProcessError<E> {
+    /// The handler failed: the consumer span is marked failed and the message
+    /// is left for redelivery (or nacked).
+    Handler(E),
+    /// The handler succeeded but settling the message (deleting it from SQS,
+    /// acking it on RabbitMQ) failed: it will be delivered again.
+    Settle(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E: Display> Display for ProcessError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The handler's own error, as it wrote it.
+            Self::Handler(e) => e.fmt(f),
+            Self::Settle(e) => write!(f, "the message was handled but could not be settled: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ProcessError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Handler(e) => Some(e),
+            Self::Settle(e) => Some(e.as_ref()),
+        }
+    }
+}
+
 /// How a consumer span relates to the producer's context.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -41,7 +41,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::span::{
     self, MESSAGING_BATCH_MESSAGE_COUNT, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID,
-    MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode,
+    MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError,
 };
 
 /// SQS accepts at most this many message attributes per message.
@@ -344,36 +344,6 @@ pub fn extract(message: &Message) -> Context {
         .map_or(cx, |sc| Context::new().with_remote_span_context(sc))
 }
 
-/// Why [`Process::run`] failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ProcessError<E> {
-    /// The handler failed (the message was not deleted).
-    Handler(E),
-    /// The handler succeeded but deleting the message failed (it will be
-    /// delivered again).
-    Delete(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl<E: Display> Display for ProcessError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // The handler's own error, as it wrote it.
-            Self::Handler(e) => e.fmt(f),
-            Self::Delete(e) => write!(f, "the message was handled but could not be deleted: {e}"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for ProcessError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Handler(e) => Some(e),
-            Self::Delete(e) => Some(e.as_ref()),
-        }
-    }
-}
-
 /// Processes received messages of one queue in CONSUMER spans.
 #[derive(Debug, Clone)]
 #[must_use = "call run() for each message"]
@@ -451,7 +421,7 @@ impl Process {
                     .receipt_handle(receipt)
                     .send()
                     .await
-                    .map_err(|e| ProcessError::Delete(Box::new(e)))?;
+                    .map_err(|e| ProcessError::Settle(Box::new(e)))?;
             }
             Ok(value)
         })

@@ -320,7 +320,10 @@ async fn sqs_link_mode_handler_failure_and_no_delete() {
             Err::<(), _>(std::io::Error::other("stock service down"))
         })
         .await;
-    assert!(matches!(result, Err(sqs::ProcessError::Handler(_))));
+    assert!(matches!(
+        result,
+        Err(observability_messaging::ProcessError::Handler(_))
+    ));
     let send = one(&trace(&producer_trace), &format!("send {name}")).clone();
     let process = all_spans()
         .into_iter()
@@ -788,7 +791,10 @@ async fn rabbitmq_interop_link_mode_nack_and_header_types() {
             Err::<(), _>(std::io::Error::other("bad job"))
         })
         .await;
-    assert!(matches!(result, Err(amqp::ProcessError::Handler(_))));
+    assert!(matches!(
+        result,
+        Err(observability_messaging::ProcessError::Handler(_))
+    ));
     let failed = all_spans()
         .into_iter()
         .filter(|s| s.span.name == name && !s.span.links.is_empty())

@@ -6,8 +6,8 @@ use http::Response;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
-use crate::body::{ResponseBody, Side, record_grpc_status};
+use crate::attributes::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
+use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ClientService`](super::ClientService).
@@ -80,10 +80,7 @@ where
                 Poll::Ready(Ok(response.map(|body| ResponseBody::traced(body, cx, side))))
             }
             Err(error) => {
-                let span = cx.span();
-                span.set_attribute(KeyValue::new(ERROR_TYPE, attr::error_type(&error)));
-                span.set_status(Status::error(error.to_string()));
-                span.end();
+                end_failed(&cx, &error);
                 Poll::Ready(Err(error))
             }
         }

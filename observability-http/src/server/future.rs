@@ -10,7 +10,7 @@ use opentelemetry::{Context, KeyValue};
 use super::layer::ServerConfig;
 use super::service::traceparent_of;
 use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
-use crate::body::{ResponseBody, Side, record_grpc_status};
+use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ServerService`](super::ServerService): polls
@@ -125,9 +125,7 @@ where
                 Poll::Ready(Ok(response.map(|body| ResponseBody::traced(body, cx, side))))
             }
             Err(error) => {
-                span.set_attribute(KeyValue::new(ERROR_TYPE, attr::error_type(&error)));
-                span.set_status(Status::error(error.to_string()));
-                span.end();
+                end_failed(&traced.cx, &error);
                 Poll::Ready(Err(error))
             }
         }
