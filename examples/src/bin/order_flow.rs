@@ -45,7 +45,7 @@ use observability_core::Exporter;
 use observability_http::{ClientLayer, ClientService, ServerLayer};
 use observability_messaging::{ParentMode, amqp, sqs};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tower::ServiceExt;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -238,13 +238,13 @@ impl Broker {
         Ok(())
     }
 
-    /// Consumes until `stop` is notified (or `max` messages), each in a
+    /// Consumes until `stop` turns true (or `max` messages), each in a
     /// CONSUMER span.
     async fn consume(
         &self,
         worker: Arc<Worker>,
         max: Option<usize>,
-        stop: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<(), Error> {
         let mut handled = 0;
         loop {
@@ -308,7 +308,7 @@ impl Broker {
                     usize::MAX => return Ok(()),
                     n => handled += n,
                 },
-                () = stop.notified() => return Ok(()),
+                _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
             }
         }
     }
@@ -518,10 +518,10 @@ async fn shutdown_signal() {
 async fn all_in_one(args: &Args) -> Result<(), Error> {
     let broker = Broker::connect(args).await?;
     let worker = start_worker().await?;
-    let stop = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
     let consumer = {
-        let (broker, worker, stop) = (broker.clone(), Arc::clone(&worker), Arc::clone(&stop));
-        tokio::spawn(async move { broker.consume(worker, None, stop).await })
+        let (broker, worker) = (broker.clone(), Arc::clone(&worker));
+        tokio::spawn(async move { broker.consume(worker, None, stopped).await })
     };
     let (api_addr, _) = serve(api(broker.clone()), "127.0.0.1:0").await?;
     let (gateway_addr, _) = serve(gateway(format!("http://{api_addr}")), "127.0.0.1:0").await?;
@@ -550,7 +550,7 @@ async fn all_in_one(args: &Args) -> Result<(), Error> {
     })
     .await
     .map_err(|_| "the worker did not finish within 10 s")?;
-    stop.notify_waiters();
+    let _ = stop.send(true);
     let _ = consumer.await;
     Ok(())
 }
@@ -582,14 +582,13 @@ async fn run(args: Args) -> Result<(), Error> {
         Some("worker") => {
             let broker = Broker::connect(&args).await?;
             let worker = start_worker().await?;
-            let stop = Arc::new(Notify::new());
+            let (stop, stopped) = watch::channel(false);
             eprintln!("worker consuming from {} ({})", queue_name(), args.broker);
-            let stopper = Arc::clone(&stop);
             tokio::spawn(async move {
                 shutdown_signal().await;
-                stopper.notify_waiters();
+                let _ = stop.send(true);
             });
-            broker.consume(worker, args.max_messages, stop).await
+            broker.consume(worker, args.max_messages, stopped).await
         }
         Some("cron") => {
             let broker = Broker::connect(&args).await?;
