@@ -132,6 +132,7 @@ pub(crate) struct CodeSettings {
     pub(crate) trace_level: Option<tracing::Level>,
     pub(crate) span_event_level: Option<tracing::Level>,
     pub(crate) export_logs: Option<bool>,
+    pub(crate) scrub: crate::scrub::ScrubSettings,
 }
 
 /// Everything `init` needs, resolved.
@@ -160,6 +161,8 @@ pub(crate) struct Settings {
     pub(crate) trace_level: tracing::Level,
     pub(crate) span_event_level: tracing::Level,
     pub(crate) shutdown_timeout: Duration,
+    /// Applied to every span before export.
+    pub(crate) scrubber: crate::scrub::Scrubber,
     pub(crate) warnings: Vec<String>,
     /// Facts worth one info line at start (e.g. an inferred protocol).
     pub(crate) notes: Vec<String>,
@@ -234,6 +237,7 @@ impl Settings {
                 None => LogFormat::Json,
             });
 
+        let scrubber = crate::scrub::Scrubber::resolve(&code.scrub, env, &mut w)?;
         let service_name = resolved.service_name();
         let environment = resolved.environment().map(str::to_owned);
         Ok(Self {
@@ -256,6 +260,7 @@ impl Settings {
             trace_level: code.trace_level.unwrap_or(tracing::Level::INFO),
             span_event_level: code.span_event_level.unwrap_or(tracing::Level::WARN),
             shutdown_timeout: code.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            scrubber,
             warnings: w.into_vec(),
             notes,
         })

@@ -97,6 +97,15 @@ pub const OTEL_LOG_LEVEL: &str = "OTEL_LOG_LEVEL";
 /// a terminal), `ecs`, `logfmt`, or `text` (human-readable, the default on a
 /// terminal).
 pub const OTEL_LOG_FORMAT: &str = "OTEL_LOG_FORMAT";
+/// Attribute keys removed from every span before export (comma-separated);
+/// added to the defaults (credential headers).
+pub const OBSERVABILITY_SCRUB_DELETE: &str = "OBSERVABILITY_SCRUB_DELETE";
+/// Attribute keys whose values are replaced by their SHA-256 (hex).
+pub const OBSERVABILITY_SCRUB_HASH: &str = "OBSERVABILITY_SCRUB_HASH";
+/// Attribute keys whose values become `[REDACTED]`.
+pub const OBSERVABILITY_SCRUB_REDACT: &str = "OBSERVABILITY_SCRUB_REDACT";
+/// Built-in patterns replaced in every string value: `email`, `card`.
+pub const OBSERVABILITY_SCRUB_PATTERNS: &str = "OBSERVABILITY_SCRUB_PATTERNS";
 /// Log filter directives for the log output, `tracing-subscriber` syntax
 /// (default `info`). It never changes what is traced.
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -9,6 +9,7 @@ mod guard;
 mod pipeline;
 pub mod propagation;
 mod resource;
+mod scrub;
 mod subscriber;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,6 +21,7 @@ pub use config::{Exporter, LogFormat, Protocol};
 pub use error::Error;
 pub use export::ExportStats;
 pub use guard::TelemetryGuard;
+pub use scrub::{DEFAULT_DELETED_KEYS, ScrubAction, ScrubPattern};
 
 // What a user needs next to `init`, so that they never add a second copy of
 // the OpenTelemetry crates by accident.
@@ -211,6 +213,39 @@ impl Builder {
     /// spans (default `INFO`, the level of `#[instrument]`).
     pub fn trace_level(mut self, level: tracing::Level) -> Self {
         self.code.trace_level = Some(level);
+        self
+    }
+
+    /// Scrubs the attribute `key` on every span before export: delete it,
+    /// replace its value by its SHA-256, or by `[REDACTED]`.
+    /// `http.request.header.authorization` and `http.request.header.cookie`
+    /// (and `proxy-authorization`, `set-cookie`) are deleted by default.
+    pub fn scrub_attribute(mut self, key: impl Into<String>, action: ScrubAction) -> Self {
+        self.code.scrub.keys.push((key.into(), action));
+        self
+    }
+
+    /// Replaces a built-in pattern (e-mail addresses, card numbers) in every
+    /// string attribute value before export.
+    pub fn scrub_pattern(mut self, pattern: ScrubPattern) -> Self {
+        self.code.scrub.patterns.push(pattern);
+        self
+    }
+
+    /// Replaces matches of `regex` by `replacement` in every string attribute
+    /// value before export. An invalid regex makes `try_init` fail.
+    pub fn scrub_regex(mut self, regex: impl Into<String>, replacement: impl Into<String>) -> Self {
+        self.code
+            .scrub
+            .custom
+            .push((regex.into(), replacement.into()));
+        self
+    }
+
+    /// Whether the default deletions (credential headers) apply (default
+    /// true).
+    pub fn scrub_defaults(mut self, on: bool) -> Self {
+        self.code.scrub.defaults = on;
         self
     }
 

@@ -49,6 +49,7 @@ impl Pipeline {
             .with_sampler(settings.sampler.to_sdk())
             .with_span_limits(settings.limits);
         let mut processors = Vec::new();
+        let scrubber = (!settings.scrubber.is_empty()).then(|| Arc::new(settings.scrubber.clone()));
         if let Some(runtime) = &runtime {
             for exporter in exported {
                 let mut batch = settings.batch.clone();
@@ -75,6 +76,7 @@ impl Pipeline {
                     sink,
                     &batch,
                     settings.attribute_value_length_limit,
+                    scrubber.clone(),
                     Reporter::new(Arc::clone(dispatch)),
                 );
                 runtime.handle().spawn(worker);

@@ -667,3 +667,64 @@ fn invalid_code_settings_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("otlp_endpoint"), "{err}");
 }
+
+#[test]
+fn secrets_are_scrubbed_before_they_leave_the_process() {
+    let receiver = OtlpReceiver::start();
+    let guard = observability_core::builder()
+        .env_lookup(env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint()),
+            ("OBSERVABILITY_SCRUB_PATTERNS", "email,card"),
+            ("OBSERVABILITY_SCRUB_HASH", "db.statement"),
+        ]))
+        .scrub_attribute("user.ssn", observability_core::ScrubAction::Redact)
+        .build()
+        .unwrap();
+    traced(&guard, || {
+        let span = tracing::info_span!(
+            "checkout",
+            http.request.header.authorization = "Bearer s3cret",
+            http.request.header.cookie = "sid=abc",
+            db.statement = "SELECT * FROM cards WHERE owner = 'ann'",
+            user.ssn = "123-45-6789",
+            note = "mail ann@example.com, card 4111 1111 1111 1111, order 1234567890123",
+        );
+        let _e = span.enter();
+        tracing::warn!(contact = "bob@example.org", "payment retry");
+    });
+    drop(guard);
+    let span = receiver.wait_for_span("checkout", WAIT).unwrap();
+    assert_eq!(
+        span.attr("http.request.header.authorization"),
+        None,
+        "deleted by default"
+    );
+    assert_eq!(
+        span.attr("http.request.header.cookie"),
+        None,
+        "deleted by default"
+    );
+    let hashed = span.attr("db.statement").unwrap();
+    assert_eq!(hashed.len(), 64);
+    assert!(hashed.bytes().all(|b| b.is_ascii_hexdigit()) && !hashed.contains("SELECT"));
+    assert_eq!(span.attr("user.ssn").as_deref(), Some("[REDACTED]"));
+    assert_eq!(
+        span.attr("note").as_deref(),
+        Some("mail [EMAIL], card [CARD], order 1234567890123")
+    );
+    let event = span
+        .span
+        .events
+        .iter()
+        .find(|e| e.name == "payment retry")
+        .unwrap();
+    let contact = event
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "contact")
+        .unwrap();
+    assert_eq!(
+        observability_tests::value_to_string(contact.value.as_ref().unwrap()),
+        "[EMAIL]"
+    );
+}

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::Sink;
 use super::runtime::{Reporter, in_export_thread};
 use crate::config::BatchSettings;
+use crate::scrub::Scrubber;
 
 /// Export counts of one processor, or of all of them added up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,6 +159,7 @@ impl QueueProcessor {
         sink: Box<dyn Sink>,
         batch: &BatchSettings,
         value_length_limit: Option<usize>,
+        scrubber: Option<Arc<Scrubber>>,
         reporter: Reporter,
     ) -> (Self, Arc<Shared>, impl Future<Output = ()> + Send + 'static) {
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -176,6 +178,7 @@ impl QueueProcessor {
             schedule_delay: batch.schedule_delay,
             export_timeout: batch.export_timeout,
             reporter,
+            scrubber,
             seen_queue_full: 0,
         };
         let processor = Self {
@@ -280,6 +283,8 @@ struct Worker {
     schedule_delay: Duration,
     export_timeout: Duration,
     reporter: Reporter,
+    /// Applied to each batch before export, off the request path.
+    scrubber: Option<Arc<Scrubber>>,
     seen_queue_full: u64,
 }
 
@@ -343,6 +348,9 @@ impl Worker {
             }
             if batch.is_empty() {
                 return;
+            }
+            if let Some(scrubber) = &self.scrubber {
+                batch.iter_mut().for_each(|span| scrubber.scrub(span));
             }
             remaining -= batch.len();
             let len = batch.len() as u64;
