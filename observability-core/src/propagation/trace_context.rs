@@ -111,8 +111,9 @@ fn is_lower_hex(s: &str) -> bool {
 /// Parses a `traceparent` value per Trace Context Level 2.
 pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     let value = value.trim_matches([' ', '\t']);
-    // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 bytes
-    if value.len() < 55 || !value.is_char_boundary(55) {
+    // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 bytes, all
+    // ASCII (so every slice below falls on a character boundary).
+    if value.len() < 55 || !value.as_bytes()[..55].is_ascii() {
         return None;
     }
     let version = &value[0..2];
@@ -286,6 +287,8 @@ mod tests {
             "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.future",
             "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-é1",
+            "0\u{202e}-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "\u{202e}4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0000",
         ];
         for tp in bad {
             assert!(
