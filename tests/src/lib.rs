@@ -59,6 +59,12 @@ pub enum Behaviour {
     Unavailable,
     /// Accept and keep, but answer only after this long.
     Delay(Duration),
+    /// Refuse with HTTP 429 and `Retry-After` (gRPC: `RESOURCE_EXHAUSTED`).
+    /// Nothing is kept.
+    TooManyRequests {
+        /// Seconds in the `Retry-After` header.
+        retry_after_secs: u64,
+    },
 }
 
 /// One export request as it arrived.
@@ -246,6 +252,12 @@ impl GrpcService {
                 self.0.keep(|s| s.refused += 1);
                 Err(tonic::Status::unavailable("receiver told to refuse"))
             }
+            Behaviour::TooManyRequests { .. } => {
+                self.0.keep(|s| s.refused += 1);
+                Err(tonic::Status::resource_exhausted(
+                    "receiver told to throttle",
+                ))
+            }
         }
     }
 }
@@ -308,6 +320,15 @@ async fn http_export(
         Behaviour::Unavailable => {
             state.keep(|s| s.refused += 1);
             return (StatusCode::SERVICE_UNAVAILABLE, "receiver told to refuse").into_response();
+        }
+        Behaviour::TooManyRequests { retry_after_secs } => {
+            state.keep(|s| s.refused += 1);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                "receiver told to throttle",
+            )
+                .into_response();
         }
     }
     let body = if headers
