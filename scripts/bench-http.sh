@@ -55,7 +55,12 @@ wait_port() {
 
 spans_received() { { grep -o 'spans=[0-9]*' "$work/receiver.log" || echo spans=0; } | tail -1 | cut -d= -f2; }
 
-# run NAME MODE [env...] -> "rps p99_ms requests"
+# CPU time of a process so far, in clock ticks (user + system).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Resident memory of a process, in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# run NAME MODE [env...] -> "rps p99 requests cpu_us_per_request rss_kib"
 run() {
     local name=$1 mode=$2
     shift 2
@@ -63,8 +68,12 @@ run() {
         >"$work/server-$name.log" 2>&1 &
     server_pid=$!
     wait_port "$port"
+    local cpu_before cpu_after rss
+    cpu_before=$(cpu_ticks "$server_pid")
     "${pin_load[@]}" wrk -t1 -c32 -d"${duration}s" --latency -H "traceparent: $TP" \
         "http://127.0.0.1:$port/" >"$work/wrk-$name.txt"
+    cpu_after=$(cpu_ticks "$server_pid")
+    rss=$(rss_kib "$server_pid")
     kill -TERM "$server_pid"
     wait "$server_pid" || true
     server_pid=
@@ -72,7 +81,10 @@ run() {
     rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk-$name.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-$name.txt")
     requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")
-    echo "$rps $p99 $requests"
+    local cpu_us
+    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+        'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+    echo "$rps $p99 $requests $cpu_us $rss"
 }
 
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://$grpc"
@@ -81,21 +93,24 @@ export OTEL_BSP_MAX_QUEUE_SIZE=65536
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 
-printf '%-8s %-30s %12s %10s %8s %12s %12s\n' round case "req/s" p99 ratio requests spans
+printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' round case "req/s" p99 ratio "cpu us/req" "cpu ratio" "rss KiB" "+rss KiB" spans
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 for round in $(seq "$rounds"); do
     before=$(spans_received); before=${before:-0}
-    read -r bare_rps bare_p99 bare_n < <(TP=$sampled_tp run bare bare)
-    printf '%-8s %-30s %12s %10s %8s %12s\n' "$round" "bare" "$bare_rps" "$bare_p99" "1.00" "$bare_n"
+    read -r b_rps b_p99 b_n b_cpu b_rss < <(TP=$sampled_tp run bare bare)
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" bare "$b_rps" "$b_p99" 1.00 "$b_cpu" 1.00 "$b_rss" 0
 
-    read -r s_rps s_p99 s_n < <(TP=$sampled_tp run sampled layer)
+    read -r s_rps s_p99 s_n s_cpu s_rss < <(TP=$sampled_tp run sampled layer)
     sleep 1
     after=$(spans_received); after=${after:-0}
-    printf '%-8s %-30s %12s %10s %8.2f %12s %12s\n' "$round" "layer, sampled, OTLP export" \
-        "$s_rps" "$s_p99" "$(awk -v a="$s_rps" -v b="$bare_rps" 'BEGIN {print a / b}')" "$s_n" "$((after - before))"
-    grep -h exported "$work/server-sampled.log" | sed 's/^/         server: /'
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' "$round" "layer, sampled, OTLP export" \
+        "$s_rps" "$s_p99" "$(ratio "$s_rps" "$b_rps")" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
+        "$s_rss" "$((s_rss - b_rss))" "$((after - before))"
+    grep -h '^exported' "$work/server-sampled.log" | sed 's/^/       server: /'
 
-    read -r o_rps o_p99 o_n < <(TP=$unsampled_tp run sampled_out layer)
-    printf '%-8s %-30s %12s %10s %8.2f %12s\n' "$round" "layer, sampled out" \
-        "$o_rps" "$o_p99" "$(awk -v a="$o_rps" -v b="$bare_rps" 'BEGIN {print a / b}')" "$o_n"
+    read -r o_rps o_p99 o_n o_cpu o_rss < <(TP=$unsampled_tp run sampled_out layer)
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "layer, sampled out" \
+        "$o_rps" "$o_p99" "$(ratio "$o_rps" "$b_rps")" "$o_cpu" "$(ratio "$o_cpu" "$b_cpu")" \
+        "$o_rss" "$((o_rss - b_rss))"
 done
 exec 3>&-

@@ -1,0 +1,78 @@
+//! Span cost (sampled and sampled out, through the OpenTelemetry API and
+//! through a bridged `tracing` span) and propagation inject/extract.
+//!
+//! ```sh
+//! cargo bench -p observability-core --bench spans
+//! ```
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use observability_core::opentelemetry::propagation::TextMapPropagator;
+use observability_core::opentelemetry::trace::{Span, TraceContextExt, Tracer, TracerProvider};
+use observability_core::propagation::{BaggagePropagator, TraceContextPropagator};
+use observability_core::{Exporter, TelemetryGuard};
+
+fn telemetry(ratio: f64) -> TelemetryGuard {
+    observability_core::builder()
+        .env_lookup(|_| None)
+        .exporter(Exporter::None)
+        .sample_ratio(ratio)
+        .log_filter("off")
+        .build()
+        .unwrap()
+}
+
+fn spans(c: &mut Criterion) {
+    let mut group = c.benchmark_group("span");
+    for (name, ratio) in [("sampled", 1.0), ("sampled_out", 0.0)] {
+        let guard = telemetry(ratio);
+        let tracer = guard.tracer_provider().unwrap().tracer("bench");
+        group.bench_function(format!("otel_api_{name}"), |b| {
+            b.iter(|| {
+                let mut span = tracer.start("work");
+                span.set_attribute(observability_core::KeyValue::new("order.id", 7));
+                span.end();
+            })
+        });
+        tracing::dispatcher::with_default(guard.dispatch(), || {
+            group.bench_function(format!("tracing_{name}"), |b| {
+                b.iter(|| {
+                    let _s = tracing::info_span!("work", order.id = 7).entered();
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+fn propagation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("propagation");
+    let mut headers: HashMap<String, String> = HashMap::new();
+    headers.insert(
+        "traceparent".into(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    );
+    headers.insert("tracestate".into(), "vendor=abc,other=def".into());
+    headers.insert("baggage".into(), "user=alice,tenant=acme".into());
+    let tc = TraceContextPropagator::new();
+    let bg = BaggagePropagator::new();
+    group.bench_function("extract_traceparent_tracestate", |b| {
+        b.iter(|| tc.extract(&headers))
+    });
+    group.bench_function("extract_baggage", |b| b.iter(|| bg.extract(&headers)));
+    let cx = tc.extract(&headers);
+    assert!(cx.span().span_context().is_valid());
+    group.bench_function("inject_traceparent_tracestate", |b| {
+        b.iter(|| {
+            let mut out: HashMap<String, String> = HashMap::new();
+            tc.inject_context(&cx, &mut out);
+            out
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, spans, propagation);
+criterion_main!(benches);
