@@ -168,6 +168,13 @@ pub(crate) fn valid_tracestate_key(key: &str) -> bool {
     }
 }
 
+/// Whether the OpenTelemetry API's `TraceState` accepts a key this parser
+/// accepted: it allows system ids of at most 13 characters.
+fn representable(key: &str) -> bool {
+    key.split_once('@')
+        .is_none_or(|(_, system)| system.len() <= 13)
+}
+
 /// A `tracestate` value: 1 to 256 printable characters other than `,` and
 /// `=`, not ending in a space.
 pub(crate) fn valid_tracestate_value(value: &str) -> bool {
@@ -205,10 +212,10 @@ pub(crate) fn parse_tracestate(values: &[&str]) -> Option<TraceState> {
             }
         }
     }
-    // The API's `TraceState` refuses a few keys the specification allows (a
-    // system id of exactly 14 characters); such members are left out rather
-    // than losing the whole header.
-    members.retain(|member| TraceState::from_key_value([*member]).is_ok());
+    // The API's `TraceState` refuses one kind of key the specification
+    // allows (a system id of exactly 14 characters); such members are left
+    // out rather than losing the whole header.
+    members.retain(|(key, _)| representable(key));
     TraceState::from_key_value(members).ok()
 }
 

@@ -47,20 +47,27 @@ where
         let parent = extract_context(request.headers());
         let grpc = grpc::is_grpc(request.headers());
         let (method, method_original) = attr::method(request.method());
-        let route = matched_path(&request);
-        let name: Cow<'static, str> = match (&grpc, &route) {
-            (Some(_), _) => Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
-            (None, Some(route)) if method != "_OTHER" => Cow::Owned(format!("{method} {route}")),
-            (None, Some(route)) => Cow::Owned(format!("HTTP {route}")),
-            (None, None) if method == "_OTHER" => Cow::Borrowed("HTTP"),
-            (None, None) => Cow::Borrowed(method),
-        };
+        let base_name = if method == "_OTHER" { "HTTP" } else { method };
+        // The span starts with a static name; the full name (and every
+        // attribute) is only built for a span that records, so a request
+        // that is not sampled allocates nothing here.
         let tracer = self.config.tracer.get();
         let mut span = tracer
-            .span_builder(name)
+            .span_builder(base_name)
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
         if opentelemetry::trace::Span::is_recording(&span) {
+            let route = matched_path(&request);
+            let name: Option<Cow<'static, str>> = match (&grpc, &route) {
+                (Some(_), _) => Some(Cow::Owned(
+                    request.uri().path().trim_start_matches('/').to_owned(),
+                )),
+                (None, Some(route)) => Some(Cow::Owned(format!("{base_name} {route}"))),
+                (None, None) => None,
+            };
+            if let Some(name) = name {
+                opentelemetry::trace::Span::update_name(&mut span, name);
+            }
             let mut attributes = request_attributes(&request, method, method_original, route);
             if grpc.is_some() {
                 grpc::rpc_attributes(request.uri().path(), &mut attributes);
