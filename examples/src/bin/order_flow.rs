@@ -143,7 +143,11 @@ enum Broker {
         tx: mpsc::Sender<MemoryMessage>,
         rx: Arc<Mutex<mpsc::Receiver<MemoryMessage>>>,
     },
-    Rabbitmq(lapin::Channel),
+    Rabbitmq {
+        /// Kept with its channel: dropping the connection would close both.
+        _connection: Arc<lapin::Connection>,
+        channel: lapin::Channel,
+    },
     Sqs(aws_sdk_sqs::Client, String),
 }
 
@@ -173,9 +177,10 @@ impl Broker {
                         lapin::types::FieldTable::default(),
                     )
                     .await?;
-                // The connection lives as long as its channels are used.
-                std::mem::forget(connection);
-                Ok(Self::Rabbitmq(channel))
+                Ok(Self::Rabbitmq {
+                    _connection: Arc::new(connection),
+                    channel,
+                })
             }
             "sqs" => {
                 let endpoint = args
@@ -216,7 +221,7 @@ impl Broker {
                 })
                 .await?;
             }
-            Self::Rabbitmq(channel) => {
+            Self::Rabbitmq { channel, .. } => {
                 let properties = lapin::BasicProperties::default()
                     .with_correlation_id(order.order_id.to_string().into());
                 amqp::publish(
@@ -268,7 +273,7 @@ impl Broker {
                         .await;
                         Ok(1)
                     }
-                    Self::Rabbitmq(channel) => {
+                    Self::Rabbitmq { channel, .. } => {
                         let Some(message) = channel
                             .basic_get(queue_name().into(), Default::default())
                             .await?
