@@ -4,6 +4,7 @@
 # the other core. Loopback only; each run lasts a few seconds.
 #
 #   scripts/bench-export.sh [seconds-per-rate] [rates...]
+#   PROTOCOL=grpc scripts/bench-export.sh ...   (default http/protobuf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -28,11 +29,14 @@ sleep 0.5
 
 best=0
 for rate in "${rates[@]}"; do
-    line=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://$grpc" OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+    protocol=${PROTOCOL:-http/protobuf}
+    endpoint="http://$http"
+    [ "$protocol" = grpc ] && endpoint="http://$grpc"
+    line=$(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" OTEL_EXPORTER_OTLP_PROTOCOL="$protocol" \
         OTEL_BSP_MAX_QUEUE_SIZE=65536 OTEL_BSP_SCHEDULE_DELAY=100 \
         "${pin_blaster[@]}" "$target/span-blaster" "$rate" "$seconds")
     echo "$line"
     dropped=$(sed -n 's/.*dropped=\([0-9]*\).*/\1/p' <<<"$line")
     if [ "$dropped" = 0 ]; then best=$rate; fi
 done
-echo "highest sustained rate without drops: $best spans/s"
+echo "highest sustained rate without drops (${PROTOCOL:-http/protobuf}): $best spans/s"

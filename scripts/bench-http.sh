@@ -6,6 +6,7 @@
 # and how many spans reached the receiver.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
+#   PROTOCOL=grpc scripts/bench-http.sh ...   (default http/protobuf)
 #
 # Loopback only; each run is bounded by its duration.
 set -euo pipefail
@@ -87,8 +88,13 @@ run() {
     echo "$rps $p99 $requests $cpu_us $rss"
 }
 
-export OTEL_EXPORTER_OTLP_ENDPOINT="http://$grpc"
-export OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+# PROTOCOL=grpc exports over gRPC instead.
+export OTEL_EXPORTER_OTLP_PROTOCOL=${PROTOCOL:-http/protobuf}
+if [ "$OTEL_EXPORTER_OTLP_PROTOCOL" = grpc ]; then
+    export OTEL_EXPORTER_OTLP_ENDPOINT="http://$grpc"
+else
+    export OTEL_EXPORTER_OTLP_ENDPOINT="http://$http"
+fi
 export OTEL_BSP_MAX_QUEUE_SIZE=65536
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"

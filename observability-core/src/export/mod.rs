@@ -1,6 +1,8 @@
 //! Exporters and the pipeline that feeds them.
 
 mod console;
+#[cfg(feature = "otlp-http")]
+mod encode;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 mod otlp;
 pub(crate) mod processor;

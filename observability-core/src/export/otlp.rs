@@ -36,10 +36,133 @@ pub(crate) fn otlp_sink(
     let _enter = runtime.enter();
     let mut exporter = match settings.protocol {
         Protocol::Grpc => grpc(settings)?,
-        Protocol::HttpProtobuf => http(settings)?,
+        #[cfg(feature = "otlp-http")]
+        Protocol::HttpProtobuf => {
+            return Ok(Box::new(fast_http::HttpSink::new(settings, resource)?));
+        }
+        #[cfg(not(feature = "otlp-http"))]
+        Protocol::HttpProtobuf => {
+            return Err("OTLP over http/protobuf needs the `otlp-http` feature".to_owned());
+        }
     };
     exporter.set_resource(resource);
     Ok(Box::new(OtlpSink { exporter }))
+}
+
+/// OTLP/HTTP with protobuf bodies encoded straight from the spans
+/// ([`super::encode`]), several times cheaper per span than building the
+/// protobuf structs first.
+#[cfg(feature = "otlp-http")]
+mod fast_http {
+    use std::io::Write as _;
+
+    use bytes::Bytes;
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
+    use http::{HeaderMap, Request, Uri};
+    use opentelemetry_http::HttpClient as _;
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SpanData;
+
+    use super::http_client::HyperClient;
+    use crate::config::OtlpSettings;
+    use crate::export::encode::Encoder;
+    use crate::export::{ExportFuture, Sink};
+
+    pub(super) struct HttpSink {
+        client: HyperClient,
+        endpoint: Uri,
+        headers: HeaderMap,
+        gzip: bool,
+        encoder: Encoder,
+        resource: Vec<u8>,
+        schema_url: String,
+        body: Vec<u8>,
+    }
+
+    impl HttpSink {
+        pub(super) fn new(settings: &OtlpSettings, resource: &Resource) -> Result<Self, String> {
+            let endpoint: Uri = settings
+                .endpoint
+                .parse()
+                .map_err(|e| format!("`{}` is not a valid URL: {e}", settings.endpoint))?;
+            let https = endpoint.scheme_str() == Some("https");
+            let mut headers = HeaderMap::new();
+            for (name, value) in &settings.headers {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a valid header name"))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
+                headers.append(name, value);
+            }
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            );
+            if settings.gzip {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            let mut encoder = Encoder::default();
+            let encoded_resource = encoder.resource(resource);
+            Ok(Self {
+                client: HyperClient::new(settings.timeout, https)?,
+                endpoint,
+                headers,
+                gzip: settings.gzip,
+                encoder,
+                resource: encoded_resource,
+                schema_url: resource.schema_url().unwrap_or_default().to_owned(),
+                body: Vec::new(),
+            })
+        }
+
+        fn request(&mut self, batch: &[SpanData]) -> Result<Request<Bytes>, String> {
+            self.encoder
+                .request(&mut self.body, &self.resource, &self.schema_url, batch);
+            let body = if self.gzip {
+                let mut gz = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(self.body.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                gz.write_all(&self.body).map_err(|e| e.to_string())?;
+                Bytes::from(gz.finish().map_err(|e| e.to_string())?)
+            } else {
+                Bytes::copy_from_slice(&self.body)
+            };
+            let mut request = Request::post(self.endpoint.clone())
+                .body(body)
+                .map_err(|e| e.to_string())?;
+            *request.headers_mut() = self.headers.clone();
+            Ok(request)
+        }
+    }
+
+    impl Sink for HttpSink {
+        fn name(&self) -> &'static str {
+            "otlp"
+        }
+
+        fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+            let request = self.request(&batch);
+            drop(batch);
+            Box::pin(async move {
+                let response = self
+                    .client
+                    .send_bytes(request?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = response.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    let body = String::from_utf8_lossy(response.body());
+                    Err(format!(
+                        "the collector answered {status}: {}",
+                        body.chars().take(200).collect::<String>()
+                    ))
+                }
+            })
+        }
+    }
 }
 
 #[cfg(feature = "otlp-grpc")]
@@ -92,16 +215,6 @@ fn grpc(_: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
 }
 
 #[cfg(feature = "otlp-http")]
-fn http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    configure_http(
-        opentelemetry_otlp::SpanExporter::builder().with_http(),
-        settings,
-    )?
-    .build()
-    .map_err(|e| e.to_string())
-}
-
-#[cfg(feature = "otlp-http")]
 fn configure_http<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
@@ -125,11 +238,6 @@ where
         builder = builder.with_compression(Compression::Gzip);
     }
     Ok(builder)
-}
-
-#[cfg(not(feature = "otlp-http"))]
-fn http(_: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    Err("OTLP over http/protobuf needs the `otlp-http` feature".to_owned())
 }
 
 /// Builds the OTLP log exporter, wrapped so that it runs inside the export

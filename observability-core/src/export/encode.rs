@@ -1,0 +1,389 @@
+//! OTLP trace requests encoded straight from `SpanData` into protobuf bytes,
+//! without building the intermediate message structs: the wire format of
+//! `opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+const FIXED32: u32 = 5;
+
+/// A protobuf writer over a byte buffer, with scratch buffers for nested
+/// messages (written whole, then copied in behind their length).
+#[derive(Debug, Default)]
+pub(crate) struct Encoder {
+    scratch: Vec<Vec<u8>>,
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
+    varint(out, u64::from((field << 3) | wire));
+}
+
+fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    tag(out, field, LEN);
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn string_field(out: &mut Vec<u8>, field: u32, text: &str) {
+    if !text.is_empty() {
+        bytes_field(out, field, text.as_bytes());
+    }
+}
+
+fn uint_field(out: &mut Vec<u8>, field: u32, value: u64) {
+    if value != 0 {
+        tag(out, field, VARINT);
+        varint(out, value);
+    }
+}
+
+fn fixed64_field(out: &mut Vec<u8>, field: u32, value: u64) {
+    tag(out, field, FIXED64);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn fixed32_field(out: &mut Vec<u8>, field: u32, value: u32) {
+    tag(out, field, FIXED32);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn kind(kind: &SpanKind) -> u64 {
+    match kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
+/// OTLP span flags: the W3C flags plus "is-remote is known" and "parent is remote".
+fn flags(trace_flags: u8, remote: bool) -> u32 {
+    u32::from(trace_flags) | 0x100 | if remote { 0x200 } else { 0 }
+}
+
+impl Encoder {
+    /// Runs `write` into a scratch buffer, then appends it to `out` as the
+    /// length-delimited field `field`.
+    fn nested(
+        &mut self,
+        out: &mut Vec<u8>,
+        field: u32,
+        write: impl FnOnce(&mut Self, &mut Vec<u8>),
+    ) {
+        let mut buf = self.scratch.pop().unwrap_or_default();
+        buf.clear();
+        write(self, &mut buf);
+        bytes_field(out, field, &buf);
+        self.scratch.push(buf);
+    }
+
+    fn any_value(&mut self, out: &mut Vec<u8>, value: &Value) {
+        match value {
+            Value::String(s) => bytes_field(out, 1, s.as_str().as_bytes()),
+            Value::Bool(b) => {
+                tag(out, 2, VARINT);
+                varint(out, u64::from(*b));
+            }
+            Value::I64(i) => {
+                tag(out, 3, VARINT);
+                varint(out, *i as u64);
+            }
+            Value::F64(f) => fixed64_field(out, 4, f.to_bits()),
+            Value::Array(array) => self.nested(out, 5, |enc, arr| {
+                let mut item =
+                    |enc: &mut Self, v: Value| enc.nested(arr, 1, |enc, o| enc.any_value(o, &v));
+                match array {
+                    Array::Bool(items) => items.iter().for_each(|v| item(enc, Value::Bool(*v))),
+                    Array::I64(items) => items.iter().for_each(|v| item(enc, Value::I64(*v))),
+                    Array::F64(items) => items.iter().for_each(|v| item(enc, Value::F64(*v))),
+                    Array::String(items) => items
+                        .iter()
+                        .for_each(|v| item(enc, Value::String(v.clone()))),
+                    _ => {}
+                }
+            }),
+            other => bytes_field(out, 1, other.as_str().as_bytes()),
+        }
+    }
+
+    fn key_values<'a>(
+        &mut self,
+        out: &mut Vec<u8>,
+        field: u32,
+        attributes: impl IntoIterator<Item = &'a KeyValue>,
+    ) {
+        for kv in attributes {
+            self.nested(out, field, |enc, o| {
+                string_field(o, 1, kv.key.as_str());
+                enc.nested(o, 2, |enc, v| enc.any_value(v, &kv.value));
+            });
+        }
+    }
+
+    fn scope(&mut self, out: &mut Vec<u8>, scope: &InstrumentationScope) {
+        string_field(out, 1, scope.name());
+        string_field(out, 2, scope.version().unwrap_or_default());
+        self.key_values(out, 3, scope.attributes());
+    }
+
+    fn span(&mut self, out: &mut Vec<u8>, span: &SpanData) {
+        let sc = &span.span_context;
+        bytes_field(out, 1, &sc.trace_id().to_bytes());
+        bytes_field(out, 2, &sc.span_id().to_bytes());
+        string_field(out, 3, &sc.trace_state().header());
+        if span.parent_span_id != SpanId::INVALID {
+            bytes_field(out, 4, &span.parent_span_id.to_bytes());
+        }
+        string_field(out, 5, &span.name);
+        uint_field(out, 6, kind(&span.span_kind));
+        fixed64_field(out, 7, nanos(span.start_time));
+        fixed64_field(out, 8, nanos(span.end_time));
+        self.key_values(out, 9, &span.attributes);
+        uint_field(out, 10, u64::from(span.dropped_attributes_count));
+        for event in span.events.iter() {
+            self.nested(out, 11, |enc, e| {
+                fixed64_field(e, 1, nanos(event.timestamp));
+                string_field(e, 2, &event.name);
+                enc.key_values(e, 3, &event.attributes);
+                uint_field(e, 4, u64::from(event.dropped_attributes_count));
+            });
+        }
+        uint_field(out, 12, u64::from(span.events.dropped_count));
+        for link in span.links.iter() {
+            self.nested(out, 13, |enc, l| {
+                let lc = &link.span_context;
+                bytes_field(l, 1, &lc.trace_id().to_bytes());
+                bytes_field(l, 2, &lc.span_id().to_bytes());
+                string_field(l, 3, &lc.trace_state().header());
+                enc.key_values(l, 4, &link.attributes);
+                uint_field(l, 5, u64::from(link.dropped_attributes_count));
+                fixed32_field(l, 6, flags(lc.trace_flags().to_u8(), lc.is_remote()));
+            });
+        }
+        uint_field(out, 14, u64::from(span.links.dropped_count));
+        let (code, message) = match &span.status {
+            Status::Unset => (0, ""),
+            Status::Ok => (1, ""),
+            Status::Error { description } => (2, description.as_ref()),
+        };
+        if code != 0 {
+            self.nested(out, 15, |_, s| {
+                string_field(s, 2, message);
+                uint_field(s, 3, code);
+            });
+        }
+        fixed32_field(
+            out,
+            16,
+            flags(sc.trace_flags().to_u8(), span.parent_span_is_remote),
+        );
+    }
+
+    /// The `Resource` message, encoded once per exporter.
+    pub(crate) fn resource(&mut self, resource: &Resource) -> Vec<u8> {
+        let attributes: Vec<KeyValue> = resource
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::new();
+        self.key_values(&mut out, 1, &attributes);
+        out
+    }
+
+    /// Encodes one `ExportTraceServiceRequest` for `spans`, grouped by
+    /// instrumentation scope, with an encoded `resource` (from
+    /// [`resource`](Self::resource)), into `out` (cleared first).
+    pub(crate) fn request(
+        &mut self,
+        out: &mut Vec<u8>,
+        resource: &[u8],
+        schema_url: &str,
+        spans: &[SpanData],
+    ) {
+        out.clear();
+        // Scopes in order of first appearance; a batch rarely has more than a few.
+        let mut scopes: Vec<&InstrumentationScope> = Vec::new();
+        for span in spans {
+            if !scopes.contains(&&span.instrumentation_scope) {
+                scopes.push(&span.instrumentation_scope);
+            }
+        }
+        self.nested(out, 1, |enc, rs| {
+            bytes_field(rs, 1, resource);
+            for scope in &scopes {
+                enc.nested(rs, 2, |enc, ss| {
+                    enc.nested(ss, 1, |enc, s| enc.scope(s, scope));
+                    for span in spans.iter().filter(|s| &&s.instrumentation_scope == scope) {
+                        enc.nested(ss, 2, |enc, o| enc.span(o, span));
+                    }
+                    string_field(ss, 3, scope.schema_url().unwrap_or_default());
+                });
+            }
+            string_field(rs, 3, schema_url);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanContext, TraceFlags, TraceId, TraceState};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use prost::Message;
+    use std::time::Duration;
+
+    fn span(scope: &InstrumentationScope) -> SpanData {
+        let t0 = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let mut events = SpanEvents::default();
+        events.events.push(opentelemetry::trace::Event::new(
+            "retry",
+            t0 + Duration::from_millis(1),
+            vec![KeyValue::new("attempt", 2)],
+            1,
+        ));
+        events.dropped_count = 3;
+        let mut links = SpanLinks::default();
+        links.links.push(opentelemetry::trace::Link::new(
+            SpanContext::new(
+                TraceId::from(9u128),
+                SpanId::from(8u64),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            ),
+            vec![KeyValue::new("why", "batch")],
+            0,
+        ));
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736u128),
+                SpanId::from(0x00f067aa0ba902b7u64),
+                TraceFlags::new(0x03),
+                false,
+                "k=v".parse().unwrap(),
+            ),
+            parent_span_id: SpanId::from(0x1234u64),
+            parent_span_is_remote: true,
+            span_kind: SpanKind::Server,
+            name: "GET /orders/{id}".into(),
+            start_time: t0,
+            end_time: t0 + Duration::from_millis(5),
+            attributes: vec![
+                KeyValue::new("s", "text é"),
+                KeyValue::new("b", true),
+                KeyValue::new("i", -7),
+                KeyValue::new("f", 1.5),
+                KeyValue::new(
+                    "a",
+                    Value::Array(Array::String(vec!["x".into(), "y".into()])),
+                ),
+            ],
+            dropped_attributes_count: 4,
+            events,
+            links,
+            status: Status::error("boom"),
+            instrumentation_scope: scope.clone(),
+        }
+    }
+
+    #[test]
+    fn decodes_as_the_otlp_protobuf_schema() {
+        let scope = InstrumentationScope::builder("lib")
+            .with_version("1.0")
+            .build();
+        let other = InstrumentationScope::builder("other").build();
+        let resource = Resource::builder_empty().with_service_name("svc").build();
+        let mut root = span(&other);
+        root.parent_span_id = SpanId::INVALID;
+        root.parent_span_is_remote = false;
+        root.status = Status::Unset;
+        let spans = vec![span(&scope), root, span(&scope)];
+        let mut enc = Encoder::default();
+        let resource_bytes = enc.resource(&resource);
+        let mut out = Vec::new();
+        enc.request(&mut out, &resource_bytes, "", &spans);
+        let request = ExportTraceServiceRequest::decode(out.as_slice()).unwrap();
+
+        let rs = &request.resource_spans[0];
+        let attrs = &rs.resource.as_ref().unwrap().attributes;
+        assert_eq!(attrs[0].key, "service.name");
+        assert_eq!(rs.scope_spans.len(), 2, "grouped by scope");
+        let ss = &rs.scope_spans[0];
+        assert_eq!(ss.scope.as_ref().unwrap().name, "lib");
+        assert_eq!(ss.scope.as_ref().unwrap().version, "1.0");
+        assert_eq!(ss.spans.len(), 2);
+        let s = &ss.spans[0];
+        assert_eq!(hex(&s.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(hex(&s.span_id), "00f067aa0ba902b7");
+        assert_eq!(hex(&s.parent_span_id), "0000000000001234");
+        assert_eq!(s.trace_state, "k=v");
+        assert_eq!(s.name, "GET /orders/{id}");
+        assert_eq!(s.kind, 2);
+        assert_eq!(s.start_time_unix_nano, 1_700_000_000_123_456_789);
+        assert_eq!(s.end_time_unix_nano - s.start_time_unix_nano, 5_000_000);
+        assert_eq!(s.flags, 0x03 | 0x100 | 0x200);
+        assert_eq!(s.dropped_attributes_count, 4);
+        let value = |k: &str| {
+            s.attributes
+                .iter()
+                .find(|a| a.key == k)
+                .unwrap()
+                .value
+                .clone()
+                .unwrap()
+                .value
+                .unwrap()
+        };
+        assert_eq!(value("s"), Any::StringValue("text é".into()));
+        assert_eq!(value("b"), Any::BoolValue(true));
+        assert_eq!(value("i"), Any::IntValue(-7));
+        assert_eq!(value("f"), Any::DoubleValue(1.5));
+        let Any::ArrayValue(array) = value("a") else {
+            panic!("array")
+        };
+        assert_eq!(array.values.len(), 2);
+        assert_eq!(s.events[0].name, "retry");
+        assert_eq!(
+            s.events[0].time_unix_nano - s.start_time_unix_nano,
+            1_000_000
+        );
+        assert_eq!(s.events[0].dropped_attributes_count, 1);
+        assert_eq!(s.dropped_events_count, 3);
+        assert_eq!(hex(&s.links[0].span_id), "0000000000000008");
+        assert_eq!(s.links[0].attributes[0].key, "why");
+        assert_eq!(s.links[0].flags, 0x01 | 0x100 | 0x200);
+        let status = s.status.as_ref().unwrap();
+        assert_eq!((status.code, status.message.as_str()), (2, "boom"));
+        let r = &rs.scope_spans[1].spans[0];
+        assert!(r.parent_span_id.is_empty(), "a root has no parent bytes");
+        assert!(r.status.is_none());
+        assert_eq!(r.flags, 0x03 | 0x100);
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
