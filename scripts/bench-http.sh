@@ -95,7 +95,7 @@ if [ "$OTEL_EXPORTER_OTLP_PROTOCOL" = grpc ]; then
 else
     export OTEL_EXPORTER_OTLP_ENDPOINT="http://$http"
 fi
-export OTEL_BSP_MAX_QUEUE_SIZE=65536
+export OTEL_BSP_MAX_QUEUE_SIZE=${OTEL_BSP_MAX_QUEUE_SIZE:-2048}
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 
