@@ -59,6 +59,9 @@ pub enum Behaviour {
     Unavailable,
     /// Accept and keep, but answer only after this long.
     Delay(Duration),
+    /// Refuse the next this-many exports like [`Behaviour::Unavailable`],
+    /// then accept.
+    UnavailableTimes(u32),
     /// Refuse with HTTP 429 and `Retry-After` (gRPC: `RESOURCE_EXHAUSTED`).
     /// Nothing is kept.
     TooManyRequests {
@@ -192,11 +195,23 @@ impl State {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
+    /// The behaviour for this request (counting down `UnavailableTimes`).
     fn behaviour(&self) -> Behaviour {
-        *self
+        let mut current = self
             .behaviour
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        match *current {
+            Behaviour::UnavailableTimes(0) => {
+                *current = Behaviour::Accept;
+                Behaviour::Accept
+            }
+            Behaviour::UnavailableTimes(n) => {
+                *current = Behaviour::UnavailableTimes(n - 1);
+                Behaviour::Unavailable
+            }
+            other => other,
+        }
     }
     fn keep(&self, f: impl FnOnce(&mut Store)) {
         f(&mut self.store());
@@ -248,7 +263,7 @@ impl GrpcService {
                 tokio::time::sleep(d).await;
                 Ok(())
             }
-            Behaviour::Unavailable => {
+            Behaviour::Unavailable | Behaviour::UnavailableTimes(_) => {
                 self.0.keep(|s| s.refused += 1);
                 Err(tonic::Status::unavailable("receiver told to refuse"))
             }
@@ -317,7 +332,7 @@ async fn http_export(
     match state.behaviour() {
         Behaviour::Accept => {}
         Behaviour::Delay(d) => tokio::time::sleep(d).await,
-        Behaviour::Unavailable => {
+        Behaviour::Unavailable | Behaviour::UnavailableTimes(_) => {
             state.keep(|s| s.refused += 1);
             return (StatusCode::SERVICE_UNAVAILABLE, "receiver told to refuse").into_response();
         }

@@ -728,3 +728,15 @@ fn secrets_are_scrubbed_before_they_leave_the_process() {
         "[EMAIL]"
     );
 }
+
+#[test]
+fn a_transient_refusal_is_retried_and_nothing_is_lost() {
+    let receiver = OtlpReceiver::start();
+    receiver.set_behaviour(Behaviour::UnavailableTimes(1));
+    let guard = telemetry(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint())]);
+    traced(&guard, make_order_trace);
+    let stats = guard.shutdown_blocking().unwrap();
+    assert_eq!((stats.exported, stats.dropped()), (2, 0), "{stats:?}");
+    assert_eq!(receiver.refused(), 1, "the first attempt was refused");
+    assert_order_trace(&receiver.spans());
+}

@@ -57,7 +57,9 @@ mod fast_http {
     use std::io::Write as _;
 
     use bytes::Bytes;
-    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
+    use std::time::Duration;
+
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
     use http::{HeaderMap, Request, Uri};
     use opentelemetry_http::HttpClient as _;
     use opentelemetry_sdk::Resource;
@@ -145,23 +147,71 @@ mod fast_http {
             let request = self.request(&batch);
             drop(batch);
             Box::pin(async move {
-                let response = self
-                    .client
-                    .send_bytes(request?)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = response.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    let body = String::from_utf8_lossy(response.body());
-                    Err(format!(
-                        "the collector answered {status}: {}",
-                        body.chars().take(200).collect::<String>()
-                    ))
+                let request = request?;
+                let mut attempt = 0;
+                loop {
+                    let backoff = BACKOFF[attempt.min(BACKOFF.len() - 1)];
+                    let can_retry = attempt < RETRIES;
+                    let wait = match self.client.send_bytes(clone_request(&request)).await {
+                        Ok(response) if response.status().is_success() => return Ok(()),
+                        Ok(response) => {
+                            let status = response.status();
+                            let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                            if !(transient && can_retry) {
+                                let body = String::from_utf8_lossy(response.body());
+                                return Err(format!(
+                                    "the collector answered {status}: {}",
+                                    body.chars().take(200).collect::<String>()
+                                ));
+                            }
+                            retry_after(response.headers()).unwrap_or(backoff)
+                        }
+                        Err(error) if !can_retry => return Err(with_sources(error.as_ref())),
+                        Err(_) => backoff,
+                    };
+                    // The worker bounds the whole export by its timeout.
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
                 }
             })
         }
+    }
+
+    /// Transient failures (connection errors, 429, 502, 503, 504) are retried
+    /// this many times, after these delays (or the collector's
+    /// `Retry-After`), all within the export timeout.
+    const RETRIES: usize = 2;
+    const BACKOFF: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
+    fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+        let seconds: u64 = headers
+            .get(RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Duration::from_secs(seconds.min(30)))
+    }
+
+    /// `error: cause: root cause` (hyper's own message is only "client error").
+    fn with_sources(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    fn clone_request(request: &Request<Bytes>) -> Request<Bytes> {
+        let mut clone = Request::new(request.body().clone());
+        *clone.method_mut() = request.method().clone();
+        *clone.uri_mut() = request.uri().clone();
+        *clone.headers_mut() = request.headers().clone();
+        clone
     }
 }
 
