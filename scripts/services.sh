@@ -60,7 +60,8 @@ start_rabbitmq() {
 }
 
 stop_rabbitmq() {
-    rabbitmq_env /usr/lib/rabbitmq/bin/rabbitmqctl -q stop >/dev/null 2>&1 || true
+    # With the pid file, rabbitmqctl waits until the node process has exited.
+    rabbitmq_env /usr/lib/rabbitmq/bin/rabbitmqctl -q stop "$SERVICES_DIR/rabbitmq/pid" >/dev/null 2>&1 || true
     # epmd outlives the node.
     epmd -kill >/dev/null 2>&1 || true
 }
