@@ -6,10 +6,11 @@ use opentelemetry::KeyValue;
 
 use crate::attributes::{RPC_METHOD, RPC_SERVICE, RPC_SYSTEM};
 
-/// `Some(())` for a gRPC request (`content-type: application/grpc...`).
-pub(crate) fn is_grpc(headers: &HeaderMap) -> Option<()> {
-    let ct = headers.get(http::header::CONTENT_TYPE)?.as_bytes();
-    ct.starts_with(b"application/grpc").then_some(())
+/// Whether a request is gRPC (`content-type: application/grpc...`).
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// `rpc.system`, `rpc.service`, `rpc.method` from `/package.Service/Method`.

@@ -103,17 +103,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let grpc = grpc::is_grpc(request.headers()).is_some();
-        let method = request.method().clone();
-        let uri = request.uri().clone();
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // In parts, so the headers can be written while method and URI are read.
+        let (mut parts, body) = request.into_parts();
+        let grpc = grpc::is_grpc(&parts.headers);
         let cx = start_client_span(
             self.config.tracer.get(),
-            &method,
-            &uri,
-            request.headers_mut(),
+            &parts.method,
+            &parts.uri,
+            &mut parts.headers,
             grpc,
         );
+        let request = Request::from_parts(parts, body);
         let future = {
             let _attached = cx.clone().attach();
             self.inner.call(request)

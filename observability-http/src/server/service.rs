@@ -58,18 +58,18 @@ where
             .start_with_context(tracer, &parent);
         if opentelemetry::trace::Span::is_recording(&span) {
             let route = matched_path(&request);
-            let name: Option<Cow<'static, str>> = match (&grpc, &route) {
-                (Some(_), _) => Some(Cow::Owned(
+            let name: Option<Cow<'static, str>> = match (grpc, &route) {
+                (true, _) => Some(Cow::Owned(
                     request.uri().path().trim_start_matches('/').to_owned(),
                 )),
-                (None, Some(route)) => Some(Cow::Owned(format!("{base_name} {route}"))),
-                (None, None) => None,
+                (false, Some(route)) => Some(Cow::Owned(format!("{base_name} {route}"))),
+                (false, None) => None,
             };
             if let Some(name) = name {
                 opentelemetry::trace::Span::update_name(&mut span, name);
             }
             let mut attributes = request_attributes(&request, method, method_original, route);
-            if grpc.is_some() {
+            if grpc {
                 grpc::rpc_attributes(request.uri().path(), &mut attributes);
             }
             for name in &self.config.request_headers {
@@ -86,7 +86,7 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc.is_some())
+        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc)
     }
 }
 
