@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sustained export: the highest span rate one process (pinned to one core)
-# exports over OTLP/gRPC without dropping, to a counting receiver pinned to
-# the other core. Loopback only; each run lasts a few seconds.
+# exports over OTLP (HTTP/protobuf unless PROTOCOL=grpc) without dropping,
+# to a counting receiver pinned to the other core. Loopback only; each run lasts a few seconds.
 #
 #   scripts/bench-export.sh [seconds-per-rate] [rates...]
 #   PROTOCOL=grpc scripts/bench-export.sh ...   (default http/protobuf)

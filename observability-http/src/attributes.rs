@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use http::header::HeaderName;
 use http::{HeaderMap, Method, Version};
 use opentelemetry::{Key, KeyValue, StringValue, Value};
 
@@ -91,6 +92,34 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     })
 }
 
+/// An IP address as shared text; IPv4 (the usual peer) without the
+/// formatting machinery and with a single allocation.
+pub(crate) fn ip_text(ip: std::net::IpAddr) -> std::sync::Arc<str> {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string().into();
+    };
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    // Only ASCII digits and dots were written.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default().into()
+}
+
 /// Splits `host[:port]`, including `[v6]:port`.
 pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
     let authority = authority.trim();
@@ -110,20 +139,46 @@ pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// A parameter of the first element of a `Forwarded` header (RFC 7239).
-pub(crate) fn forwarded_param<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let value = headers.get("forwarded")?.to_str().ok()?;
-    let first = value.split(',').next()?;
-    first.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
-    })
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The parameters of the first element of a `Forwarded` header (RFC 7239),
+/// read once per request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Forwarded<'a> {
+    pub(crate) proto: Option<&'a str>,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) for_: Option<&'a str>,
+}
+
+impl<'a> Forwarded<'a> {
+    pub(crate) fn of(headers: &'a HeaderMap) -> Self {
+        let mut out = Forwarded::default();
+        let Some(value) = headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) else {
+            return out;
+        };
+        let first = value.split(',').next().unwrap_or_default();
+        for pair in first.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"');
+            let slot = match k.trim() {
+                k if k.eq_ignore_ascii_case("proto") => &mut out.proto,
+                k if k.eq_ignore_ascii_case("host") => &mut out.host,
+                k if k.eq_ignore_ascii_case("for") => &mut out.for_,
+                _ => continue,
+            };
+            slot.get_or_insert(v);
+        }
+        out
+    }
 }
 
 /// The first value of a comma-separated header.
-pub(crate) fn first_of<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn first_of<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let value = headers.get(name)?.to_str().ok()?;
     value
         .split(',')
@@ -255,6 +310,21 @@ mod tests {
     }
 
     #[test]
+    fn ip_texts() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.168.1.9",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(&*ip_text(parsed), ip);
+        }
+    }
+
+    #[test]
     fn host_ports() {
         assert_eq!(
             split_host_port("example.com:8080"),
@@ -274,9 +344,15 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(forwarded_param(&h, "host"), Some("api.example.com:8443"));
-        assert_eq!(forwarded_param(&h, "for"), Some("192.0.2.60"));
-        assert_eq!(forwarded_param(&h, "proto"), Some("https"));
+        assert_eq!(
+            Forwarded::of(&h),
+            Forwarded {
+                proto: Some("https"),
+                host: Some("api.example.com:8443"),
+                for_: Some("192.0.2.60"),
+            }
+        );
+        assert_eq!(Forwarded::of(&HeaderMap::new()), Forwarded::default());
     }
 
     #[test]

@@ -12,9 +12,28 @@ use opentelemetry::propagation::{Extractor, Injector};
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
+/// The header names propagators ask for, parsed once: a lookup by a
+/// `HeaderName` skips parsing and lower-casing the name on every request.
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+/// Every value of header `key`.
+fn values<'a>(headers: &'a HeaderMap, key: &str) -> http::header::GetAll<'a, HeaderValue> {
+    match key {
+        "traceparent" => headers.get_all(&TRACEPARENT),
+        "tracestate" => headers.get_all(&TRACESTATE),
+        "baggage" => headers.get_all(&BAGGAGE),
+        other => headers.get_all(other),
+    }
+}
+
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+        values(self.0, key)
+            .iter()
+            .next()
+            .and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -22,7 +41,7 @@ impl Extractor for HeaderExtractor<'_> {
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut values = self.0.get_all(key).iter().peekable();
+        let mut values = values(self.0, key).iter().peekable();
         values.peek()?;
         // A value that is not visible ASCII cannot be valid trace context; it
         // is kept as an empty string so that a count of values stays right.

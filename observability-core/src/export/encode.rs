@@ -14,11 +14,12 @@ const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
-/// A protobuf writer over a byte buffer, with scratch buffers for nested
-/// messages (written whole, then copied in behind their length).
+/// A protobuf writer over a byte buffer. Nested messages are written in
+/// place behind a one-byte length that is widened afterwards in the rare case
+/// the message reaches 128 bytes, so nothing is copied twice.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
-    scratch: Vec<Vec<u8>>,
+    _private: (),
 }
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {
@@ -83,19 +84,33 @@ fn flags(trace_flags: u8, remote: bool) -> u32 {
 }
 
 impl Encoder {
-    /// Runs `write` into a scratch buffer, then appends it to `out` as the
-    /// length-delimited field `field`.
+    /// Appends the length-delimited field `field` whose contents `write`
+    /// produces.
     fn nested(
         &mut self,
         out: &mut Vec<u8>,
         field: u32,
         write: impl FnOnce(&mut Self, &mut Vec<u8>),
     ) {
-        let mut buf = self.scratch.pop().unwrap_or_default();
-        buf.clear();
-        write(self, &mut buf);
-        bytes_field(out, field, &buf);
-        self.scratch.push(buf);
+        tag(out, field, LEN);
+        let at = out.len();
+        out.push(0);
+        write(self, out);
+        let len = out.len() - at - 1;
+        if len < 0x80 {
+            out[at] = len as u8;
+        } else {
+            let mut prefix = [0u8; 10];
+            let mut n = 0;
+            let mut rest = len as u64;
+            while rest >= 0x80 {
+                prefix[n] = (rest as u8) | 0x80;
+                rest >>= 7;
+                n += 1;
+            }
+            prefix[n] = rest as u8;
+            out.splice(at..=at, prefix[..=n].iter().copied());
+        }
     }
 
     fn any_value(&mut self, out: &mut Vec<u8>, value: &Value) {
@@ -151,7 +166,9 @@ impl Encoder {
         let sc = &span.span_context;
         bytes_field(out, 1, &sc.trace_id().to_bytes());
         bytes_field(out, 2, &sc.span_id().to_bytes());
-        string_field(out, 3, &sc.trace_state().header());
+        if *sc.trace_state() != opentelemetry::trace::TraceState::NONE {
+            string_field(out, 3, &sc.trace_state().header());
+        }
         if span.parent_span_id != SpanId::INVALID {
             bytes_field(out, 4, &span.parent_span_id.to_bytes());
         }
@@ -222,19 +239,30 @@ impl Encoder {
         spans: &[SpanData],
     ) {
         out.clear();
-        // Scopes in order of first appearance; a batch rarely has more than a few.
+        // Scopes in order of first appearance; a batch rarely has more than a
+        // few, and neighbours usually share one.
         let mut scopes: Vec<&InstrumentationScope> = Vec::new();
+        let mut scope_of: Vec<usize> = Vec::with_capacity(spans.len());
         for span in spans {
-            if !scopes.contains(&&span.instrumentation_scope) {
-                scopes.push(&span.instrumentation_scope);
-            }
+            let scope = &span.instrumentation_scope;
+            let index = match scope_of.last() {
+                Some(&last) if scopes[last] == scope => last,
+                _ => match scopes.iter().position(|s| *s == scope) {
+                    Some(index) => index,
+                    None => {
+                        scopes.push(scope);
+                        scopes.len() - 1
+                    }
+                },
+            };
+            scope_of.push(index);
         }
         self.nested(out, 1, |enc, rs| {
             bytes_field(rs, 1, resource);
-            for scope in &scopes {
+            for (index, scope) in scopes.iter().enumerate() {
                 enc.nested(rs, 2, |enc, ss| {
                     enc.nested(ss, 1, |enc, s| enc.scope(s, scope));
-                    for span in spans.iter().filter(|s| &&s.instrumentation_scope == scope) {
+                    for (span, _) in spans.iter().zip(&scope_of).filter(|(_, of)| **of == index) {
                         enc.nested(ss, 2, |enc, o| enc.span(o, span));
                     }
                     string_field(ss, 3, scope.schema_url().unwrap_or_default());
@@ -381,6 +409,47 @@ mod tests {
         assert!(r.parent_span_id.is_empty(), "a root has no parent bytes");
         assert!(r.status.is_none());
         assert_eq!(r.flags, 0x03 | 0x100);
+    }
+
+    #[test]
+    fn long_messages_get_wide_lengths() {
+        // Lengths of 1, 2 and 3 varint bytes: short attributes, a value of
+        // 300 bytes, and a batch of 2,000 spans (well past 16 KiB).
+        let scope = InstrumentationScope::builder("lib").build();
+        let resource = Resource::builder_empty().with_service_name("svc").build();
+        let long = "x".repeat(300);
+        let spans: Vec<SpanData> = (0..2000u64)
+            .map(|i| {
+                let mut s = span(&scope);
+                s.span_context = SpanContext::new(
+                    TraceId::from(u128::from(i) + 1),
+                    SpanId::from(i + 1),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::NONE,
+                );
+                s.attributes.push(KeyValue::new("long", long.clone()));
+                s
+            })
+            .collect();
+        let mut enc = Encoder::default();
+        let resource_bytes = enc.resource(&resource);
+        let mut out = Vec::new();
+        enc.request(&mut out, &resource_bytes, "", &spans);
+        assert!(out.len() > 1 << 20);
+        let request = ExportTraceServiceRequest::decode(out.as_slice()).unwrap();
+        let decoded = &request.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(decoded.len(), 2000);
+        for (i, s) in decoded.iter().enumerate() {
+            assert_eq!(s.span_id, (i as u64 + 1).to_be_bytes());
+            assert!(s.trace_state.is_empty());
+            let last = s.attributes.last().unwrap();
+            assert_eq!(last.key, "long");
+            assert_eq!(
+                last.value.clone().unwrap().value,
+                Some(Any::StringValue(long.clone()))
+            );
+        }
     }
 
     fn hex(b: &[u8]) -> String {

@@ -103,43 +103,65 @@ pub(crate) fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanCont
     Some(SpanContext::new(trace_id, span_id, flags, true, state))
 }
 
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// Lowercase hex digits to their values; `0xff` marks everything else.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly `2 * N` lowercase hex digits.
+#[inline]
+fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    // Any invalid digit sets the high bits of `bad`: one test at the end.
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 /// Parses a `traceparent` value per Trace Context Level 2.
 pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     let value = value.trim_matches([' ', '\t']);
-    // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 bytes, all
-    // ASCII (so every slice below falls on a character boundary).
-    if value.len() < 55 || !value.as_bytes()[..55].is_ascii() {
+    // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 bytes.
+    let bytes = value.as_bytes();
+    if bytes.len() < 55 {
         return None;
     }
-    let version = &value[0..2];
-    if !is_lower_hex(version) || version == "ff" {
+    let [version] = decode_hex::<1>(&bytes[0..2])?;
+    if version == 0xff {
         return None;
     }
-    let (head, rest) = value.split_at(55);
-    match version {
-        "00" if !rest.is_empty() => return None,
-        _ if !rest.is_empty() && !rest.starts_with('-') => return None,
-        _ => {}
+    let rest = &bytes[55..];
+    // Version 00 is exactly 55 bytes; a higher version may go on after a `-`.
+    if !rest.is_empty() && (version == 0 || rest[0] != b'-') {
+        return None;
     }
-    let bytes = head.as_bytes();
     if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
-    let (trace_id, span_id, flags) = (&head[3..35], &head[36..52], &head[53..55]);
-    if !is_lower_hex(trace_id) || !is_lower_hex(span_id) || !is_lower_hex(flags) {
-        return None;
-    }
-    let trace_id = TraceId::from_hex(trace_id).ok()?;
-    let span_id = SpanId::from_hex(span_id).ok()?;
+    let trace_id = TraceId::from_bytes(decode_hex::<16>(&bytes[3..35])?);
+    let span_id = SpanId::from_bytes(decode_hex::<8>(&bytes[36..52])?);
+    let [flags] = decode_hex::<1>(&bytes[53..55])?;
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
     Some((trace_id, span_id, TraceFlags::new(flags & KNOWN_FLAGS)))
 }
 

@@ -90,10 +90,11 @@ where
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));
         };
         let span = traced.cx.span();
+        let recording = span.is_recording();
         match result {
             Ok(mut response) => {
                 let status = response.status();
-                if span.is_recording() {
+                if recording {
                     span.set_attribute(KeyValue::new(
                         HTTP_RESPONSE_STATUS_CODE,
                         i64::from(status.as_u16()),
@@ -119,6 +120,10 @@ where
                     && let Some(tp) = traceparent_of(&traced.cx)
                 {
                     write_context(response.headers_mut(), &tp, &traced.config);
+                }
+                if !recording {
+                    // Nothing to time or record: the body streams untouched.
+                    return Poll::Ready(Ok(response.map(ResponseBody::untraced)));
                 }
                 let side = traced.grpc.then_some(Side::Server);
                 let cx = traced.cx.clone();

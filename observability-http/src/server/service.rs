@@ -4,7 +4,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{HeaderMap, Request, Response};
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
 use super::ServerFuture;
@@ -13,6 +13,9 @@ use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
 use crate::grpc;
 use crate::propagation::extract_context;
+
+/// Attributes a server span usually carries (request and response).
+const ATTRIBUTE_CAPACITY: usize = 16;
 
 /// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`.
 #[derive(Clone, Debug)]
@@ -52,17 +55,32 @@ where
         // attribute) is only built for a span that records, so a request
         // that is not sampled allocates nothing here.
         let tracer = self.config.tracer.get();
-        let mut span = tracer
-            .span_builder(base_name)
-            .with_kind(SpanKind::Server)
-            .start_with_context(tracer, &parent);
+        let mut builder = tracer.span_builder(base_name).with_kind(SpanKind::Server);
+        // Room for the attributes set below, so that a recording span does
+        // not grow its list one push at a time. Skipped when the caller's
+        // span was not sampled: such a request is almost never recorded.
+        let unsampled_parent = {
+            let remote = parent.span();
+            let sc = remote.span_context();
+            sc.is_valid() && !sc.is_sampled()
+        };
+        if !unsampled_parent {
+            builder = builder.with_attributes(Vec::with_capacity(ATTRIBUTE_CAPACITY));
+        }
+        let mut span = builder.start_with_context(tracer, &parent);
         if opentelemetry::trace::Span::is_recording(&span) {
             let route = matched_path(&request);
             let name: Option<Cow<'static, str>> = match (grpc, &route) {
                 (true, _) => Some(Cow::Owned(
                     request.uri().path().trim_start_matches('/').to_owned(),
                 )),
-                (false, Some(route)) => Some(Cow::Owned(format!("{base_name} {route}"))),
+                (false, Some(route)) => {
+                    let mut name = String::with_capacity(base_name.len() + 1 + route.len());
+                    name.push_str(base_name);
+                    name.push(' ');
+                    name.push_str(route);
+                    Some(Cow::Owned(name))
+                }
                 (false, None) => None,
             };
             if let Some(name) = name {
@@ -125,7 +143,7 @@ fn request_attributes<B>(
 ) -> Vec<KeyValue> {
     let headers: &HeaderMap = request.headers();
     let uri = request.uri();
-    let mut attrs = Vec::with_capacity(14);
+    let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
     attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
     if let Some(original) = method_original {
         attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
@@ -140,13 +158,16 @@ fn request_attributes<B>(
             attr::redact_query(query).into_owned(),
         ));
     }
-    let scheme = attr::forwarded_param(headers, "proto")
-        .or_else(|| attr::first_of(headers, "x-forwarded-proto"))
+    let forwarded = attr::Forwarded::of(headers);
+    let scheme = forwarded
+        .proto
+        .or_else(|| attr::first_of(headers, &attr::X_FORWARDED_PROTO))
         .or_else(|| uri.scheme_str())
         .unwrap_or("http");
-    attrs.push(KeyValue::new(attr::URL_SCHEME, scheme.to_ascii_lowercase()));
-    let host = attr::forwarded_param(headers, "host")
-        .or_else(|| attr::first_of(headers, "x-forwarded-host"))
+    attrs.push(KeyValue::new(attr::URL_SCHEME, lowercase(scheme)));
+    let host = forwarded
+        .host
+        .or_else(|| attr::first_of(headers, &attr::X_FORWARDED_HOST))
         .or_else(|| {
             headers
                 .get(http::header::HOST)
@@ -168,18 +189,20 @@ fn request_attributes<B>(
         }
     }
     let peer = peer(request);
-    let client = attr::forwarded_param(headers, "for")
-        .map(|f| split_host_port(f).0.to_owned())
-        .or_else(|| attr::first_of(headers, "x-forwarded-for").map(str::to_owned))
-        .or_else(|| peer.map(|p| p.ip().to_string()));
+    // The peer's address is usually the client's too: one string serves both.
+    let peer_ip: Option<StringValue> = peer.map(|p| StringValue::from(attr::ip_text(p.ip())));
+    let client = forwarded
+        .for_
+        .map(|f| StringValue::from(split_host_port(f).0.to_owned()))
+        .or_else(|| {
+            attr::first_of(headers, &attr::X_FORWARDED_FOR).map(|f| StringValue::from(f.to_owned()))
+        })
+        .or_else(|| peer_ip.clone());
     if let Some(client) = client {
         attrs.push(KeyValue::new(attr::CLIENT_ADDRESS, client));
     }
-    if let Some(peer) = peer {
-        attrs.push(KeyValue::new(
-            attr::NETWORK_PEER_ADDRESS,
-            peer.ip().to_string(),
-        ));
+    if let (Some(peer), Some(ip)) = (peer, peer_ip) {
+        attrs.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, ip));
         attrs.push(KeyValue::new(
             attr::NETWORK_PEER_PORT,
             i64::from(peer.port()),
@@ -195,6 +218,15 @@ fn request_attributes<B>(
         attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
     }
     attrs
+}
+
+/// `scheme` in lowercase, without allocating for the usual spellings.
+fn lowercase(scheme: &str) -> Cow<'static, str> {
+    match scheme {
+        "http" => Cow::Borrowed("http"),
+        "https" => Cow::Borrowed("https"),
+        other => Cow::Owned(other.to_ascii_lowercase()),
+    }
 }
 
 /// The current span's context of `cx`, for response headers.
