@@ -489,33 +489,50 @@ fn a_full_queue_drops_and_counts_and_delivered_plus_dropped_is_created() {
     assert_eq!(receiver.spans().len() as u64, stats.exported);
 }
 
+/// The endpoint variables for `protocol` at `receiver`.
+fn endpoint_of(receiver: &OtlpReceiver, protocol: &str) -> (String, String) {
+    let endpoint = if protocol == "grpc" {
+        receiver.grpc_endpoint()
+    } else {
+        receiver.http_endpoint()
+    };
+    (protocol.to_owned(), endpoint)
+}
+
 #[test]
 fn export_recovers_when_the_collector_comes_back() {
-    let receiver = OtlpReceiver::start();
-    receiver.set_behaviour(Behaviour::Unavailable);
-    let guard = observability_core::builder()
-        .env_lookup(env_of(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ]))
-        .build()
-        .unwrap();
-    traced(&guard, || {
-        let _s = tracing::info_span!("while_down").entered();
-    });
-    let deadline = Instant::now() + WAIT;
-    while guard.stats().dropped_export_failed == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    for protocol in ["http/protobuf", "grpc"] {
+        let receiver = OtlpReceiver::start();
+        receiver.set_behaviour(Behaviour::Unavailable);
+        let (protocol, endpoint) = endpoint_of(&receiver, protocol);
+        let guard = observability_core::builder()
+            .env_lookup(env_of(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", &protocol),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ]))
+            .build()
+            .unwrap();
+        traced(&guard, || {
+            let _s = tracing::info_span!("while_down").entered();
+        });
+        let deadline = Instant::now() + WAIT;
+        while guard.stats().dropped_export_failed == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(guard.stats().dropped_export_failed, 1, "{protocol}");
+        assert!(receiver.refused() >= 1, "{protocol}");
+        receiver.set_behaviour(Behaviour::Accept);
+        traced(&guard, || {
+            let _s = tracing::info_span!("after_recovery").entered();
+        });
+        assert!(
+            receiver.wait_for_span("after_recovery", WAIT).is_some(),
+            "{protocol}"
+        );
+        let stats = guard.shutdown_blocking().unwrap();
+        assert_eq!((stats.exported, stats.dropped()), (1, 1), "{protocol}");
     }
-    assert_eq!(guard.stats().dropped_export_failed, 1);
-    assert!(receiver.refused() >= 1);
-    receiver.set_behaviour(Behaviour::Accept);
-    traced(&guard, || {
-        let _s = tracing::info_span!("after_recovery").entered();
-    });
-    assert!(receiver.wait_for_span("after_recovery", WAIT).is_some());
-    let stats = guard.shutdown_blocking().unwrap();
-    assert_eq!((stats.exported, stats.dropped()), (1, 1));
 }
 
 #[test]
@@ -731,12 +748,26 @@ fn secrets_are_scrubbed_before_they_leave_the_process() {
 
 #[test]
 fn a_transient_refusal_is_retried_and_nothing_is_lost() {
-    let receiver = OtlpReceiver::start();
-    receiver.set_behaviour(Behaviour::UnavailableTimes(1));
-    let guard = telemetry(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint())]);
-    traced(&guard, make_order_trace);
-    let stats = guard.shutdown_blocking().unwrap();
-    assert_eq!((stats.exported, stats.dropped()), (2, 0), "{stats:?}");
-    assert_eq!(receiver.refused(), 1, "the first attempt was refused");
-    assert_order_trace(&receiver.spans());
+    for protocol in ["http/protobuf", "grpc"] {
+        let receiver = OtlpReceiver::start();
+        receiver.set_behaviour(Behaviour::UnavailableTimes(1));
+        let (protocol, endpoint) = endpoint_of(&receiver, protocol);
+        let guard = telemetry(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", &protocol),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ]);
+        traced(&guard, make_order_trace);
+        let stats = guard.shutdown_blocking().unwrap();
+        assert_eq!(
+            (stats.exported, stats.dropped()),
+            (2, 0),
+            "{protocol}: {stats:?}"
+        );
+        assert_eq!(
+            receiver.refused(),
+            1,
+            "{protocol}: the first attempt was refused"
+        );
+        assert_order_trace(&receiver.spans());
+    }
 }

@@ -1,5 +1,7 @@
-//! The OTLP exporter, built on `opentelemetry-otlp`, over gRPC (tonic) or
-//! HTTP/protobuf (hyper), with rustls and the system's root certificates.
+//! The OTLP exporters, over gRPC or HTTP/protobuf, with rustls and the
+//! system's root certificates. Traces use this crate's encoder and a hyper
+//! client for both transports (tonic through `opentelemetry-otlp` when only
+//! the `otlp-grpc` feature is on); logs go through `opentelemetry-otlp`.
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
@@ -34,13 +36,22 @@ pub(crate) fn otlp_sink(
     runtime: &Handle,
 ) -> Result<Box<dyn Sink>, String> {
     let _enter = runtime.enter();
+    // Both wires use the direct encoder when hyper is compiled in.
+    #[cfg(feature = "otlp-http")]
+    {
+        let wire = match settings.protocol {
+            Protocol::HttpProtobuf => Some(fast_http::Wire::Http),
+            Protocol::Grpc if cfg!(feature = "otlp-grpc") => Some(fast_http::Wire::Grpc),
+            Protocol::Grpc => None,
+        };
+        if let Some(wire) = wire {
+            return Ok(Box::new(fast_http::HttpSink::new(
+                settings, resource, wire,
+            )?));
+        }
+    }
     let mut exporter = match settings.protocol {
         Protocol::Grpc => grpc(settings)?,
-        #[cfg(feature = "otlp-http")]
-        Protocol::HttpProtobuf => {
-            return Ok(Box::new(fast_http::HttpSink::new(settings, resource)?));
-        }
-        #[cfg(not(feature = "otlp-http"))]
         Protocol::HttpProtobuf => {
             return Err("OTLP over http/protobuf needs the `otlp-http` feature".to_owned());
         }
@@ -49,9 +60,11 @@ pub(crate) fn otlp_sink(
     Ok(Box::new(OtlpSink { exporter }))
 }
 
-/// OTLP/HTTP with protobuf bodies encoded straight from the spans
-/// ([`super::encode`]), several times cheaper per span than building the
-/// protobuf structs first.
+/// OTLP over HTTP/protobuf and over gRPC, with protobuf bodies encoded
+/// straight from the spans ([`super::encode`]), several times cheaper per
+/// span than building the protobuf structs first. gRPC is the same message
+/// behind the 5-byte gRPC frame, over HTTP/2, with the outcome in
+/// `grpc-status`.
 #[cfg(feature = "otlp-http")]
 mod fast_http {
     use std::io::Write as _;
@@ -59,9 +72,8 @@ mod fast_http {
     use bytes::Bytes;
     use std::time::Duration;
 
-    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
-    use http::{HeaderMap, Request, Uri};
-    use opentelemetry_http::HttpClient as _;
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE};
+    use http::{HeaderMap, Request, Response, Uri};
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::trace::SpanData;
 
@@ -70,7 +82,20 @@ mod fast_http {
     use crate::export::encode::Encoder;
     use crate::export::{ExportFuture, Sink};
 
+    /// Which OTLP transport a sink speaks.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Wire {
+        /// OTLP/HTTP, `application/x-protobuf`.
+        Http,
+        /// OTLP/gRPC: HTTP/2, `application/grpc`, length-prefixed frames.
+        Grpc,
+    }
+
+    /// The gRPC method of the trace service.
+    const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
     pub(super) struct HttpSink {
+        wire: Wire,
         client: HyperClient,
         endpoint: Uri,
         headers: HeaderMap,
@@ -82,11 +107,18 @@ mod fast_http {
     }
 
     impl HttpSink {
-        pub(super) fn new(settings: &OtlpSettings, resource: &Resource) -> Result<Self, String> {
-            let endpoint: Uri = settings
+        pub(super) fn new(
+            settings: &OtlpSettings,
+            resource: &Resource,
+            wire: Wire,
+        ) -> Result<Self, String> {
+            let mut endpoint: Uri = settings
                 .endpoint
                 .parse()
                 .map_err(|e| format!("`{}` is not a valid URL: {e}", settings.endpoint))?;
+            if wire == Wire::Grpc {
+                endpoint = grpc_uri(&endpoint)?;
+            }
             let https = endpoint.scheme_str() == Some("https");
             let mut headers = HeaderMap::new();
             for (name, value) in &settings.headers {
@@ -96,17 +128,29 @@ mod fast_http {
                     .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
                 headers.append(name, value);
             }
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-protobuf"),
-            );
-            if settings.gzip {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            match wire {
+                Wire::Http => {
+                    headers.insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/x-protobuf"),
+                    );
+                    if settings.gzip {
+                        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    }
+                }
+                Wire::Grpc => {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                    headers.insert(TE, HeaderValue::from_static("trailers"));
+                    if settings.gzip {
+                        headers.insert(GRPC_ENCODING.clone(), HeaderValue::from_static("gzip"));
+                    }
+                }
             }
             let mut encoder = Encoder::default();
             let encoded_resource = encoder.resource(resource);
             Ok(Self {
-                client: HyperClient::new(settings.timeout, https)?,
+                wire,
+                client: HyperClient::new(settings.timeout, https, wire == Wire::Grpc)?,
                 endpoint,
                 headers,
                 gzip: settings.gzip,
@@ -120,16 +164,33 @@ mod fast_http {
         fn request(&mut self, batch: &[SpanData]) -> Result<Request<Bytes>, String> {
             self.encoder
                 .request(&mut self.body, &self.resource, &self.schema_url, batch);
-            let body = if self.gzip {
+            let message = if self.gzip {
                 let mut gz = flate2::write::GzEncoder::new(
                     Vec::with_capacity(self.body.len() / 4),
                     flate2::Compression::fast(),
                 );
                 gz.write_all(&self.body).map_err(|e| e.to_string())?;
-                Bytes::from(gz.finish().map_err(|e| e.to_string())?)
+                gz.finish().map_err(|e| e.to_string())?
             } else {
-                Bytes::copy_from_slice(&self.body)
+                std::mem::take(&mut self.body)
             };
+            let body = match self.wire {
+                Wire::Http => Bytes::copy_from_slice(&message),
+                Wire::Grpc => {
+                    // Compressed flag, then the message length (big-endian).
+                    let len = u32::try_from(message.len())
+                        .map_err(|_| "the batch is larger than 4 GiB".to_owned())?;
+                    let mut framed = Vec::with_capacity(5 + message.len());
+                    framed.push(u8::from(self.gzip));
+                    framed.extend_from_slice(&len.to_be_bytes());
+                    framed.extend_from_slice(&message);
+                    Bytes::from(framed)
+                }
+            };
+            if !self.gzip {
+                // Hand the buffer back for the next batch.
+                self.body = message;
+            }
             let mut request = Request::post(self.endpoint.clone())
                 .body(body)
                 .map_err(|e| e.to_string())?;
@@ -152,9 +213,18 @@ mod fast_http {
                 loop {
                     let backoff = BACKOFF[attempt.min(BACKOFF.len() - 1)];
                     let can_retry = attempt < RETRIES;
-                    let wait = match self.client.send_bytes(clone_request(&request)).await {
-                        Ok(response) if response.status().is_success() => return Ok(()),
-                        Ok(response) => {
+                    let wait = match self.client.exchange(clone_request(&request)).await {
+                        Ok((response, trailers)) if self.wire == Wire::Grpc => {
+                            match grpc_outcome(&response, trailers.as_ref()) {
+                                GrpcOutcome::Ok => return Ok(()),
+                                GrpcOutcome::Retry if can_retry => backoff,
+                                GrpcOutcome::Retry | GrpcOutcome::Fail => {
+                                    return Err(grpc_error(&response, trailers.as_ref()));
+                                }
+                            }
+                        }
+                        Ok((response, _)) if response.status().is_success() => return Ok(()),
+                        Ok((response, _)) => {
                             let status = response.status();
                             let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
                             if !(transient && can_retry) {
@@ -175,6 +245,89 @@ mod fast_http {
                 }
             })
         }
+    }
+
+    /// `grpc-encoding`, the gRPC message compression.
+    static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+
+    /// The endpoint with the trace service's method path after any path it
+    /// has (gRPC endpoints are given without one).
+    fn grpc_uri(endpoint: &Uri) -> Result<Uri, String> {
+        let base = endpoint.path().trim_end_matches('/');
+        let mut parts = endpoint.clone().into_parts();
+        parts.path_and_query = Some(
+            format!("{base}{GRPC_EXPORT_PATH}")
+                .parse()
+                .map_err(|e| format!("`{endpoint}` cannot take a gRPC path: {e}"))?,
+        );
+        Uri::from_parts(parts).map_err(|e| e.to_string())
+    }
+
+    enum GrpcOutcome {
+        Ok,
+        Retry,
+        Fail,
+    }
+
+    /// The `grpc-status` of an answer: from the trailers, or from the
+    /// headers of a trailers-only answer.
+    fn grpc_status<'a>(
+        response: &'a Response<Bytes>,
+        trailers: Option<&'a HeaderMap>,
+    ) -> Option<&'a str> {
+        trailers
+            .and_then(|t| t.get("grpc-status"))
+            .or_else(|| response.headers().get("grpc-status"))
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// What to do with a gRPC answer. The codes the OTLP specification calls
+    /// retryable are retried: CANCELLED, DEADLINE_EXCEEDED,
+    /// RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
+    fn grpc_outcome(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> GrpcOutcome {
+        if !response.status().is_success() {
+            return match response.status().as_u16() {
+                429 | 502 | 503 | 504 => GrpcOutcome::Retry,
+                _ => GrpcOutcome::Fail,
+            };
+        }
+        match grpc_status(response, trailers).map(str::trim) {
+            Some("0") => GrpcOutcome::Ok,
+            Some("1" | "4" | "8" | "10" | "11" | "14" | "15") => GrpcOutcome::Retry,
+            _ => GrpcOutcome::Fail,
+        }
+    }
+
+    fn grpc_error(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> String {
+        let Some(code) = grpc_status(response, trailers) else {
+            return format!(
+                "the collector answered {} without a gRPC status",
+                response.status()
+            );
+        };
+        let message = trailers
+            .and_then(|t| t.get("grpc-message"))
+            .or_else(|| response.headers().get("grpc-message"))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let name = match code.trim() {
+            "1" => "CANCELLED",
+            "2" => "UNKNOWN",
+            "3" => "INVALID_ARGUMENT",
+            "4" => "DEADLINE_EXCEEDED",
+            "5" => "NOT_FOUND",
+            "7" => "PERMISSION_DENIED",
+            "8" => "RESOURCE_EXHAUSTED",
+            "12" => "UNIMPLEMENTED",
+            "13" => "INTERNAL",
+            "14" => "UNAVAILABLE",
+            "16" => "UNAUTHENTICATED",
+            _ => "status",
+        };
+        format!(
+            "the collector answered gRPC {name} ({code}): {}",
+            message.chars().take(200).collect::<String>()
+        )
     }
 
     /// Transient failures (connection errors, 429, 502, 503, 504) are retried
@@ -277,6 +430,7 @@ where
             .endpoint
             .to_ascii_lowercase()
             .starts_with("https://"),
+        false,
     )?;
     let mut builder = builder
         .with_http_client(client)
@@ -401,7 +555,13 @@ mod http_client {
     }
 
     impl HyperClient {
-        pub(super) fn new(timeout: Duration, https: bool) -> Result<Self, String> {
+        /// `http2_only`: speak HTTP/2 from the first byte (gRPC), with
+        /// prior knowledge over plain TCP and by ALPN over TLS.
+        pub(super) fn new(
+            timeout: Duration,
+            https: bool,
+            http2_only: bool,
+        ) -> Result<Self, String> {
             let mut http = HttpConnector::new();
             http.enforce_http(false);
             http.set_nodelay(true);
@@ -424,36 +584,48 @@ mod http_client {
                     .with_no_client_auth(),
                 )
             };
-            let connector = builder
-                .https_or_http()
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(http);
+            let connector = if http2_only {
+                builder.https_or_http().enable_http2().wrap_connector(http)
+            } else {
+                builder
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http)
+            };
             let client = Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
+                .http2_only(http2_only)
                 .build(connector);
             Ok(Self { client, timeout })
+        }
+
+        /// Sends `request` and reads the whole answer, with its trailers,
+        /// within the timeout.
+        pub(super) async fn exchange(
+            &self,
+            request: Request<Bytes>,
+        ) -> Result<(Response<Bytes>, Option<http::HeaderMap>), HttpError> {
+            let (parts, body) = request.into_parts();
+            let request = Request::from_parts(parts, Full::new(body));
+            let exchange = async {
+                let response = self.client.request(request).await?;
+                let (parts, body) = response.into_parts();
+                let collected = Limited::new(body, MAX_RESPONSE_BYTES).collect().await?;
+                let trailers = collected.trailers().cloned();
+                Ok::<_, HttpError>((Response::from_parts(parts, collected.to_bytes()), trailers))
+            };
+            match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {:?}", self.timeout).into()),
+            }
         }
     }
 
     #[async_trait::async_trait]
     impl HttpClient for HyperClient {
         async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-            let (parts, body) = request.into_parts();
-            let request = Request::from_parts(parts, Full::new(body));
-            let exchange = async {
-                let response = self.client.request(request).await?;
-                let (parts, body) = response.into_parts();
-                let body = Limited::new(body, MAX_RESPONSE_BYTES)
-                    .collect()
-                    .await?
-                    .to_bytes();
-                Ok::<_, HttpError>(Response::from_parts(parts, body))
-            };
-            match tokio::time::timeout(self.timeout, exchange).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no answer within {:?}", self.timeout).into()),
-            }
+            self.exchange(request).await.map(|(response, _)| response)
         }
     }
 }
