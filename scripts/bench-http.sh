@@ -41,7 +41,7 @@ trap cleanup EXIT
 
 # The receiver runs until its stdin closes.
 mkfifo "$work/receiver-in"
-"$target/otlp-receiver" "$grpc" "$http" <"$work/receiver-in" >"$work/receiver.log" &
+"${pin_load[@]}" "$target/otlp-receiver" "$grpc" "$http" <"$work/receiver-in" >"$work/receiver.log" &
 receiver_pid=$!
 exec 3>"$work/receiver-in"
 

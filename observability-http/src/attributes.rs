@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use http::header::HeaderName;
 use http::{HeaderMap, Method, Version};
 use opentelemetry::{Key, KeyValue, StringValue, Value};
 
@@ -139,13 +138,7 @@ pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
-static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-/// The parameters of the first element of a `Forwarded` header (RFC 7239),
-/// read once per request.
+/// The parameters of the first element of a `Forwarded` header (RFC 7239).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Forwarded<'a> {
     pub(crate) proto: Option<&'a str>,
@@ -154,9 +147,10 @@ pub(crate) struct Forwarded<'a> {
 }
 
 impl<'a> Forwarded<'a> {
-    pub(crate) fn of(headers: &'a HeaderMap) -> Self {
+    /// Parses a `Forwarded` header value (`None` when there is none).
+    pub(crate) fn parse(value: Option<&'a str>) -> Self {
         let mut out = Forwarded::default();
-        let Some(value) = headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) else {
+        let Some(value) = value else {
             return out;
         };
         let first = value.split(',').next().unwrap_or_default();
@@ -175,16 +169,6 @@ impl<'a> Forwarded<'a> {
         }
         out
     }
-}
-
-/// The first value of a comma-separated header.
-pub(crate) fn first_of<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    let value = headers.get(name)?.to_str().ok()?;
-    value
-        .split(',')
-        .next()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
 }
 
 /// The query with values of sensitive keys replaced by `REDACTED`.
@@ -337,22 +321,17 @@ mod tests {
 
     #[test]
     fn forwarded() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "forwarded",
-            "for=192.0.2.60;proto=https;host=\"api.example.com:8443\", for=198.51.100.17"
-                .parse()
-                .unwrap(),
-        );
         assert_eq!(
-            Forwarded::of(&h),
+            Forwarded::parse(Some(
+                "for=192.0.2.60;proto=https;host=\"api.example.com:8443\", for=198.51.100.17"
+            )),
             Forwarded {
                 proto: Some("https"),
                 host: Some("api.example.com:8443"),
                 for_: Some("192.0.2.60"),
             }
         );
-        assert_eq!(Forwarded::of(&HeaderMap::new()), Forwarded::default());
+        assert_eq!(Forwarded::parse(None), Forwarded::default());
     }
 
     #[test]

@@ -28,12 +28,26 @@ fn values<'a>(headers: &'a HeaderMap, key: &str) -> http::header::GetAll<'a, Hea
     }
 }
 
+/// The first value of header `key` as text.
+pub(crate) fn first_value<'a>(headers: &'a HeaderMap, key: &str) -> Option<&'a str> {
+    values(headers, key)
+        .iter()
+        .next()
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Every value of header `key`; `None` when there is none.
+pub(crate) fn all_values<'a>(headers: &'a HeaderMap, key: &str) -> Option<Vec<&'a str>> {
+    let mut values = values(headers, key).iter().peekable();
+    values.peek()?;
+    // A value that is not visible ASCII cannot be valid trace context; it
+    // is kept as an empty string so that a count of values stays right.
+    Some(values.map(|v| v.to_str().unwrap_or("")).collect())
+}
+
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        values(self.0, key)
-            .iter()
-            .next()
-            .and_then(|v| v.to_str().ok())
+        first_value(self.0, key)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -41,11 +55,7 @@ impl Extractor for HeaderExtractor<'_> {
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut values = values(self.0, key).iter().peekable();
-        values.peek()?;
-        // A value that is not visible ASCII cannot be valid trace context; it
-        // is kept as an empty string so that a count of values stays right.
-        Some(values.map(|v| v.to_str().unwrap_or("")).collect())
+        all_values(self.0, key)
     }
 }
 
@@ -87,8 +97,13 @@ pub fn inject_current_context(headers: &mut HeaderMap) {
 /// context: a remote parent, or nothing (a malformed header yields nothing,
 /// never an error).
 pub fn extract_context(headers: &HeaderMap) -> Context {
+    extract_from(&HeaderExtractor(headers))
+}
+
+/// The context the global propagator finds through `carrier`.
+pub(crate) fn extract_from(carrier: &dyn Extractor) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract_with_context(&Context::new(), &HeaderExtractor(headers))
+        p.extract_with_context(&Context::new(), carrier)
     })
 }
 

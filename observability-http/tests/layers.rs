@@ -721,3 +721,136 @@ fn inject_context_into_any_header_map() {
         .as_str()
     );
 }
+
+/// A sampler that answers from a script and notes, for each decision,
+/// whether the request's attributes were offered to it.
+#[derive(Clone, Debug, Default)]
+struct Scripted {
+    answers: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<bool>>>,
+    saw_attributes: std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
+}
+
+impl opentelemetry_sdk::trace::ShouldSample for Scripted {
+    fn should_sample(
+        &self,
+        _: Option<&opentelemetry::Context>,
+        _: opentelemetry::trace::TraceId,
+        _: &str,
+        _: &SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        _: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        self.saw_attributes
+            .lock()
+            .unwrap()
+            .push(attributes.iter().any(|kv| kv.key.as_str() == "url.path"));
+        let record = self.answers.lock().unwrap().pop_front().unwrap_or(false);
+        opentelemetry_sdk::trace::SamplingResult {
+            decision: if record {
+                opentelemetry_sdk::trace::SamplingDecision::RecordAndSample
+            } else {
+                opentelemetry_sdk::trace::SamplingDecision::Drop
+            },
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+/// Collects ended spans.
+#[derive(Clone, Debug, Default)]
+struct Collect(std::sync::Arc<std::sync::Mutex<Vec<SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for Collect {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, span: SpanData) {
+        self.0.lock().unwrap().push(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Whatever the sampler decides, and whether or not the layer expected it
+/// (it guesses from the caller's flag, or from its last root decision), a
+/// recorded span has its full name and attributes and a dropped one leaves
+/// nothing.
+#[tokio::test]
+async fn every_sampler_decision_gives_a_complete_span_or_none() {
+    let _ = setup();
+    let sampler = Scripted::default();
+    let spans = Collect::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler.clone())
+        .with_span_processor(spans.clone())
+        .build();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(ServerLayer::builder().tracer_provider(&provider).build());
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    // (traceparent, the sampler's answer)
+    let script: [(Option<&str>, bool); 10] = [
+        (None, true),
+        (None, false),
+        (None, false),
+        (None, true),
+        (None, true),
+        (Some(TP), false),
+        (Some(TP), true),
+        (Some(unsampled), true),
+        (Some(unsampled), false),
+        (None, false),
+    ];
+    sampler
+        .answers
+        .lock()
+        .unwrap()
+        .extend(script.iter().map(|(_, answer)| *answer));
+    for (n, (traceparent, _)) in script.iter().enumerate() {
+        let mut request = Request::get(format!("/orders/{n}")).header("host", "shop.example");
+        if let Some(tp) = traceparent {
+            request = request.header("traceparent", *tp);
+        }
+        let response = call(app.clone(), request.body(Body::empty()).unwrap()).await;
+        assert_eq!(response.status(), 200);
+    }
+    let recorded = spans.0.lock().unwrap().clone();
+    let paths: Vec<String> = recorded
+        .iter()
+        .map(|s| attr(s, "url.path").unwrap_or_default())
+        .collect();
+    let expected: Vec<String> = script
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, answer))| *answer)
+        .map(|(n, _)| format!("/orders/{n}"))
+        .collect();
+    assert_eq!(paths, expected);
+    for span in &recorded {
+        assert_eq!(span.name, "GET /orders/{id}");
+        assert_eq!(span.span_kind, SpanKind::Server);
+        for (key, value) in [
+            ("http.request.method", "GET"),
+            ("http.route", "/orders/{id}"),
+            ("url.scheme", "http"),
+            ("server.address", "shop.example"),
+            ("server.port", "80"),
+            ("http.response.status_code", "200"),
+        ] {
+            assert_eq!(attr(span, key).as_deref(), Some(value), "{key}");
+        }
+    }
+    // A caller's sampled flag, or a root after a recorded root (requests
+    // with a caller in between do not count), offers the attributes to the
+    // sampler; an unsampled caller or a root after a dropped one does not.
+    let saw = sampler.saw_attributes.lock().unwrap().clone();
+    assert_eq!(
+        saw,
+        [
+            true, true, false, false, true, true, true, false, false, true
+        ]
+    );
+}

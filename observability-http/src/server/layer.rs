@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use http::HeaderName;
 use opentelemetry::trace::TracerProvider;
@@ -20,6 +21,9 @@ pub(crate) struct ServerConfig {
     pub(crate) traceresponse: bool,
     pub(crate) server_timing: bool,
     pub(crate) tracer: TracerSource,
+    /// Whether the last request without a caller's context got a recording
+    /// span: the guess for the next one (see `ServerService::call`).
+    pub(crate) root_recorded: AtomicBool,
 }
 
 impl ServerConfig {
@@ -158,6 +162,7 @@ impl ServerLayerBuilder {
                 tracer: self
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),
+                root_recorded: AtomicBool::new(true),
             }),
         }
     }

@@ -7,6 +7,7 @@
 //! `tracing-opentelemetry`) and log lines carry its ids.
 
 mod future;
+mod headers;
 mod layer;
 mod service;
 

@@ -1,9 +1,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 
-use http::{HeaderMap, Request, Response};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use http::{Request, Response};
+use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
@@ -12,7 +13,9 @@ use super::layer::ServerConfig;
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
 use crate::grpc;
-use crate::propagation::extract_context;
+use crate::propagation::extract_from;
+
+use super::headers::RequestHeaders;
 
 /// Attributes a server span usually carries (request and response).
 const ATTRIBUTE_CAPACITY: usize = 16;
@@ -47,57 +50,55 @@ where
         if self.config.skips(request.uri().path()) {
             return ServerFuture::untraced(self.inner.call(request));
         }
-        let parent = extract_context(request.headers());
-        let grpc = grpc::is_grpc(request.headers());
+        let headers = RequestHeaders::scan(request.headers());
+        let parent = extract_from(&headers);
+        let grpc = headers.is_grpc();
         let (method, method_original) = attr::method(request.method());
-        let base_name = if method == "_OTHER" { "HTTP" } else { method };
-        // The span starts with a static name; the full name (and every
-        // attribute) is only built for a span that records, so a request
-        // that is not sampled allocates nothing here.
         let tracer = self.config.tracer.get();
-        let mut builder = tracer.span_builder(base_name).with_kind(SpanKind::Server);
-        // Room for the attributes set below, so that a recording span does
-        // not grow its list one push at a time. Skipped when the caller's
-        // span was not sampled: such a request is almost never recorded.
-        let unsampled_parent = {
-            let remote = parent.span();
-            let sc = remote.span_context();
-            sc.is_valid() && !sc.is_sampled()
+        let (remote, remote_sampled) = {
+            let span = parent.span();
+            let sc = span.span_context();
+            (sc.is_valid(), sc.is_sampled())
         };
-        if !unsampled_parent {
-            builder = builder.with_attributes(Vec::with_capacity(ATTRIBUTE_CAPACITY));
-        }
-        let mut span = builder.start_with_context(tracer, &parent);
-        if opentelemetry::trace::Span::is_recording(&span) {
-            let route = matched_path(&request);
-            let name: Option<Cow<'static, str>> = match (grpc, &route) {
-                (true, _) => Some(Cow::Owned(
-                    request.uri().path().trim_start_matches('/').to_owned(),
-                )),
-                (false, Some(route)) => {
-                    let mut name = String::with_capacity(base_name.len() + 1 + route.len());
-                    name.push_str(base_name);
-                    name.push(' ');
-                    name.push_str(route);
-                    Some(Cow::Owned(name))
-                }
-                (false, None) => None,
-            };
-            if let Some(name) = name {
-                opentelemetry::trace::Span::update_name(&mut span, name);
+        // Will the span record? Under parent-based sampling a caller's
+        // sampled flag says so; for a request without one, the sampler's
+        // last answer is the guess. A span expected to record gets its name
+        // and attributes in the builder (the sampler sees them, and the span
+        // takes them in one move); any other starts bare and gets them only
+        // if it does record, so a request that is not sampled builds nothing.
+        let expect_recording = if remote {
+            remote_sampled
+        } else {
+            self.config.root_recorded.load(Ordering::Relaxed)
+        };
+        let span = if expect_recording {
+            let (name, attributes) =
+                self.describe(&request, &headers, method, method_original, grpc);
+            tracer
+                .span_builder(name)
+                .with_kind(SpanKind::Server)
+                .with_attributes(attributes)
+                .start_with_context(tracer, &parent)
+        } else {
+            let mut span = tracer
+                .span_builder(base_name(method))
+                .with_kind(SpanKind::Server)
+                .start_with_context(tracer, &parent);
+            if span.is_recording() {
+                let (name, attributes) =
+                    self.describe(&request, &headers, method, method_original, grpc);
+                span.update_name(name);
+                span.set_attributes(attributes);
             }
-            let mut attributes = request_attributes(&request, method, method_original, route);
-            if grpc {
-                grpc::rpc_attributes(request.uri().path(), &mut attributes);
+            span
+        };
+        if !remote {
+            let recording = span.is_recording();
+            if recording != expect_recording {
+                self.config
+                    .root_recorded
+                    .store(recording, Ordering::Relaxed);
             }
-            for name in &self.config.request_headers {
-                attributes.extend(attr::header_attribute(
-                    "http.request.header.",
-                    name.as_str(),
-                    request.headers(),
-                ));
-            }
-            opentelemetry::trace::Span::set_attributes(&mut span, attributes);
         }
         let cx = parent.with_span(span);
         let future = {
@@ -106,6 +107,50 @@ where
         };
         ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc)
     }
+}
+
+impl<S> ServerService<S> {
+    /// The span's name and attributes for `request`.
+    fn describe<B>(
+        &self,
+        request: &Request<B>,
+        headers: &RequestHeaders<'_>,
+        method: &'static str,
+        method_original: Option<String>,
+        grpc: bool,
+    ) -> (Cow<'static, str>, Vec<KeyValue>) {
+        let route = matched_path(request);
+        let base = base_name(method);
+        let name = match (grpc, &route) {
+            (true, _) => Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
+            (false, Some(route)) => {
+                let mut name = String::with_capacity(base.len() + 1 + route.len());
+                name.push_str(base);
+                name.push(' ');
+                name.push_str(route);
+                Cow::Owned(name)
+            }
+            (false, None) => Cow::Borrowed(base),
+        };
+        let mut attributes = request_attributes(request, headers, method, method_original, route);
+        if grpc {
+            grpc::rpc_attributes(request.uri().path(), &mut attributes);
+        }
+        for name in &self.config.request_headers {
+            attributes.extend(attr::header_attribute(
+                "http.request.header.",
+                name.as_str(),
+                request.headers(),
+            ));
+        }
+        (name, attributes)
+    }
+}
+
+/// The span name before the route is known: the method, or `HTTP` for a
+/// method outside the conventions' list.
+fn base_name(method: &'static str) -> &'static str {
+    if method == "_OTHER" { "HTTP" } else { method }
 }
 
 #[cfg(feature = "axum")]
@@ -137,11 +182,11 @@ fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
 
 fn request_attributes<B>(
     request: &Request<B>,
+    headers: &RequestHeaders<'_>,
     method: &'static str,
     method_original: Option<String>,
     route: Option<String>,
 ) -> Vec<KeyValue> {
-    let headers: &HeaderMap = request.headers();
     let uri = request.uri();
     let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
     attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
@@ -158,21 +203,17 @@ fn request_attributes<B>(
             attr::redact_query(query).into_owned(),
         ));
     }
-    let forwarded = attr::Forwarded::of(headers);
+    let forwarded = attr::Forwarded::parse(headers.forwarded());
     let scheme = forwarded
         .proto
-        .or_else(|| attr::first_of(headers, &attr::X_FORWARDED_PROTO))
+        .or_else(|| headers.x_forwarded_proto())
         .or_else(|| uri.scheme_str())
         .unwrap_or("http");
     attrs.push(KeyValue::new(attr::URL_SCHEME, lowercase(scheme)));
     let host = forwarded
         .host
-        .or_else(|| attr::first_of(headers, &attr::X_FORWARDED_HOST))
-        .or_else(|| {
-            headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        })
+        .or_else(|| headers.x_forwarded_host())
+        .or_else(|| headers.host())
         .or_else(|| uri.authority().map(|a| a.as_str()));
     if let Some(host) = host {
         let (address, port) = split_host_port(host);
@@ -195,7 +236,9 @@ fn request_attributes<B>(
         .for_
         .map(|f| StringValue::from(split_host_port(f).0.to_owned()))
         .or_else(|| {
-            attr::first_of(headers, &attr::X_FORWARDED_FOR).map(|f| StringValue::from(f.to_owned()))
+            headers
+                .x_forwarded_for()
+                .map(|f| StringValue::from(f.to_owned()))
         })
         .or_else(|| peer_ip.clone());
     if let Some(client) = client {
@@ -211,10 +254,7 @@ fn request_attributes<B>(
     if let Some(version) = attr::protocol_version(request.version()) {
         attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
     }
-    if let Some(agent) = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(agent) = headers.user_agent() {
         attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
     }
     attrs

@@ -1,0 +1,279 @@
+//! The request headers the server layer reads, found in one pass over the
+//! header map.
+//!
+//! A request needs up to ten named headers (three for propagation, the
+//! content type, and six for the span's attributes). Looking each up hashes
+//! its name; walking the map once and comparing names costs less for any
+//! usual number of headers, and the propagators are served from the same
+//! pass.
+
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+use opentelemetry::propagation::Extractor;
+
+use crate::propagation::{all_values, first_value};
+
+/// The first value of a header, and whether there were more.
+#[derive(Clone, Copy, Debug, Default)]
+struct Found<'a> {
+    first: Option<&'a HeaderValue>,
+    repeated: bool,
+}
+
+impl<'a> Found<'a> {
+    fn add(&mut self, value: &'a HeaderValue) {
+        if self.first.is_some() {
+            self.repeated = true;
+        } else {
+            self.first = Some(value);
+        }
+    }
+}
+
+/// The headers of one request that the server layer reads.
+#[derive(Debug)]
+pub(crate) struct RequestHeaders<'a> {
+    map: &'a HeaderMap,
+    traceparent: Found<'a>,
+    tracestate: Found<'a>,
+    baggage: Found<'a>,
+    content_type: Option<&'a HeaderValue>,
+    host: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    forwarded: Option<&'a HeaderValue>,
+    x_forwarded_proto: Option<&'a HeaderValue>,
+    x_forwarded_host: Option<&'a HeaderValue>,
+    x_forwarded_for: Option<&'a HeaderValue>,
+}
+
+/// The first value of a header as text (`None` when absent or not visible
+/// ASCII).
+fn text(value: Option<&HeaderValue>) -> Option<&str> {
+    value.and_then(|v| v.to_str().ok())
+}
+
+impl<'a> RequestHeaders<'a> {
+    pub(crate) fn scan(map: &'a HeaderMap) -> Self {
+        let mut out = Self {
+            map,
+            traceparent: Found::default(),
+            tracestate: Found::default(),
+            baggage: Found::default(),
+            content_type: None,
+            host: None,
+            user_agent: None,
+            forwarded: None,
+            x_forwarded_proto: None,
+            x_forwarded_host: None,
+            x_forwarded_for: None,
+        };
+        for (name, value) in map {
+            let slot = match name.as_str() {
+                "traceparent" => {
+                    out.traceparent.add(value);
+                    continue;
+                }
+                "tracestate" => {
+                    out.tracestate.add(value);
+                    continue;
+                }
+                "baggage" => {
+                    out.baggage.add(value);
+                    continue;
+                }
+                "host" => &mut out.host,
+                "user-agent" => &mut out.user_agent,
+                "content-type" => &mut out.content_type,
+                "forwarded" => &mut out.forwarded,
+                "x-forwarded-proto" => &mut out.x_forwarded_proto,
+                "x-forwarded-host" => &mut out.x_forwarded_host,
+                "x-forwarded-for" => &mut out.x_forwarded_for,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        out
+    }
+
+    /// Whether the request is gRPC (`content-type: application/grpc...`).
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.content_type
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+    }
+
+    pub(crate) fn host(&self) -> Option<&'a str> {
+        text(self.host)
+    }
+
+    pub(crate) fn user_agent(&self) -> Option<&'a str> {
+        text(self.user_agent)
+    }
+
+    pub(crate) fn forwarded(&self) -> Option<&'a str> {
+        text(self.forwarded)
+    }
+
+    pub(crate) fn x_forwarded_proto(&self) -> Option<&'a str> {
+        first_element(self.x_forwarded_proto)
+    }
+
+    pub(crate) fn x_forwarded_host(&self) -> Option<&'a str> {
+        first_element(self.x_forwarded_host)
+    }
+
+    pub(crate) fn x_forwarded_for(&self) -> Option<&'a str> {
+        first_element(self.x_forwarded_for)
+    }
+
+    /// The scan's record of a header the propagators ask for.
+    fn propagation(&self, key: &str) -> Option<Found<'a>> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => Some(self.tracestate),
+            "baggage" => Some(self.baggage),
+            _ => None,
+        }
+    }
+}
+
+/// The first element of a comma-separated header value.
+fn first_element(value: Option<&HeaderValue>) -> Option<&str> {
+    text(value)?
+        .split(',')
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Answers the propagators exactly as
+/// [`HeaderExtractor`](crate::HeaderExtractor) does (every value
+/// of a repeated header, invalid text as an empty string), from the scan
+/// where it can.
+impl Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self.propagation(key) {
+            Some(found) => text(found.first),
+            None => first_value(self.map, key),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.map.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        match self.propagation(key) {
+            Some(Found { first: None, .. }) => None,
+            Some(Found {
+                first: Some(value),
+                repeated: false,
+            }) => Some(vec![value.to_str().unwrap_or("")]),
+            _ => all_values(self.map, key),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::propagation::HeaderExtractor;
+
+    fn map(pairs: &[(&'static str, &'static [u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_bytes(value).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn answers_like_the_header_extractor() {
+        let h = map(&[
+            ("traceparent", b"a"),
+            ("tracestate", b"x=1"),
+            ("tracestate", b"y=2"),
+            ("baggage", b"\xff"),
+            ("x-other", b"o"),
+        ]);
+        let scanned = RequestHeaders::scan(&h);
+        let plain = HeaderExtractor(&h);
+        for key in [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "x-other",
+            "X-Other",
+            "missing",
+        ] {
+            assert_eq!(scanned.get(key), plain.get(key), "get {key}");
+            assert_eq!(scanned.get_all(key), plain.get_all(key), "get_all {key}");
+        }
+        let mut keys = scanned.keys();
+        keys.sort_unstable();
+        assert_eq!(keys, ["baggage", "traceparent", "tracestate", "x-other"]);
+    }
+
+    #[test]
+    fn repeated_traceparent_is_seen() {
+        let h = map(&[("traceparent", b"a"), ("traceparent", b"b")]);
+        assert_eq!(
+            RequestHeaders::scan(&h).get_all("traceparent"),
+            Some(vec!["a", "b"])
+        );
+    }
+
+    #[test]
+    fn first_values_of_attribute_headers() {
+        let h = map(&[
+            ("host", b"example.com:8080"),
+            ("host", b"other"),
+            ("user-agent", b"curl/8"),
+            ("content-type", b"application/grpc+proto"),
+            ("x-forwarded-proto", b" https , http"),
+            ("x-forwarded-host", b""),
+            ("x-forwarded-for", b"203.0.113.9, 10.0.0.1"),
+            ("forwarded", b"for=192.0.2.60"),
+        ]);
+        let s = RequestHeaders::scan(&h);
+        assert_eq!(s.host(), Some("example.com:8080"));
+        assert_eq!(s.user_agent(), Some("curl/8"));
+        assert!(s.is_grpc());
+        assert_eq!(s.x_forwarded_proto(), Some("https"));
+        assert_eq!(s.x_forwarded_host(), None);
+        assert_eq!(s.x_forwarded_for(), Some("203.0.113.9"));
+        assert_eq!(s.forwarded(), Some("for=192.0.2.60"));
+        assert!(!RequestHeaders::scan(&HeaderMap::new()).is_grpc());
+    }
+
+    proptest::proptest! {
+        /// For any headers, the scan answers every key as the plain
+        /// extractor does.
+        #[test]
+        fn scan_agrees_with_the_header_extractor(
+            headers in proptest::collection::vec(
+                (0usize..6, proptest::collection::vec(
+                    proptest::prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, proptest::strategy::Just(b'\t')],
+                    0..12,
+                )),
+                0..8,
+            )
+        ) {
+            const NAMES: [&str; 6] =
+                ["traceparent", "tracestate", "baggage", "host", "x-other", "content-type"];
+            let mut h = HeaderMap::new();
+            for (name, value) in &headers {
+                h.append(NAMES[*name], HeaderValue::from_bytes(value).unwrap());
+            }
+            let scanned = RequestHeaders::scan(&h);
+            let plain = HeaderExtractor(&h);
+            for key in NAMES.iter().chain(&["missing", "TraceParent"]) {
+                proptest::prop_assert_eq!(scanned.get(key), plain.get(key));
+                proptest::prop_assert_eq!(scanned.get_all(key), plain.get_all(key));
+            }
+            proptest::prop_assert_eq!(
+                scanned.host(),
+                h.get("host").and_then(|v| v.to_str().ok())
+            );
+        }
+    }
+}
