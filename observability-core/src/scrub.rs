@@ -62,6 +62,11 @@ pub(crate) struct Scrubber {
 
 const REDACTED: &str = "[REDACTED]";
 
+/// A key length's bit in a mask of lengths.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 impl ScrubPattern {
     fn replacement(self) -> Option<Replacement> {
         let (pattern, with, luhn) = match self {
@@ -190,18 +195,30 @@ impl Scrubber {
 
     /// Scrubs a span's attributes, and its events' and links'.
     pub(crate) fn scrub(&self, span: &mut SpanData) {
-        self.scrub_attributes(&mut span.attributes);
+        // The lengths of the keys to act on (bit 63 for any of 63 bytes or
+        // more): most attributes are let through on their key's length.
+        let lengths = self.key_lengths();
+        self.scrub_attributes(&mut span.attributes, lengths);
         for event in span.events.events.iter_mut() {
-            self.scrub_attributes(&mut event.attributes);
+            self.scrub_attributes(&mut event.attributes, lengths);
         }
         for link in span.links.links.iter_mut() {
-            self.scrub_attributes(&mut link.attributes);
+            self.scrub_attributes(&mut link.attributes, lengths);
         }
     }
 
-    fn scrub_attributes(&self, attributes: &mut Vec<KeyValue>) {
+    fn key_lengths(&self) -> u64 {
+        self.keys
+            .iter()
+            .fold(0, |mask, (k, _)| mask | length_bit(k.len()))
+    }
+
+    fn scrub_attributes(&self, attributes: &mut Vec<KeyValue>, lengths: u64) {
         if !self.keys.is_empty() {
             attributes.retain_mut(|kv| {
+                if lengths & length_bit(kv.key.as_str().len()) == 0 {
+                    return true;
+                }
                 match self
                     .keys
                     .iter()
@@ -295,11 +312,37 @@ mod tests {
 
     fn run(s: &Scrubber, attrs: Vec<KeyValue>) -> Vec<(String, String)> {
         let mut attrs = attrs;
-        s.scrub_attributes(&mut attrs);
+        s.scrub_attributes(&mut attrs, s.key_lengths());
         attrs
             .into_iter()
             .map(|kv| (kv.key.to_string(), kv.value.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn long_keys_are_matched_whole() {
+        let long = "app.".repeat(20);
+        let longer = "app.".repeat(25);
+        let s = scrubber(
+            ScrubSettings::default(),
+            &[("OBSERVABILITY_SCRUB_REDACT", long.as_str())],
+        );
+        let out = run(
+            &s,
+            vec![
+                KeyValue::new(long.clone(), "secret"),
+                KeyValue::new(longer.clone(), "kept"),
+                KeyValue::new("app.", "kept"),
+            ],
+        );
+        assert_eq!(
+            out,
+            [
+                (long, REDACTED.to_owned()),
+                (longer, "kept".to_owned()),
+                ("app.".to_owned(), "kept".to_owned()),
+            ]
+        );
     }
 
     #[test]

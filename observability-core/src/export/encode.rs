@@ -15,8 +15,9 @@ const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
 /// A protobuf writer over a byte buffer. Nested messages are written in
-/// place behind a one-byte length that is widened afterwards in the rare case
-/// the message reaches 128 bytes, so nothing is copied twice.
+/// place behind room for the length they usually need (one byte, two for
+/// spans), adjusted afterwards in the rare case it differs, so nothing is
+/// copied twice.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
     _private: (),
@@ -28,6 +29,31 @@ fn varint(out: &mut Vec<u8>, mut value: u64) {
         value >>= 7;
     }
     out.push(value as u8);
+}
+
+/// Writes `value` as a varint at the start of `buf`; returns its length.
+fn varint_into(buf: &mut [u8; 10], mut value: u64) -> usize {
+    let mut n = 0;
+    while value >= 0x80 {
+        buf[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    buf[n] = value as u8;
+    n + 1
+}
+
+/// Writes a length-delimited field's tag and `len` so that they end at
+/// `end`; returns where they begin.
+fn header_before(out: &mut [u8], end: usize, field: u32, len: usize) -> usize {
+    let mut tag_bytes = [0u8; 10];
+    let t = varint_into(&mut tag_bytes, u64::from((field << 3) | LEN));
+    let mut len_bytes = [0u8; 10];
+    let l = varint_into(&mut len_bytes, len as u64);
+    let start = end - t - l;
+    out[start..start + t].copy_from_slice(&tag_bytes[..t]);
+    out[start + t..end].copy_from_slice(&len_bytes[..l]);
+    start
 }
 
 fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
@@ -92,24 +118,35 @@ impl Encoder {
         field: u32,
         write: impl FnOnce(&mut Self, &mut Vec<u8>),
     ) {
+        self.nested_sized(out, field, 1, write);
+    }
+
+    /// [`nested`](Self::nested) with room for a `room`-byte length before
+    /// the contents (1 or 2: 2 for messages that usually reach 128 bytes,
+    /// such as spans); a length of another size moves the contents once.
+    #[inline]
+    fn nested_sized(
+        &mut self,
+        out: &mut Vec<u8>,
+        field: u32,
+        room: usize,
+        write: impl FnOnce(&mut Self, &mut Vec<u8>),
+    ) {
         tag(out, field, LEN);
         let at = out.len();
-        out.push(0);
+        out.extend_from_slice(&[0; 2][..room]);
         write(self, out);
-        let len = out.len() - at - 1;
-        if len < 0x80 {
+        let len = out.len() - at - room;
+        if room == 1 && len < 0x80 {
             out[at] = len as u8;
+            return;
+        }
+        let mut prefix = [0u8; 10];
+        let n = varint_into(&mut prefix, len as u64);
+        if n == room {
+            out[at..at + room].copy_from_slice(&prefix[..n]);
         } else {
-            let mut prefix = [0u8; 10];
-            let mut n = 0;
-            let mut rest = len as u64;
-            while rest >= 0x80 {
-                prefix[n] = (rest as u8) | 0x80;
-                rest >>= 7;
-                n += 1;
-            }
-            prefix[n] = rest as u8;
-            out.splice(at..=at, prefix[..=n].iter().copied());
+            out.splice(at..at + room, prefix[..n].iter().copied());
         }
     }
 
@@ -230,15 +267,28 @@ impl Encoder {
 
     /// Encodes one `ExportTraceServiceRequest` for `spans`, grouped by
     /// instrumentation scope, with an encoded `resource` (from
-    /// [`resource`](Self::resource)), into `out` (cleared first).
+    /// [`resource`](Self::resource)), into `out` (cleared first). The
+    /// message starts at the returned offset, which is at least `headroom`,
+    /// so that a caller can frame it in place.
+    ///
+    /// The batch-sized outer messages (the `ResourceSpans` and the first
+    /// `ScopeSpans`) are written contents first and their tags and lengths
+    /// put in front afterwards, into room left for them: nothing of the
+    /// batch is moved. The resource follows the scopes (protobuf fields may
+    /// come in any order).
     pub(crate) fn request(
         &mut self,
         out: &mut Vec<u8>,
+        headroom: usize,
         resource: &[u8],
         schema_url: &str,
         spans: &[SpanData],
-    ) {
+    ) -> usize {
+        // Two tags and two lengths of at most five bytes each.
+        const OUTER_ROOM: usize = 12;
         out.clear();
+        out.resize(headroom + OUTER_ROOM, 0);
+        let contents = out.len();
         // Scopes in order of first appearance; a batch rarely has more than a
         // few, and neighbours usually share one.
         let mut scopes: Vec<&InstrumentationScope> = Vec::new();
@@ -257,19 +307,31 @@ impl Encoder {
             };
             scope_of.push(index);
         }
-        self.nested(out, 1, |enc, rs| {
-            bytes_field(rs, 1, resource);
-            for (index, scope) in scopes.iter().enumerate() {
-                enc.nested(rs, 2, |enc, ss| {
-                    enc.nested(ss, 1, |enc, s| enc.scope(s, scope));
-                    for (span, _) in spans.iter().zip(&scope_of).filter(|(_, of)| **of == index) {
-                        enc.nested(ss, 2, |enc, o| enc.span(o, span));
-                    }
-                    string_field(ss, 3, scope.schema_url().unwrap_or_default());
-                });
+        let scope_spans = |enc: &mut Self, ss: &mut Vec<u8>, index: usize| {
+            let scope = scopes[index];
+            enc.nested(ss, 1, |enc, s| enc.scope(s, scope));
+            for (span, _) in spans.iter().zip(&scope_of).filter(|(_, of)| **of == index) {
+                enc.nested_sized(ss, 2, 2, |enc, o| enc.span(o, span));
             }
-            string_field(rs, 3, schema_url);
-        });
+            string_field(ss, 3, scope.schema_url().unwrap_or_default());
+        };
+        let mut first_end = contents;
+        for index in 0..scopes.len() {
+            if index == 0 {
+                scope_spans(self, out, 0);
+                first_end = out.len();
+            } else {
+                self.nested(out, 2, |enc, ss| scope_spans(enc, ss, index));
+            }
+        }
+        bytes_field(out, 1, resource);
+        string_field(out, 3, schema_url);
+        let mut start = contents;
+        if !scopes.is_empty() {
+            start = header_before(out, start, 2, first_end - contents);
+        }
+        let resource_spans = out.len() - start;
+        header_before(out, start, 1, resource_spans)
     }
 }
 
@@ -352,8 +414,9 @@ mod tests {
         let mut enc = Encoder::default();
         let resource_bytes = enc.resource(&resource);
         let mut out = Vec::new();
-        enc.request(&mut out, &resource_bytes, "", &spans);
-        let request = ExportTraceServiceRequest::decode(out.as_slice()).unwrap();
+        let start = enc.request(&mut out, 0, &resource_bytes, "", &spans);
+        let out = &out[start..];
+        let request = ExportTraceServiceRequest::decode(out).unwrap();
 
         let rs = &request.resource_spans[0];
         let attrs = &rs.resource.as_ref().unwrap().attributes;
@@ -412,6 +475,33 @@ mod tests {
     }
 
     #[test]
+    fn short_spans_and_room_for_a_frame() {
+        let scope = InstrumentationScope::builder("lib").build();
+        let mut tiny = span(&scope);
+        tiny.attributes.clear();
+        tiny.events = SpanEvents::default();
+        tiny.links = SpanLinks::default();
+        tiny.status = Status::Unset;
+        tiny.name = "x".into();
+        let spans = vec![tiny.clone(), span(&scope), tiny];
+        let mut enc = Encoder::default();
+        let resource = enc.resource(&Resource::builder_empty().build());
+        let mut out = Vec::new();
+        let start = enc.request(&mut out, 5, &resource, "https://schema", &spans);
+        assert!(start >= 5, "room for a gRPC frame header");
+        let request = ExportTraceServiceRequest::decode(&out[start..]).unwrap();
+        let rs = &request.resource_spans[0];
+        assert_eq!(rs.schema_url, "https://schema");
+        let names: Vec<&str> = rs.scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["x", "GET /orders/{id}", "x"]);
+        assert_eq!(hex(&rs.scope_spans[0].spans[2].span_id), "00f067aa0ba902b7");
+    }
+
+    #[test]
     fn long_messages_get_wide_lengths() {
         // Lengths of 1, 2 and 3 varint bytes: short attributes, a value of
         // 300 bytes, and a batch of 2,000 spans (well past 16 KiB).
@@ -435,9 +525,10 @@ mod tests {
         let mut enc = Encoder::default();
         let resource_bytes = enc.resource(&resource);
         let mut out = Vec::new();
-        enc.request(&mut out, &resource_bytes, "", &spans);
+        let start = enc.request(&mut out, 0, &resource_bytes, "", &spans);
+        let out = &out[start..];
         assert!(out.len() > 1 << 20);
-        let request = ExportTraceServiceRequest::decode(out.as_slice()).unwrap();
+        let request = ExportTraceServiceRequest::decode(out).unwrap();
         let decoded = &request.resource_spans[0].scope_spans[0].spans;
         assert_eq!(decoded.len(), 2000);
         for (i, s) in decoded.iter().enumerate() {

@@ -162,35 +162,40 @@ mod fast_http {
         }
 
         fn request(&mut self, batch: &[SpanData]) -> Result<Request<Bytes>, String> {
-            self.encoder
-                .request(&mut self.body, &self.resource, &self.schema_url, batch);
-            let message = if self.gzip {
-                let mut gz = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(self.body.len() / 4),
-                    flate2::Compression::fast(),
-                );
-                gz.write_all(&self.body).map_err(|e| e.to_string())?;
-                gz.finish().map_err(|e| e.to_string())?
+            // gRPC frames the message: a compressed flag, then its length.
+            let frame = if self.wire == Wire::Grpc { 5 } else { 0 };
+            let headroom = if self.gzip { 0 } else { frame };
+            let start = self.encoder.request(
+                &mut self.body,
+                headroom,
+                &self.resource,
+                &self.schema_url,
+                batch,
+            );
+            let (mut buffer, start) = if self.gzip {
+                let mut compressed = Vec::with_capacity(frame + self.body.len() / 4);
+                compressed.resize(frame, 0);
+                let mut gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
+                gz.write_all(&self.body[start..])
+                    .map_err(|e| e.to_string())?;
+                (gz.finish().map_err(|e| e.to_string())?, frame)
             } else {
-                std::mem::take(&mut self.body)
+                // The encoded batch becomes the body without a copy; the
+                // next batch gets a buffer of the same size.
+                let capacity = self.body.capacity();
+                (
+                    std::mem::replace(&mut self.body, Vec::with_capacity(capacity)),
+                    start,
+                )
             };
-            let body = match self.wire {
-                Wire::Http => Bytes::copy_from_slice(&message),
-                Wire::Grpc => {
-                    // Compressed flag, then the message length (big-endian).
-                    let len = u32::try_from(message.len())
-                        .map_err(|_| "the batch is larger than 4 GiB".to_owned())?;
-                    let mut framed = Vec::with_capacity(5 + message.len());
-                    framed.push(u8::from(self.gzip));
-                    framed.extend_from_slice(&len.to_be_bytes());
-                    framed.extend_from_slice(&message);
-                    Bytes::from(framed)
-                }
-            };
-            if !self.gzip {
-                // Hand the buffer back for the next batch.
-                self.body = message;
+            let begin = start - frame;
+            if frame > 0 {
+                let len = u32::try_from(buffer.len() - start)
+                    .map_err(|_| "the batch is larger than 4 GiB".to_owned())?;
+                buffer[begin] = u8::from(self.gzip);
+                buffer[begin + 1..start].copy_from_slice(&len.to_be_bytes());
             }
+            let body = Bytes::from(buffer).slice(begin..);
             let mut request = Request::post(self.endpoint.clone())
                 .body(body)
                 .map_err(|e| e.to_string())?;
