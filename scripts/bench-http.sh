@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # HTTP load benchmark: axum hello world bare, and with ServerLayer exporting
-# every span over OTLP/gRPC to a counting receiver, and with sampling off.
-# One tokio worker pinned to core 0, wrk -t1 -c32 pinned to core 1, runs
-# interleaved. Prints requests/s, p99 and the ratio to bare of each round,
+# every span over OTLP (HTTP/protobuf, or gRPC) to a counting receiver, and
+# with sampling off. The server process (one tokio worker and its export
+# thread) pinned to core 0; wrk -t1 -c32 and the receiver pinned to core 1;
+# runs interleaved. Prints requests/s, p99 and the ratio to bare of each round,
 # and how many spans reached the receiver.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
