@@ -315,19 +315,20 @@ impl Encoder {
             }
             string_field(ss, 3, scope.schema_url().unwrap_or_default());
         };
-        let mut first_end = contents;
-        for index in 0..scopes.len() {
-            if index == 0 {
-                scope_spans(self, out, 0);
-                first_end = out.len();
-            } else {
-                self.nested(out, 2, |enc, ss| scope_spans(enc, ss, index));
-            }
+        // The first scope's contents go right after the room left for the
+        // headers; any other scope is an ordinary nested message.
+        let first = !scopes.is_empty();
+        if first {
+            scope_spans(self, out, 0);
+        }
+        let first_end = out.len();
+        for index in 1..scopes.len() {
+            self.nested(out, 2, |enc, ss| scope_spans(enc, ss, index));
         }
         bytes_field(out, 1, resource);
         string_field(out, 3, schema_url);
         let mut start = contents;
-        if !scopes.is_empty() {
+        if first {
             start = header_before(out, start, 2, first_end - contents);
         }
         let resource_spans = out.len() - start;

@@ -97,8 +97,7 @@ impl<'a> RequestHeaders<'a> {
 
     /// Whether the request is gRPC (`content-type: application/grpc...`).
     pub(crate) fn is_grpc(&self) -> bool {
-        self.content_type
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+        crate::grpc::is_grpc_content_type(self.content_type)
     }
 
     pub(crate) fn host(&self) -> Option<&'a str> {
