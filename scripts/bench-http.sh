@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # HTTP load benchmark: axum hello world bare, and with ServerLayer exporting
 # every span over OTLP (HTTP/protobuf, or gRPC) to a counting receiver, and
-# with sampling off. The server process (one tokio worker and its export
-# thread) pinned to core 0; wrk -t1 -c32 and the receiver pinned to core 1;
-# runs interleaved. Prints requests/s, p99 and the ratio to bare of each round,
+# with sampling off; and the same two cases through the least a layer on the
+# OpenTelemetry API does ("API floor": extract, a span named by the method
+# without attributes, made current for the handler, ended with the
+# response), the reference the layer is measured against. The server
+# process (one tokio worker and its export thread) pinned to core 0; wrk
+# -t1 -c32 and the receiver pinned to core 1; runs interleaved. Prints requests/s, p99 and the ratio to bare of each round,
 # and how many spans reached the receiver.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
@@ -119,5 +122,18 @@ for round in $(seq "$rounds"); do
     printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "layer, sampled out" \
         "$o_rps" "$o_p99" "$(ratio "$o_rps" "$b_rps")" "$o_cpu" "$(ratio "$o_cpu" "$b_cpu")" \
         "$o_rss" "$((o_rss - b_rss))"
+
+    before=$(spans_received); before=${before:-0}
+    read -r f_rps f_p99 f_n f_cpu f_rss < <(TP=$sampled_tp run floor_sampled floor)
+    sleep 1
+    after=$(spans_received); after=${after:-0}
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' "$round" "API floor, sampled, OTLP" \
+        "$f_rps" "$f_p99" "$(ratio "$f_rps" "$b_rps")" "$f_cpu" "$(ratio "$f_cpu" "$b_cpu")" \
+        "$f_rss" "$((f_rss - b_rss))" "$((after - before))"
+
+    read -r g_rps g_p99 g_n g_cpu g_rss < <(TP=$unsampled_tp run floor_out floor)
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "API floor, sampled out" \
+        "$g_rps" "$g_p99" "$(ratio "$g_rps" "$b_rps")" "$g_cpu" "$(ratio "$g_cpu" "$b_cpu")" \
+        "$g_rss" "$((g_rss - b_rss))"
 done
 exec 3>&-

@@ -7,12 +7,18 @@
 //! ```
 //!
 //! `bare` serves without telemetry; `layer` calls `init()` (so `OTEL_*`
-//! variables decide sampling and export) and adds `ServerLayer`. On Ctrl-C
-//! or SIGTERM it shuts down and prints the export counts.
+//! variables decide sampling and export) and adds `ServerLayer`; `floor`
+//! calls `init()` and adds the least a layer on the OpenTelemetry API does
+//! (extract, a span named by the method without attributes, made current
+//! for the handler, ended with the response), the reference the benchmark
+//! measures the layer against. On Ctrl-C or SIGTERM it shuts down and
+//! prints the export counts.
 
 use axum::Router;
 use axum::routing::get;
 use observability_http::ServerLayer;
+
+mod floor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -20,12 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let telemetry = match mode.as_str() {
         "bare" => None,
-        "layer" => Some(
+        "layer" | "floor" => Some(
             observability_core::builder()
                 .log_filter("warn")
                 .try_init()?,
         ),
-        other => return Err(format!("mode {other}: expected bare or layer").into()),
+        other => return Err(format!("mode {other}: expected bare, layer or floor").into()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -33,8 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let mut app = Router::new().route("/", get(|| async { "Hello, World!" }));
-        if telemetry.is_some() {
-            app = app.layer(ServerLayer::new());
+        match mode.as_str() {
+            "layer" => app = app.layer(ServerLayer::new()),
+            "floor" => app = app.layer(floor::FloorLayer),
+            _ => {}
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         let shutdown = async {
