@@ -214,7 +214,13 @@ impl Scrubber {
     }
 
     fn scrub_attributes(&self, attributes: &mut Vec<KeyValue>, lengths: u64) {
-        if !self.keys.is_empty() {
+        // Most spans carry no configured key: one tight pass over the key
+        // lengths settles that before anything is rewritten.
+        if !self.keys.is_empty()
+            && attributes
+                .iter()
+                .any(|kv| lengths & length_bit(kv.key.as_str().len()) != 0)
+        {
             attributes.retain_mut(|kv| {
                 if lengths & length_bit(kv.key.as_str().len()) == 0 {
                     return true;

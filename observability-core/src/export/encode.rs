@@ -89,6 +89,80 @@ fn fixed32_field(out: &mut Vec<u8>, field: u32, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
+/// Writes the usual attribute — a non-empty key and a string, integer or
+/// boolean value, under 128 bytes in all — with every tag and length known
+/// before the first byte; `false` (nothing written) for any other, which
+/// [`Encoder::key_value`] writes. The bytes are the same either way.
+#[inline]
+fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
+    let key = kv.key.as_str().as_bytes();
+    if key.is_empty() || field > 15 {
+        return false;
+    }
+    // The AnyValue's contents: a tag and a length or a varint, then text.
+    let mut head = [0u8; 11];
+    let (head_len, text): (usize, &[u8]) = match &kv.value {
+        Value::String(s) => {
+            let text = s.as_str().as_bytes();
+            if text.len() >= 0x80 {
+                return false;
+            }
+            head[0] = 0x0A;
+            head[1] = text.len() as u8;
+            (2, text)
+        }
+        Value::I64(i) => {
+            head[0] = 0x18;
+            let mut bytes = [0u8; 10];
+            let n = varint_into(&mut bytes, *i as u64);
+            head[1..=n].copy_from_slice(&bytes[..n]);
+            (1 + n, &[])
+        }
+        Value::Bool(b) => {
+            head[0] = 0x10;
+            head[1] = u8::from(*b);
+            (2, &[])
+        }
+        _ => return false,
+    };
+    let any_len = head_len + text.len();
+    let kv_len = 2 + key.len() + 2 + any_len;
+    if kv_len >= 0x80 {
+        return false;
+    }
+    out.reserve(2 + kv_len);
+    out.extend_from_slice(&[
+        ((field << 3) | LEN) as u8,
+        kv_len as u8,
+        0x0A,
+        key.len() as u8,
+    ]);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&[0x12, any_len as u8]);
+    out.extend_from_slice(&head[..head_len]);
+    out.extend_from_slice(text);
+    true
+}
+
+/// Whether two spans' scopes are the same. Spans of one tracer carry
+/// copies of its scope whose text is usually the same `'static` string, so
+/// equal pointers settle it without comparing the text.
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+    let shared = std::ptr::eq(a.name(), b.name())
+        && same_text(a.version(), b.version())
+        && same_text(a.schema_url(), b.schema_url())
+        && a.attributes().next().is_none()
+        && b.attributes().next().is_none();
+    shared || a == b
+}
+
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -186,11 +260,18 @@ impl Encoder {
         attributes: impl IntoIterator<Item = &'a KeyValue>,
     ) {
         for kv in attributes {
-            self.nested(out, field, |enc, o| {
-                string_field(o, 1, kv.key.as_str());
-                enc.nested(o, 2, |enc, v| enc.any_value(v, &kv.value));
-            });
+            if !short_key_value(out, field, kv) {
+                self.key_value(out, field, kv);
+            }
         }
+    }
+
+    /// One `KeyValue` message of any size and value type.
+    fn key_value(&mut self, out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
+        self.nested(out, field, |enc, o| {
+            string_field(o, 1, kv.key.as_str());
+            enc.nested(o, 2, |enc, v| enc.any_value(v, &kv.value));
+        });
     }
 
     fn scope(&mut self, out: &mut Vec<u8>, scope: &InstrumentationScope) {
@@ -296,8 +377,8 @@ impl Encoder {
         for span in spans {
             let scope = &span.instrumentation_scope;
             let index = match scope_of.last() {
-                Some(&last) if scopes[last] == scope => last,
-                _ => match scopes.iter().position(|s| *s == scope) {
+                Some(&last) if same_scope(scopes[last], scope) => last,
+                _ => match scopes.iter().position(|s| same_scope(s, scope)) {
                     Some(index) => index,
                     None => {
                         scopes.push(scope);
@@ -345,6 +426,69 @@ mod tests {
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use prost::Message;
     use std::time::Duration;
+
+    fn any_key_value() -> impl proptest::strategy::Strategy<Value = KeyValue> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            "[a-z0-9/ .:-]{0,140}".prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            proptest::collection::vec("[a-z]{0,3}", 0..3).prop_map(|v| {
+                Value::Array(Array::String(v.into_iter().map(Into::into).collect()))
+            }),
+        ];
+        ("[a-z._]{0,140}", value).prop_map(|(k, v)| KeyValue::new(k, v))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_attributes_encode_as_the_general_path_does(
+            kv in any_key_value(),
+            field in 1u32..20,
+        ) {
+            let mut general = Vec::new();
+            Encoder::default().key_value(&mut general, field, &kv);
+            let mut short = Vec::new();
+            if short_key_value(&mut short, field, &kv) {
+                proptest::prop_assert_eq!(short, general);
+            } else {
+                proptest::prop_assert!(short.is_empty());
+                let key = kv.key.as_str().len();
+                let plain = matches!(kv.value, Value::String(_) | Value::I64(_) | Value::Bool(_));
+                proptest::prop_assert!(
+                    key == 0 || field > 15 || !plain || general.len() > 0x81,
+                    "{kv:?} in field {field} should take the short path"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scopes_compare_by_pointer_first_then_by_value() {
+        let build = |name: String, version: &'static str, attrs: Vec<KeyValue>| {
+            InstrumentationScope::builder(name)
+                .with_version(version)
+                .with_attributes(attrs)
+                .build()
+        };
+        let fixed = InstrumentationScope::builder("fixed")
+            .with_version("1")
+            .build();
+        assert!(same_scope(&fixed, &fixed.clone()));
+        let a = build("lib".into(), "1", vec![]);
+        let b = build("lib".into(), "1", vec![]);
+        assert!(same_scope(&a, &b), "equal text in different allocations");
+        assert!(!same_scope(&a, &build("lib".into(), "2", vec![])));
+        assert!(!same_scope(&a, &build("other".into(), "1", vec![])));
+        let with = build("lib".into(), "1", vec![KeyValue::new("k", "v")]);
+        assert!(same_scope(&with, &with.clone()));
+        assert!(!same_scope(&with, &a));
+        assert!(!same_scope(
+            &with,
+            &build("lib".into(), "1", vec![KeyValue::new("k", "w")])
+        ));
+    }
 
     fn span(scope: &InstrumentationScope) -> SpanData {
         let t0 = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);

@@ -9,6 +9,7 @@
 mod future;
 mod headers;
 mod layer;
+mod recent;
 mod service;
 
 pub use future::ServerFuture;

@@ -16,6 +16,7 @@ use crate::grpc;
 use crate::propagation::extract_from;
 
 use super::headers::RequestHeaders;
+use super::recent::{self, Slot};
 
 /// Attributes a server span usually carries (request and response).
 const ATTRIBUTE_CAPACITY: usize = 16;
@@ -119,18 +120,23 @@ impl<S> ServerService<S> {
         method_original: Option<String>,
         grpc: bool,
     ) -> (Cow<'static, str>, Vec<KeyValue>) {
-        let route = matched_path(request);
         let base = base_name(method);
-        let name = match (grpc, &route) {
-            (true, _) => Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
-            (false, Some(route)) => {
-                let mut name = String::with_capacity(base.len() + 1 + route.len());
-                name.push_str(base);
-                name.push(' ');
-                name.push_str(route);
-                Cow::Owned(name)
-            }
-            (false, None) => Cow::Borrowed(base),
+        let (name, route) = match (grpc, matched_path(request)) {
+            (true, route) => (
+                Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
+                route.map(|r| StringValue::from(r.to_owned())),
+            ),
+            (false, Some(route)) => match recent::route_name(base, route) {
+                Some(interned) => (
+                    Cow::Borrowed(interned.name),
+                    Some(StringValue::from(interned.route)),
+                ),
+                None => (
+                    Cow::Owned(format!("{base} {route}")),
+                    Some(StringValue::from(route.to_owned())),
+                ),
+            },
+            (false, None) => (Cow::Borrowed(base), None),
         };
         let mut attributes = request_attributes(request, headers, method, method_original, route);
         if grpc {
@@ -154,15 +160,15 @@ fn base_name(method: &'static str) -> &'static str {
 }
 
 #[cfg(feature = "axum")]
-fn matched_path<B>(request: &Request<B>) -> Option<String> {
+fn matched_path<B>(request: &Request<B>) -> Option<&str> {
     request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
+        .map(|p| p.as_str())
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_path<B>(_: &Request<B>) -> Option<String> {
+fn matched_path<B>(_: &Request<B>) -> Option<&str> {
     None
 }
 
@@ -185,7 +191,7 @@ fn request_attributes<B>(
     headers: &RequestHeaders<'_>,
     method: &'static str,
     method_original: Option<String>,
-    route: Option<String>,
+    route: Option<StringValue>,
 ) -> Vec<KeyValue> {
     let uri = request.uri();
     let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
@@ -196,7 +202,10 @@ fn request_attributes<B>(
     if let Some(route) = route {
         attrs.push(KeyValue::new(attr::HTTP_ROUTE, route));
     }
-    attrs.push(KeyValue::new(attr::URL_PATH, uri.path().to_owned()));
+    attrs.push(KeyValue::new(
+        attr::URL_PATH,
+        recent::shared(Slot::Path, uri.path()),
+    ));
     if let Some(query) = uri.query() {
         attrs.push(KeyValue::new(
             attr::URL_QUERY,
@@ -216,9 +225,9 @@ fn request_attributes<B>(
         .or_else(|| headers.host())
         .or_else(|| uri.authority().map(|a| a.as_str()));
     if let Some(host) = host {
-        let (address, port) = split_host_port(host);
+        let (address, port) = recent::host(host);
         if !address.is_empty() {
-            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address));
         }
         let port = port.or(match scheme {
             "https" => Some(443),
@@ -231,15 +240,12 @@ fn request_attributes<B>(
     }
     let peer = peer(request);
     // The peer's address is usually the client's too: one string serves both.
-    let peer_ip: Option<StringValue> = peer.map(|p| StringValue::from(attr::ip_text(p.ip())));
+    let peer_ip: Option<Arc<str>> = peer.map(|p| recent::peer(p.ip()));
     let client = forwarded
         .for_
-        .map(|f| StringValue::from(split_host_port(f).0.to_owned()))
-        .or_else(|| {
-            headers
-                .x_forwarded_for()
-                .map(|f| StringValue::from(f.to_owned()))
-        })
+        .map(|f| split_host_port(f).0)
+        .or_else(|| headers.x_forwarded_for())
+        .map(|f| recent::shared(Slot::Client, f))
         .or_else(|| peer_ip.clone());
     if let Some(client) = client {
         attrs.push(KeyValue::new(attr::CLIENT_ADDRESS, client));
@@ -255,7 +261,10 @@ fn request_attributes<B>(
         attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
     }
     if let Some(agent) = headers.user_agent() {
-        attrs.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+        attrs.push(KeyValue::new(
+            attr::USER_AGENT_ORIGINAL,
+            recent::shared(Slot::UserAgent, agent),
+        ));
     }
     attrs
 }
