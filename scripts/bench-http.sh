@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # HTTP load benchmark: axum hello world bare, and with ServerLayer exporting
 # every span over OTLP (HTTP/protobuf, or gRPC) to a counting receiver, and
-# with sampling off; and the same two cases through the least a layer on the
-# OpenTelemetry API does ("API floor": extract, a span named by the method
-# without attributes, made current for the handler, ended with the
-# response), the reference the layer is measured against. The server
-# process (one tokio worker and its export thread) pinned to core 0; wrk
-# -t1 -c32 and the receiver pinned to core 1; runs interleaved. Prints requests/s, p99 and the ratio to bare of each round,
-# and how many spans reached the receiver.
+# with sampling off. Two references run in the same rounds: the "API floor",
+# the least a layer on the OpenTelemetry API does (extract, a span named by
+# the method without attributes, made current for the handler, ended with
+# the response), sampled and not; and "context only" (extract and make a
+# child context current for the handler, no span), what anything that keeps
+# handler spans and log lines in the trace pays. The server process (one
+# tokio worker and its export thread) pinned to core 0; wrk -t1 -c32 and the
+# receiver pinned to core 1; runs interleaved. Prints requests/s, p99, CPU
+# per request and RSS, each with its ratio to bare, and how many spans
+# reached the receiver.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
 #   PROTOCOL=grpc scripts/bench-http.sh ...   (default http/protobuf)
@@ -135,5 +138,10 @@ for round in $(seq "$rounds"); do
     printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "API floor, sampled out" \
         "$g_rps" "$g_p99" "$(ratio "$g_rps" "$b_rps")" "$g_cpu" "$(ratio "$g_cpu" "$b_cpu")" \
         "$g_rss" "$((g_rss - b_rss))"
+
+    read -r c_rps c_p99 c_n c_cpu c_rss < <(TP=$unsampled_tp run context context)
+    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "context only, no span" \
+        "$c_rps" "$c_p99" "$(ratio "$c_rps" "$b_rps")" "$c_cpu" "$(ratio "$c_cpu" "$b_cpu")" \
+        "$c_rss" "$((c_rss - b_rss))"
 done
 exec 3>&-

@@ -11,8 +11,9 @@
 //! calls `init()` and adds the least a layer on the OpenTelemetry API does
 //! (extract, a span named by the method without attributes, made current
 //! for the handler, ended with the response), the reference the benchmark
-//! measures the layer against. On Ctrl-C or SIGTERM it shuts down and
-//! prints the export counts.
+//! measures the layer against; `context` only extracts and makes a child
+//! context current for the handler, with no span. On Ctrl-C or SIGTERM it
+//! shuts down and prints the export counts.
 
 use axum::Router;
 use axum::routing::get;
@@ -26,12 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let telemetry = match mode.as_str() {
         "bare" => None,
-        "layer" | "floor" => Some(
+        "layer" | "floor" | "context" => Some(
             observability_core::builder()
                 .log_filter("warn")
                 .try_init()?,
         ),
-        other => return Err(format!("mode {other}: expected bare, layer or floor").into()),
+        other => {
+            return Err(format!("mode {other}: expected bare, layer, floor or context").into());
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -42,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match mode.as_str() {
             "layer" => app = app.layer(ServerLayer::new()),
             "floor" => app = app.layer(floor::FloorLayer),
+            "context" => app = app.layer(floor::ContextLayer),
             _ => {}
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
