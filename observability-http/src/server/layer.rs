@@ -39,6 +39,10 @@ impl ServerConfig {
 /// requests). Works with `axum::Router::layer`, hyper services and tonic
 /// servers.
 ///
+/// Span names and `http.route` values made from axum's route templates are
+/// kept for the life of the process (at most 1024 of them; routes beyond
+/// that get a copy per span), so spans share them instead of copying them.
+///
 /// ```
 /// use axum::{Router, routing::get};
 ///
