@@ -106,42 +106,39 @@ export OTEL_BSP_MAX_QUEUE_SIZE=${OTEL_BSP_MAX_QUEUE_SIZE:-2048}
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 
-printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' round case "req/s" p99 ratio "cpu us/req" "cpu ratio" "rss KiB" "+rss KiB" spans
+row_format='%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n'
+# shellcheck disable=SC2059
+printf "$row_format" round case "req/s" p99 ratio "cpu us/req" "cpu ratio" "rss KiB" "+rss KiB" spans
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# measure ROUND LABEL NAME MODE TRACEPARENT [exported]: runs one case and
+# prints its row as ratios to the round's bare run (b_rps, b_cpu, b_rss);
+# with "exported", also the spans that reached the receiver.
+measure() {
+    local round=$1 label=$2 name=$3 mode=$4 tp=$5 exported=${6:-}
+    local before after spans="" rps p99 n cpu rss
+    before=$(spans_received)
+    read -r rps p99 n cpu rss < <(TP=$tp run "$name" "$mode")
+    if [ -n "$exported" ]; then
+        sleep 1
+        after=$(spans_received)
+        spans=$((${after:-0} - ${before:-0}))
+    fi
+    # shellcheck disable=SC2059
+    printf "$row_format" "$round" "$label" "$rps" "$p99" "$(ratio "$rps" "$b_rps")" \
+        "$cpu" "$(ratio "$cpu" "$b_cpu")" "$rss" "$((rss - b_rss))" "$spans"
+}
+
 for round in $(seq "$rounds"); do
-    before=$(spans_received); before=${before:-0}
-    read -r b_rps b_p99 b_n b_cpu b_rss < <(TP=$sampled_tp run bare bare)
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" bare "$b_rps" "$b_p99" 1.00 "$b_cpu" 1.00 "$b_rss" 0
+    read -r b_rps b_p99 _ b_cpu b_rss < <(TP=$sampled_tp run bare bare)
+    # shellcheck disable=SC2059
+    printf "$row_format" "$round" bare "$b_rps" "$b_p99" 1.00 "$b_cpu" 1.00 "$b_rss" 0 ""
 
-    read -r s_rps s_p99 s_n s_cpu s_rss < <(TP=$sampled_tp run sampled layer)
-    sleep 1
-    after=$(spans_received); after=${after:-0}
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' "$round" "layer, sampled, OTLP export" \
-        "$s_rps" "$s_p99" "$(ratio "$s_rps" "$b_rps")" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
-        "$s_rss" "$((s_rss - b_rss))" "$((after - before))"
+    measure "$round" "layer, sampled, OTLP export" sampled layer "$sampled_tp" exported
     grep -h '^exported' "$work/server-sampled.log" | sed 's/^/       server: /'
-
-    read -r o_rps o_p99 o_n o_cpu o_rss < <(TP=$unsampled_tp run sampled_out layer)
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "layer, sampled out" \
-        "$o_rps" "$o_p99" "$(ratio "$o_rps" "$b_rps")" "$o_cpu" "$(ratio "$o_cpu" "$b_cpu")" \
-        "$o_rss" "$((o_rss - b_rss))"
-
-    before=$(spans_received); before=${before:-0}
-    read -r f_rps f_p99 f_n f_cpu f_rss < <(TP=$sampled_tp run floor_sampled floor)
-    sleep 1
-    after=$(spans_received); after=${after:-0}
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n' "$round" "API floor, sampled, OTLP" \
-        "$f_rps" "$f_p99" "$(ratio "$f_rps" "$b_rps")" "$f_cpu" "$(ratio "$f_cpu" "$b_cpu")" \
-        "$f_rss" "$((f_rss - b_rss))" "$((after - before))"
-
-    read -r g_rps g_p99 g_n g_cpu g_rss < <(TP=$unsampled_tp run floor_out floor)
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "API floor, sampled out" \
-        "$g_rps" "$g_p99" "$(ratio "$g_rps" "$b_rps")" "$g_cpu" "$(ratio "$g_cpu" "$b_cpu")" \
-        "$g_rss" "$((g_rss - b_rss))"
-
-    read -r c_rps c_p99 c_n c_cpu c_rss < <(TP=$unsampled_tp run context context)
-    printf '%-6s %-28s %10s %9s %7s %11s %9s %10s %9s\n' "$round" "context only, no span" \
-        "$c_rps" "$c_p99" "$(ratio "$c_rps" "$b_rps")" "$c_cpu" "$(ratio "$c_cpu" "$b_cpu")" \
-        "$c_rss" "$((c_rss - b_rss))"
+    measure "$round" "layer, sampled out" sampled_out layer "$unsampled_tp"
+    measure "$round" "API floor, sampled, OTLP" floor_sampled floor "$sampled_tp" exported
+    measure "$round" "API floor, sampled out" floor_out floor "$unsampled_tp"
+    measure "$round" "context only, no span" context context "$unsampled_tp"
 done
 exec 3>&-

@@ -113,10 +113,8 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
         }
         Value::I64(i) => {
             head[0] = 0x18;
-            let mut bytes = [0u8; 10];
-            let n = varint_into(&mut bytes, *i as u64);
-            head[1..=n].copy_from_slice(&bytes[..n]);
-            (1 + n, &[])
+            let [_, varint @ ..] = &mut head;
+            (1 + varint_into(varint, *i as u64), &[])
         }
         Value::Bool(b) => {
             head[0] = 0x10;

@@ -84,7 +84,7 @@ struct Recent {
     route: Option<(&'static str, RouteName)>,
     text: [Option<Arc<str>>; SLOTS],
     /// The last host text, and the address and port split from it.
-    host: Option<(Arc<str>, Arc<str>, Option<u16>)>,
+    host: Option<(Box<str>, Arc<str>, Option<u16>)>,
     peer: Option<(IpAddr, Arc<str>)>,
 }
 
@@ -139,7 +139,7 @@ pub(crate) fn host(text: &str) -> (Arc<str>, Option<u16>) {
         }
         let (address, port) = split_host_port(text);
         let address: Arc<str> = Arc::from(address);
-        r.host = Some((Arc::from(text), Arc::clone(&address), port));
+        r.host = Some((text.into(), Arc::clone(&address), port));
         (address, port)
     })
 }

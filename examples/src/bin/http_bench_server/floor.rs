@@ -1,13 +1,13 @@
 //! References for the load benchmark: the least a server layer built on the
 //! OpenTelemetry API does per request.
 //!
-//! - [`FloorLayer`]: extract the caller's context with the global
+//! - [`Reference::Floor`]: extract the caller's context with the global
 //!   propagator, start a SERVER span named by the method, with no
 //!   attributes, make it current while the handler is polled, and end it
 //!   when the response is ready. No semantic conventions, no body wrapping.
-//! - [`ContextLayer`]: only extract and make a child context current for
-//!   the handler (what keeps handler spans, log lines and outgoing calls in
-//!   the trace), with no span at all.
+//! - [`Reference::Context`]: only extract and make a child context current
+//!   for the handler (what keeps handler spans, log lines and outgoing calls
+//!   in the trace), with no span at all.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,35 +21,68 @@ use observability_core::opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, TraceContextExt, Tracer,
 };
 
-/// Wraps a service in [`FloorService`].
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FloorLayer;
+/// Which reference a [`ReferenceService`] measures; a tower layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reference {
+    /// A bare SERVER span per request, made current and ended.
+    Floor,
+    /// A child context per request, made current; no span.
+    Context,
+}
 
-impl<S> tower::Layer<S> for FloorLayer {
-    type Service = FloorService<S>;
+impl<S> tower::Layer<S> for Reference {
+    type Service = ReferenceService<S>;
 
-    fn layer(&self, inner: S) -> FloorService<S> {
-        FloorService {
+    fn layer(&self, inner: S) -> ReferenceService<S> {
+        let tracer = match self {
+            Reference::Floor => Some(Arc::new(global::tracer("http-bench-floor"))),
+            Reference::Context => None,
+        };
+        ReferenceService {
             inner,
-            tracer: Arc::new(global::tracer("http-bench-floor")),
+            tracer,
+            next: 1,
         }
     }
 }
 
-/// A SERVER span per request through the OpenTelemetry API, nothing more.
+/// The service a [`Reference`] wraps around `S`.
 #[derive(Clone)]
-pub(crate) struct FloorService<S> {
+pub(crate) struct ReferenceService<S> {
     inner: S,
-    tracer: Arc<BoxedTracer>,
+    /// The floor's tracer; `None` for the context-only reference.
+    tracer: Option<Arc<BoxedTracer>>,
+    /// The context-only reference's span ids, from a linear congruential
+    /// sequence: cheap and non-zero.
+    next: u64,
 }
 
-impl<S, B, R> tower::Service<Request<B>> for FloorService<S>
+impl<S> ReferenceService<S> {
+    /// A child of `parent` with the next span id, and no span object.
+    fn child_context(&mut self, parent: &Context) -> Context {
+        self.next = self
+            .next
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let span = parent.span();
+        let p = span.span_context();
+        parent.with_remote_span_context(SpanContext::new(
+            p.trace_id(),
+            SpanId::from(self.next | 1),
+            p.trace_flags(),
+            false,
+            p.trace_state().clone(),
+        ))
+    }
+}
+
+impl<S, B, R> tower::Service<Request<B>> for ReferenceService<S>
 where
     S: tower::Service<Request<B>, Response = Response<R>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = FloorFuture<S::Future>;
+    type Future = ReferenceFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -57,119 +90,49 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let parent = observability_http::extract_context(request.headers());
-        let span = self
-            .tracer
-            .span_builder(request.method().as_str().to_owned())
-            .with_kind(SpanKind::Server)
-            .start_with_context(&*self.tracer, &parent);
-        let cx = parent.with_span(span);
+        let (cx, end_span) = match &self.tracer {
+            Some(tracer) => {
+                let span = tracer
+                    .span_builder(request.method().as_str().to_owned())
+                    .with_kind(SpanKind::Server)
+                    .start_with_context(&**tracer, &parent);
+                (parent.with_span(span), true)
+            }
+            None => (self.child_context(&parent), false),
+        };
         let inner = {
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        FloorFuture { inner, cx }
+        ReferenceFuture {
+            inner,
+            cx,
+            end_span,
+        }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// Polls the handler with the span's context current; ends the span
-    /// with the response.
-    pub(crate) struct FloorFuture<F> {
+    /// Polls the handler with the request's context current; ends its span,
+    /// if it has one, with the response.
+    pub(crate) struct ReferenceFuture<F> {
         #[pin]
         inner: F,
         cx: Context,
+        end_span: bool,
     }
 }
 
-impl<F: Future> Future for FloorFuture<F> {
+impl<F: Future> Future for ReferenceFuture<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _attached = this.cx.clone().attach();
         let output = this.inner.poll(task);
-        if output.is_ready() {
+        if *this.end_span && output.is_ready() {
             this.cx.span().end();
         }
         output
-    }
-}
-
-/// Only what keeps a trace's context for the handler: extract the caller's
-/// context and make a child context current while the handler is polled,
-/// with no span object and nothing recorded or exported.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ContextLayer;
-
-impl<S> tower::Layer<S> for ContextLayer {
-    type Service = ContextService<S>;
-
-    fn layer(&self, inner: S) -> ContextService<S> {
-        ContextService { inner, next: 1 }
-    }
-}
-
-/// A child context per request, current while the handler is polled.
-#[derive(Clone)]
-pub(crate) struct ContextService<S> {
-    inner: S,
-    /// Span ids from a linear congruential sequence: cheap and non-zero.
-    next: u64,
-}
-
-impl<S, B, R> tower::Service<Request<B>> for ContextService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ContextFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let parent = observability_http::extract_context(request.headers());
-        self.next = self
-            .next
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let sc = {
-            let span = parent.span();
-            let p = span.span_context();
-            SpanContext::new(
-                p.trace_id(),
-                SpanId::from(self.next | 1),
-                p.trace_flags(),
-                false,
-                p.trace_state().clone(),
-            )
-        };
-        let cx = parent.with_remote_span_context(sc);
-        let inner = {
-            let _attached = cx.clone().attach();
-            self.inner.call(request)
-        };
-        ContextFuture { inner, cx }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls the handler with the request's context current.
-    pub(crate) struct ContextFuture<F> {
-        #[pin]
-        inner: F,
-        cx: Context,
-    }
-}
-
-impl<F: Future> Future for ContextFuture<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _attached = this.cx.clone().attach();
-        this.inner.poll(task)
     }
 }

@@ -44,8 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut app = Router::new().route("/", get(|| async { "Hello, World!" }));
         match mode.as_str() {
             "layer" => app = app.layer(ServerLayer::new()),
-            "floor" => app = app.layer(floor::FloorLayer),
-            "context" => app = app.layer(floor::ContextLayer),
+            "floor" => app = app.layer(floor::Reference::Floor),
+            "context" => app = app.layer(floor::Reference::Context),
             _ => {}
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
