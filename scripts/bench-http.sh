@@ -9,8 +9,9 @@
 # handler spans and log lines in the trace pays. The server process (one
 # tokio worker and its export thread) pinned to core 0; wrk -t1 -c32 and the
 # receiver pinned to core 1; runs interleaved. Prints requests/s, p99, CPU
-# per request and RSS, each with its ratio to bare, and how many spans
-# reached the receiver.
+# per request and RSS, each with its ratio to bare, how busy the server's
+# core was (below 100 %, something other than the server's CPU held the
+# rate back), and how many spans reached the receiver.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
 #   PROTOCOL=grpc scripts/bench-http.sh ...   (default http/protobuf)
@@ -68,7 +69,15 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Resident memory of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# run NAME MODE [env...] -> "rps p99 requests cpu_us_per_request rss_kib"
+# A wrk latency ("417.00us", "1.12ms", "2.01s") in microseconds.
+micros() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; unit = v; sub(/^[0-9.]+/, "", unit)
+        printf "%.0f", n * (unit == "s" ? 1e6 : unit == "ms" ? 1e3 : 1)
+    }'
+}
+
+# run NAME MODE [env...] -> "rps p99_us requests cpu_us_per_request busy_percent rss_kib"
 run() {
     local name=$1 mode=$2
     shift 2
@@ -76,23 +85,28 @@ run() {
         >"$work/server-$name.log" 2>&1 &
     server_pid=$!
     wait_port "$port"
-    local cpu_before cpu_after rss
+    local cpu_before cpu_after rss start_ns end_ns
     cpu_before=$(cpu_ticks "$server_pid")
+    start_ns=$(date +%s%N)
     "${pin_load[@]}" wrk -t1 -c32 -d"${duration}s" --latency -H "traceparent: $TP" \
         "http://127.0.0.1:$port/" >"$work/wrk-$name.txt"
     cpu_after=$(cpu_ticks "$server_pid")
+    end_ns=$(date +%s%N)
     rss=$(rss_kib "$server_pid")
     kill -TERM "$server_pid"
     wait "$server_pid" || true
     server_pid=
     local rps p99 requests
     rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk-$name.txt")
-    p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-$name.txt")
+    p99=$(micros "$(awk '$1 == "99%" {print $2}' "$work/wrk-$name.txt")")
     requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")
-    local cpu_us
-    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    local cpu_us busy hz
+    hz=$(getconf CLK_TCK)
+    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$hz" -v n="$requests" \
         'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-    echo "$rps $p99 $requests $cpu_us $rss"
+    busy=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$hz" -v ns=$((end_ns - start_ns)) \
+        'BEGIN {printf "%.0f", t / hz / (ns / 1e9) * 100}')
+    echo "$rps $p99 $requests $cpu_us $busy $rss"
 }
 
 # PROTOCOL=grpc exports over gRPC instead.
@@ -106,33 +120,35 @@ export OTEL_BSP_MAX_QUEUE_SIZE=${OTEL_BSP_MAX_QUEUE_SIZE:-2048}
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 
-row_format='%-6s %-28s %10s %9s %7s %11s %9s %10s %9s %10s\n'
+row_format='%-6s %-28s %10s %6s %8s %6s %8s %6s %5s %8s %6s %8s %8s\n'
 # shellcheck disable=SC2059
-printf "$row_format" round case "req/s" p99 ratio "cpu us/req" "cpu ratio" "rss KiB" "+rss KiB" spans
+printf "$row_format" round case "req/s" ratio "p99 us" ratio "cpu us" ratio busy "rss KiB" ratio "+KiB" spans
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # measure ROUND LABEL NAME MODE TRACEPARENT [exported]: runs one case and
-# prints its row as ratios to the round's bare run (b_rps, b_cpu, b_rss);
-# with "exported", also the spans that reached the receiver.
+# prints its row with ratios to the round's bare run (b_rps, b_p99, b_cpu,
+# b_rss); with "exported", also the spans that reached the receiver.
 measure() {
     local round=$1 label=$2 name=$3 mode=$4 tp=$5 exported=${6:-}
-    local before after spans="" rps p99 n cpu rss
+    local before after spans="" rps p99 n cpu busy rss
     before=$(spans_received)
-    read -r rps p99 n cpu rss < <(TP=$tp run "$name" "$mode")
+    read -r rps p99 n cpu busy rss < <(TP=$tp run "$name" "$mode")
     if [ -n "$exported" ]; then
         sleep 1
         after=$(spans_received)
         spans=$((${after:-0} - ${before:-0}))
     fi
     # shellcheck disable=SC2059
-    printf "$row_format" "$round" "$label" "$rps" "$p99" "$(ratio "$rps" "$b_rps")" \
-        "$cpu" "$(ratio "$cpu" "$b_cpu")" "$rss" "$((rss - b_rss))" "$spans"
+    printf "$row_format" "$round" "$label" "$rps" "$(ratio "$rps" "$b_rps")" \
+        "$p99" "$(ratio "$p99" "$b_p99")" "$cpu" "$(ratio "$cpu" "$b_cpu")" "$busy%" \
+        "$rss" "$(ratio "$rss" "$b_rss")" "$((rss - b_rss))" "$spans"
 }
 
 for round in $(seq "$rounds"); do
-    read -r b_rps b_p99 _ b_cpu b_rss < <(TP=$sampled_tp run bare bare)
+    read -r b_rps b_p99 _ b_cpu b_busy b_rss < <(TP=$sampled_tp run bare bare)
     # shellcheck disable=SC2059
-    printf "$row_format" "$round" bare "$b_rps" "$b_p99" 1.00 "$b_cpu" 1.00 "$b_rss" 0 ""
+    printf "$row_format" "$round" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_busy%" \
+        "$b_rss" 1.00 0 ""
 
     measure "$round" "layer, sampled, OTLP export" sampled layer "$sampled_tp" exported
     grep -h '^exported' "$work/server-sampled.log" | sed 's/^/       server: /'

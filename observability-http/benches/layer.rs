@@ -1,6 +1,7 @@
 //! Per-request cost of the server layer, against a bare service and against
 //! the `tracing`-span approach (what middleware built on
-//! tracing-opentelemetry does per request).
+//! tracing-opentelemetry does per request); and of the client layer, HTTP
+//! and gRPC, against a bare client service.
 //!
 //! ```sh
 //! cargo bench -p observability-http --bench layer
@@ -17,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
 use observability_core::{Exporter, OpenTelemetrySpanExt, TelemetryGuard};
-use observability_http::ServerLayer;
+use observability_http::{ClientLayer, ServerLayer};
 use tower::{Layer, Service};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -136,5 +137,47 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn client_request(grpc: bool) -> Request<Full<Bytes>> {
+    let builder = if grpc {
+        Request::post("http://orders.internal:50051/shop.v1.Orders/Get")
+            .header("content-type", "application/grpc")
+    } else {
+        Request::get("http://orders.internal:8080/orders/42?expand=items")
+    };
+    builder.body(Full::new(Bytes::new())).unwrap()
+}
+
+fn client_bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("client_layer");
+
+    let mut bare = tower::service_fn(hello);
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let response = ready(bare.call(client_request(false))).unwrap();
+            drain(response.into_body());
+        })
+    });
+
+    for (name, ratio, grpc) in [
+        ("sampled", 1.0, false),
+        ("sampled_out", 0.0, false),
+        ("grpc_sampled", 1.0, true),
+    ] {
+        let guard = telemetry(ratio);
+        let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+        let mut traced = ClientLayer::builder()
+            .tracer_provider(guard.tracer_provider().unwrap())
+            .build()
+            .layer(tower::service_fn(hello));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = ready(traced.call(client_request(grpc))).unwrap();
+                drain(response.into_body());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, client_bench);
 criterion_main!(benches);

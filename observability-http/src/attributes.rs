@@ -200,8 +200,33 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `url.full` for a request URI that has a scheme: user info replaced by
+/// `REDACTED:REDACTED` and sensitive query values redacted, written once at
+/// its final size.
+pub(crate) fn full_url(uri: &http::Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority().map_or("", http::uri::Authority::as_str);
+    let (credentials, host) = match authority.rsplit_once('@') {
+        Some((_, host)) => ("REDACTED:REDACTED@", host),
+        None => ("", authority),
+    };
+    let path = uri.path();
+    let query = uri.query().map(redact_query);
+    let parts = [scheme, "://", credentials, host, path];
+    let size =
+        parts.iter().map(|p| p.len()).sum::<usize>() + query.as_ref().map_or(0, |q| q.len() + 1);
+    let mut out = String::with_capacity(size);
+    parts.iter().for_each(|p| out.push_str(p));
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(&query);
+    }
+    Some(out)
+}
+
 /// A full URL with user info replaced by `REDACTED:REDACTED` and sensitive
 /// query values redacted.
+#[cfg(test)]
 pub(crate) fn redact_url(url: &str) -> String {
     let (before_query, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
@@ -346,6 +371,56 @@ mod tests {
             "https://REDACTED:REDACTED@example.com:8443/a/b?api_key=REDACTED&x=1"
         );
         assert_eq!(redact_url("http://example.com"), "http://example.com");
+    }
+
+    #[test]
+    fn full_urls_from_request_uris() {
+        let full = |text: &str| full_url(&text.parse().unwrap());
+        assert_eq!(
+            full("https://user:pw@example.com:8443/a/b?api_key=k&x=1").as_deref(),
+            Some("https://REDACTED:REDACTED@example.com:8443/a/b?api_key=REDACTED&x=1")
+        );
+        assert_eq!(
+            full("http://example.com").as_deref(),
+            Some("http://example.com/")
+        );
+        assert_eq!(
+            full("http://example.com?q=1").as_deref(),
+            Some("http://example.com/?q=1")
+        );
+        assert_eq!(full("/only/a/path"), None);
+        let url = full("http://a.example/x?token=t").unwrap();
+        assert_eq!(url.len(), url.capacity(), "written at its final size");
+    }
+
+    proptest::proptest! {
+        /// The URI's own text, redacted as text, is what `full_url` writes.
+        #[test]
+        fn full_url_is_the_redacted_uri_text(
+            scheme in "https?",
+            user in proptest::option::of("[a-z]{1,6}(:[a-z0-9]{0,6})?"),
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in proptest::option::of(1u16..),
+            path in "(/[a-zA-Z0-9._~%-]{0,8}){0,4}",
+            query in proptest::option::of("[a-zA-Z_]{1,8}(=[a-z0-9%]{0,6})?(&[a-zA-Z_]{1,8}(=[a-z0-9]{0,6})?){0,3}"),
+        ) {
+            let mut text = format!("{scheme}://");
+            if let Some(user) = &user {
+                text.push_str(user);
+                text.push('@');
+            }
+            text.push_str(&host);
+            if let Some(port) = port {
+                text.push_str(&format!(":{port}"));
+            }
+            text.push_str(&path);
+            if let Some(query) = &query {
+                text.push('?');
+                text.push_str(query);
+            }
+            let uri: http::Uri = text.parse().unwrap();
+            proptest::prop_assert_eq!(full_url(&uri), Some(redact_url(&uri.to_string())));
+        }
     }
 
     #[test]

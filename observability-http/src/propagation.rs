@@ -64,11 +64,20 @@ impl Extractor for HeaderExtractor<'_> {
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
+    /// Sets header `key`, replacing any value it had. A name or value that
+    /// is not valid in HTTP is skipped. The value's bytes become the
+    /// header's without a copy.
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        let name = match key {
+            "traceparent" => TRACEPARENT.clone(),
+            "tracestate" => TRACESTATE.clone(),
+            "baggage" => BAGGAGE.clone(),
+            other => match HeaderName::from_bytes(other.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
+        };
+        if let Ok(value) = HeaderValue::try_from(value) {
             self.0.insert(name, value);
         }
     }
@@ -129,6 +138,29 @@ mod tests {
         let mut h = HeaderMap::new();
         HeaderInjector(&mut h).set("traceparent", "ok".into());
         HeaderInjector(&mut h).set("bad", "line\nbreak".into());
+        HeaderInjector(&mut h).set("bad name", "value".into());
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn injector_replaces_values_under_normalised_names() {
+        let mut h = HeaderMap::new();
+        h.append("traceparent", HeaderValue::from_static("old-1"));
+        h.append("traceparent", HeaderValue::from_static("old-2"));
+        HeaderInjector(&mut h).set("traceparent", "new".into());
+        HeaderInjector(&mut h).set("tracestate", "a=1".into());
+        HeaderInjector(&mut h).set("baggage", "k=v".into());
+        HeaderInjector(&mut h).set("X-Amzn-Trace-Id", "Root=1".into());
+        let all = |name: &str| -> Vec<&str> {
+            h.get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(all("traceparent"), ["new"]);
+        assert_eq!(all("tracestate"), ["a=1"]);
+        assert_eq!(all("baggage"), ["k=v"]);
+        assert_eq!(all("x-amzn-trace-id"), ["Root=1"]);
+        assert_eq!(h.len(), 4);
     }
 }

@@ -854,3 +854,73 @@ async fn every_sampler_decision_gives_a_complete_span_or_none() {
         ]
     );
 }
+
+/// The client layer under every sampler decision: the upstream always
+/// receives the client span's context (sampled flag as decided), the
+/// response body arrives whole, and only recorded spans are ended, each with
+/// its status code.
+#[tokio::test]
+async fn client_spans_recorded_or_dropped_as_the_sampler_decides() {
+    let _ = setup();
+    let sampler = Scripted::default();
+    let spans = Collect::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler.clone())
+        .with_span_processor(spans.clone())
+        .build();
+    let upstream = tower::service_fn(|req: Request<Body>| async move {
+        let traceparent = req.headers()["traceparent"].to_str().unwrap().to_owned();
+        Ok::<_, Infallible>(Response::new(Body::from(traceparent)))
+    });
+    let client = ClientLayer::builder()
+        .tracer_provider(&provider)
+        .build()
+        .layer(upstream);
+    let script = [false, true, false, true];
+    sampler.answers.lock().unwrap().extend(script);
+    let mut received = Vec::new();
+    for n in 0..script.len() {
+        let request = Request::get(format!("http://inventory.internal/items/{n}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        received.push(String::from_utf8(body.to_vec()).unwrap());
+    }
+    for (sent, recorded) in received.iter().zip(script) {
+        let flags = if recorded { "-01" } else { "-00" };
+        assert!(
+            sent.ends_with(flags),
+            "{sent} for a recorded={recorded} span"
+        );
+        assert_eq!(sent.len(), 55, "{sent}");
+    }
+    let ended = spans.0.lock().unwrap().clone();
+    let urls: Vec<String> = ended
+        .iter()
+        .map(|s| attr(s, "url.full").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://inventory.internal/items/1",
+            "http://inventory.internal/items/3"
+        ]
+    );
+    for (span, sent) in ended.iter().zip([&received[1], &received[3]]) {
+        assert_eq!(span.span_kind, SpanKind::Client);
+        assert_eq!(
+            attr(span, "http.response.status_code").as_deref(),
+            Some("200")
+        );
+        assert_eq!(
+            *sent,
+            format!(
+                "00-{}-{}-01",
+                span.span_context.trace_id(),
+                span.span_context.span_id()
+            )
+        );
+    }
+}

@@ -78,14 +78,22 @@ fn fields() -> &'static [String] {
     NAMES.get_or_init(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()])
 }
 
-/// `00-{trace id}-{span id}-{flags}` for a valid span context.
+/// `00-{trace id}-{span id}-{flags}` for a valid span context, in a string
+/// of exactly its 55 bytes (a carrier can take it over without a copy).
 pub(crate) fn format_traceparent(sc: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8() & KNOWN_FLAGS
-    )
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    fn write_hex(out: &mut [u8], bytes: &[u8]) {
+        for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+    }
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    write_hex(&mut out[3..35], &sc.trace_id().to_bytes());
+    write_hex(&mut out[36..52], &sc.span_id().to_bytes());
+    write_hex(&mut out[53..55], &[sc.trace_flags().to_u8() & KNOWN_FLAGS]);
+    // Only ASCII digits and dashes were written.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// The remote span context the carrier holds, or `None` when it holds no
@@ -285,6 +293,33 @@ mod tests {
     use std::collections::HashMap;
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    proptest::proptest! {
+        #[test]
+        fn traceparent_is_formatted_as_the_specification_writes_it(
+            trace in 1u128..,
+            span in 1u64..,
+            flags in proptest::prelude::any::<u8>(),
+        ) {
+            let sc = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                TraceFlags::new(flags),
+                false,
+                TraceState::default(),
+            );
+            let text = format_traceparent(&sc);
+            proptest::prop_assert_eq!(
+                &text,
+                &format!("00-{trace:032x}-{span:016x}-{:02x}", flags & KNOWN_FLAGS)
+            );
+            proptest::prop_assert_eq!(text.capacity(), 55);
+            proptest::prop_assert_eq!(
+                parse_traceparent(&text),
+                Some((TraceId::from(trace), SpanId::from(span), TraceFlags::new(flags & KNOWN_FLAGS)))
+            );
+        }
+    }
 
     /// The digit-at-a-time reference for `decode_hex8`.
     fn by_table(digits: &[u8]) -> Option<[u8; 4]> {

@@ -71,6 +71,10 @@ where
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));
         };
         match result {
+            Ok(response) if !cx.span().is_recording() => {
+                // Sampled out: nothing to record, the body streams untouched.
+                Poll::Ready(Ok(response.map(ResponseBody::untraced)))
+            }
             Ok(response) => {
                 record_client_status(&cx, response.status());
                 if grpc {

@@ -56,11 +56,8 @@ pub(crate) fn start_client_span(
         if let Some(original) = method_original {
             attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
         }
-        if uri.scheme().is_some() {
-            attrs.push(KeyValue::new(
-                attr::URL_FULL,
-                attr::redact_url(&uri.to_string()),
-            ));
+        if let Some(url) = attr::full_url(uri) {
+            attrs.push(KeyValue::new(attr::URL_FULL, url));
         }
         let host = uri.authority().map(|a| a.as_str()).or_else(|| {
             headers
