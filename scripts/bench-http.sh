@@ -138,10 +138,12 @@ measure() {
         after=$(spans_received)
         spans=$((${after:-0} - ${before:-0}))
     fi
+    local r_rps r_p99 r_cpu
+    r_rps=$(ratio "$rps" "$b_rps") r_p99=$(ratio "$p99" "$b_p99") r_cpu=$(ratio "$cpu" "$b_cpu")
     # shellcheck disable=SC2059
-    printf "$row_format" "$round" "$label" "$rps" "$(ratio "$rps" "$b_rps")" \
-        "$p99" "$(ratio "$p99" "$b_p99")" "$cpu" "$(ratio "$cpu" "$b_cpu")" "$busy%" \
-        "$rss" "$(ratio "$rss" "$b_rss")" "$((rss - b_rss))" "$spans"
+    printf "$row_format" "$round" "$label" "$rps" "$r_rps" "$p99" "$r_p99" "$cpu" "$r_cpu" \
+        "$busy%" "$rss" "$(ratio "$rss" "$b_rss")" "$((rss - b_rss))" "$spans"
+    echo "$label|$r_rps|$r_p99|$r_cpu|$busy|$((rss - b_rss))" >>"$work/rows"
 }
 
 for round in $(seq "$rounds"); do
@@ -158,3 +160,25 @@ for round in $(seq "$rounds"); do
     measure "$round" "context only, no span" context context "$unsampled_tp"
 done
 exec 3>&-
+
+# Across rounds: the range of each case's ratios.
+echo
+echo "over $rounds round(s), min-max of the ratios to bare (busy and +RSS as measured):"
+awk -F'|' '
+    !($1 in n) { order[++cases] = $1 }
+    {
+        n[$1]++
+        for (i = 2; i <= 6; i++) {
+            if (n[$1] == 1 || $i < lo[$1, i]) lo[$1, i] = $i
+            if (n[$1] == 1 || $i > hi[$1, i]) hi[$1, i] = $i
+        }
+    }
+    END {
+        printf "%-28s %11s %11s %11s %9s %11s\n", "case", "req/s", "p99", "cpu/req", "busy %", "+RSS KiB"
+        for (c = 1; c <= cases; c++) {
+            k = order[c]
+            printf "%-28s", k
+            for (i = 2; i <= 6; i++) printf " %5s-%-5s", lo[k, i], hi[k, i]
+            printf "\n"
+        }
+    }' "$work/rows"
