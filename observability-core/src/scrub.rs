@@ -57,12 +57,16 @@ struct Replacement {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scrubber {
     keys: Vec<(String, ScrubAction)>,
+    /// The lengths of `keys` as a mask of [`length_bit`]s: most attributes
+    /// are let through on their key's length alone.
+    key_lengths: u64,
     replacements: Vec<Replacement>,
 }
 
 const REDACTED: &str = "[REDACTED]";
 
-/// A key length's bit in a mask of lengths.
+/// A key length's bit in a mask of lengths (bit 63 for any of 63 bytes or
+/// more).
 fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
 }
@@ -155,6 +159,10 @@ impl Scrubber {
         for (key, action) in &code.keys {
             scrubber.set(key, *action);
         }
+        scrubber.key_lengths = scrubber
+            .keys
+            .iter()
+            .fold(0, |mask, (k, _)| mask | length_bit(k.len()));
         let mut patterns = code.patterns.clone();
         if let Some(list) = env.get(env::OBSERVABILITY_SCRUB_PATTERNS) {
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -195,28 +203,20 @@ impl Scrubber {
 
     /// Scrubs a span's attributes, and its events' and links'.
     pub(crate) fn scrub(&self, span: &mut SpanData) {
-        // The lengths of the keys to act on (bit 63 for any of 63 bytes or
-        // more): most attributes are let through on their key's length.
-        let lengths = self.key_lengths();
-        self.scrub_attributes(&mut span.attributes, lengths);
+        self.scrub_attributes(&mut span.attributes);
         for event in span.events.events.iter_mut() {
-            self.scrub_attributes(&mut event.attributes, lengths);
+            self.scrub_attributes(&mut event.attributes);
         }
         for link in span.links.links.iter_mut() {
-            self.scrub_attributes(&mut link.attributes, lengths);
+            self.scrub_attributes(&mut link.attributes);
         }
     }
 
-    fn key_lengths(&self) -> u64 {
-        self.keys
-            .iter()
-            .fold(0, |mask, (k, _)| mask | length_bit(k.len()))
-    }
-
-    fn scrub_attributes(&self, attributes: &mut Vec<KeyValue>, lengths: u64) {
+    fn scrub_attributes(&self, attributes: &mut Vec<KeyValue>) {
+        let lengths = self.key_lengths;
         // Most spans carry no configured key: one tight pass over the key
         // lengths settles that before anything is rewritten.
-        if !self.keys.is_empty()
+        if lengths != 0
             && attributes
                 .iter()
                 .any(|kv| lengths & length_bit(kv.key.as_str().len()) != 0)
@@ -318,7 +318,7 @@ mod tests {
 
     fn run(s: &Scrubber, attrs: Vec<KeyValue>) -> Vec<(String, String)> {
         let mut attrs = attrs;
-        s.scrub_attributes(&mut attrs, s.key_lengths());
+        s.scrub_attributes(&mut attrs);
         attrs
             .into_iter()
             .map(|kv| (kv.key.to_string(), kv.value.to_string()))

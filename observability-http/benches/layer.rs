@@ -14,7 +14,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
 use observability_core::{Exporter, OpenTelemetrySpanExt, TelemetryGuard};
@@ -69,15 +70,30 @@ fn telemetry(ratio: f64) -> TelemetryGuard {
     guard
 }
 
+/// Benchmarks one request through `service`, its response body drained.
+fn bench_call<S, B>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    mut service: S,
+    request: impl Fn() -> Request<Full<Bytes>>,
+) where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+{
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let response = ready(service.call(request())).unwrap();
+            drain(response.into_body());
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("server_layer");
 
-    let mut bare = tower::service_fn(hello);
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            let response = ready(bare.call(request(false))).unwrap();
-            drain(response.into_body());
-        })
+    bench_call(&mut group, "bare", tower::service_fn(hello), || {
+        request(false)
     });
 
     for (name, ratio, traceparent) in [
@@ -87,16 +103,11 @@ fn bench(c: &mut Criterion) {
     ] {
         let guard = telemetry(ratio);
         let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
-        let mut traced = ServerLayer::builder()
+        let traced = ServerLayer::builder()
             .tracer_provider(guard.tracer_provider().unwrap())
             .build()
             .layer(tower::service_fn(hello));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let response = ready(traced.call(request(traceparent))).unwrap();
-                drain(response.into_body());
-            })
-        });
+        bench_call(&mut group, name, traced, || request(traceparent));
     }
 
     // The approach of tracing-span middleware: one `tracing` span per request,
@@ -150,12 +161,8 @@ fn client_request(grpc: bool) -> Request<Full<Bytes>> {
 fn client_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("client_layer");
 
-    let mut bare = tower::service_fn(hello);
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            let response = ready(bare.call(client_request(false))).unwrap();
-            drain(response.into_body());
-        })
+    bench_call(&mut group, "bare", tower::service_fn(hello), || {
+        client_request(false)
     });
 
     for (name, ratio, grpc) in [
@@ -165,16 +172,11 @@ fn client_bench(c: &mut Criterion) {
     ] {
         let guard = telemetry(ratio);
         let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
-        let mut traced = ClientLayer::builder()
+        let traced = ClientLayer::builder()
             .tracer_provider(guard.tracer_provider().unwrap())
             .build()
             .layer(tower::service_fn(hello));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let response = ready(traced.call(client_request(grpc))).unwrap();
-                drain(response.into_body());
-            })
-        });
+        bench_call(&mut group, name, traced, || client_request(grpc));
     }
     group.finish();
 }

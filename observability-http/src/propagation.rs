@@ -18,13 +18,21 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
+/// The parsed name of a header the propagators use.
+fn propagation_name(key: &str) -> Option<&'static HeaderName> {
+    match key {
+        "traceparent" => Some(&TRACEPARENT),
+        "tracestate" => Some(&TRACESTATE),
+        "baggage" => Some(&BAGGAGE),
+        _ => None,
+    }
+}
+
 /// Every value of header `key`.
 fn values<'a>(headers: &'a HeaderMap, key: &str) -> http::header::GetAll<'a, HeaderValue> {
-    match key {
-        "traceparent" => headers.get_all(&TRACEPARENT),
-        "tracestate" => headers.get_all(&TRACESTATE),
-        "baggage" => headers.get_all(&BAGGAGE),
-        other => headers.get_all(other),
+    match propagation_name(key) {
+        Some(name) => headers.get_all(name),
+        None => headers.get_all(key),
     }
 }
 
@@ -68,11 +76,9 @@ impl Injector for HeaderInjector<'_> {
     /// is not valid in HTTP is skipped. The value's bytes become the
     /// header's without a copy.
     fn set(&mut self, key: &str, value: String) {
-        let name = match key {
-            "traceparent" => TRACEPARENT.clone(),
-            "tracestate" => TRACESTATE.clone(),
-            "baggage" => BAGGAGE.clone(),
-            other => match HeaderName::from_bytes(other.as_bytes()) {
+        let name = match propagation_name(key) {
+            Some(name) => name.clone(),
+            None => match HeaderName::from_bytes(key.as_bytes()) {
                 Ok(name) => name,
                 Err(_) => return,
             },

@@ -757,6 +757,24 @@ impl opentelemetry_sdk::trace::ShouldSample for Scripted {
     }
 }
 
+/// A provider whose sampler answers from a script and whose ended spans
+/// are collected (the strict propagators installed globally, as in
+/// [`setup`]).
+fn scripted_provider() -> (
+    Scripted,
+    Collect,
+    opentelemetry_sdk::trace::SdkTracerProvider,
+) {
+    let _ = setup();
+    let sampler = Scripted::default();
+    let spans = Collect::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler.clone())
+        .with_span_processor(spans.clone())
+        .build();
+    (sampler, spans, provider)
+}
+
 /// Collects ended spans.
 #[derive(Clone, Debug, Default)]
 struct Collect(std::sync::Arc<std::sync::Mutex<Vec<SpanData>>>);
@@ -780,13 +798,7 @@ impl opentelemetry_sdk::trace::SpanProcessor for Collect {
 /// nothing.
 #[tokio::test]
 async fn every_sampler_decision_gives_a_complete_span_or_none() {
-    let _ = setup();
-    let sampler = Scripted::default();
-    let spans = Collect::default();
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_sampler(sampler.clone())
-        .with_span_processor(spans.clone())
-        .build();
+    let (sampler, spans, provider) = scripted_provider();
     let app = Router::new()
         .route("/orders/{id}", get(|| async { "order" }))
         .layer(ServerLayer::builder().tracer_provider(&provider).build());
@@ -861,13 +873,7 @@ async fn every_sampler_decision_gives_a_complete_span_or_none() {
 /// its status code.
 #[tokio::test]
 async fn client_spans_recorded_or_dropped_as_the_sampler_decides() {
-    let _ = setup();
-    let sampler = Scripted::default();
-    let spans = Collect::default();
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_sampler(sampler.clone())
-        .with_span_processor(spans.clone())
-        .build();
+    let (sampler, spans, provider) = scripted_provider();
     let upstream = tower::service_fn(|req: Request<Body>| async move {
         let traceparent = req.headers()["traceparent"].to_str().unwrap().to_owned();
         Ok::<_, Infallible>(Response::new(Body::from(traceparent)))

@@ -489,14 +489,13 @@ fn a_full_queue_drops_and_counts_and_delivered_plus_dropped_is_created() {
     assert_eq!(receiver.spans().len() as u64, stats.exported);
 }
 
-/// The endpoint variables for `protocol` at `receiver`.
-fn endpoint_of(receiver: &OtlpReceiver, protocol: &str) -> (String, String) {
-    let endpoint = if protocol == "grpc" {
+/// The receiver's endpoint for `protocol` (`grpc` or `http/protobuf`).
+fn endpoint_of(receiver: &OtlpReceiver, protocol: &str) -> String {
+    if protocol == "grpc" {
         receiver.grpc_endpoint()
     } else {
         receiver.http_endpoint()
-    };
-    (protocol.to_owned(), endpoint)
+    }
 }
 
 #[test]
@@ -504,10 +503,10 @@ fn export_recovers_when_the_collector_comes_back() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = OtlpReceiver::start();
         receiver.set_behaviour(Behaviour::Unavailable);
-        let (protocol, endpoint) = endpoint_of(&receiver, protocol);
+        let endpoint = endpoint_of(&receiver, protocol);
         let guard = observability_core::builder()
             .env_lookup(env_of(&[
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", &protocol),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 ("OTEL_BSP_SCHEDULE_DELAY", "50"),
             ]))
@@ -751,9 +750,9 @@ fn a_transient_refusal_is_retried_and_nothing_is_lost() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = OtlpReceiver::start();
         receiver.set_behaviour(Behaviour::UnavailableTimes(1));
-        let (protocol, endpoint) = endpoint_of(&receiver, protocol);
+        let endpoint = endpoint_of(&receiver, protocol);
         let guard = telemetry(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", &protocol),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ]);
         traced(&guard, make_order_trace);

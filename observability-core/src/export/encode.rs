@@ -18,10 +18,8 @@ const FIXED32: u32 = 5;
 /// place behind room for the length they usually need (one byte, two for
 /// spans), adjusted afterwards in the rare case it differs, so nothing is
 /// copied twice.
-#[derive(Debug, Default)]
-pub(crate) struct Encoder {
-    _private: (),
-}
+#[derive(Debug)]
+pub(crate) struct Encoder;
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -446,7 +444,7 @@ mod tests {
             field in 1u32..20,
         ) {
             let mut general = Vec::new();
-            Encoder::default().key_value(&mut general, field, &kv);
+            Encoder.key_value(&mut general, field, &kv);
             let mut short = Vec::new();
             if short_key_value(&mut short, field, &kv) {
                 proptest::prop_assert_eq!(short, general);
@@ -554,7 +552,7 @@ mod tests {
         root.parent_span_is_remote = false;
         root.status = Status::Unset;
         let spans = vec![span(&scope), root, span(&scope)];
-        let mut enc = Encoder::default();
+        let mut enc = Encoder;
         let resource_bytes = enc.resource(&resource);
         let mut out = Vec::new();
         let start = enc.request(&mut out, 0, &resource_bytes, "", &spans);
@@ -627,7 +625,7 @@ mod tests {
         tiny.status = Status::Unset;
         tiny.name = "x".into();
         let spans = vec![tiny.clone(), span(&scope), tiny];
-        let mut enc = Encoder::default();
+        let mut enc = Encoder;
         let resource = enc.resource(&Resource::builder_empty().build());
         let mut out = Vec::new();
         let start = enc.request(&mut out, 5, &resource, "https://schema", &spans);
@@ -665,7 +663,7 @@ mod tests {
                 s
             })
             .collect();
-        let mut enc = Encoder::default();
+        let mut enc = Encoder;
         let resource_bytes = enc.resource(&resource);
         let mut out = Vec::new();
         let start = enc.request(&mut out, 0, &resource_bytes, "", &spans);

@@ -146,7 +146,7 @@ mod fast_http {
                     }
                 }
             }
-            let mut encoder = Encoder::default();
+            let mut encoder = Encoder;
             let encoded_resource = encoder.resource(resource);
             Ok(Self {
                 wire,
@@ -231,7 +231,7 @@ mod fast_http {
                         Ok((response, _)) if response.status().is_success() => return Ok(()),
                         Ok((response, _)) => {
                             let status = response.status();
-                            let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                            let transient = is_transient(status);
                             if !(transient && can_retry) {
                                 let body = String::from_utf8_lossy(response.body());
                                 return Err(format!(
@@ -268,6 +268,11 @@ mod fast_http {
         Uri::from_parts(parts).map_err(|e| e.to_string())
     }
 
+    /// HTTP answers worth another attempt: 429, 502, 503, 504.
+    fn is_transient(status: http::StatusCode) -> bool {
+        matches!(status.as_u16(), 429 | 502 | 503 | 504)
+    }
+
     enum GrpcOutcome {
         Ok,
         Retry,
@@ -291,9 +296,10 @@ mod fast_http {
     /// RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
     fn grpc_outcome(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> GrpcOutcome {
         if !response.status().is_success() {
-            return match response.status().as_u16() {
-                429 | 502 | 503 | 504 => GrpcOutcome::Retry,
-                _ => GrpcOutcome::Fail,
+            return if is_transient(response.status()) {
+                GrpcOutcome::Retry
+            } else {
+                GrpcOutcome::Fail
             };
         }
         match grpc_status(response, trailers).map(str::trim) {
