@@ -4,9 +4,11 @@
 # with sampling off. Two references run in the same rounds: the "API floor",
 # the least a layer on the OpenTelemetry API does (extract, a span named by
 # the method without attributes, made current for the handler, ended with
-# the response), sampled and not; and "context only" (extract and make a
+# the response), sampled and not; "context only" (extract and make a
 # child context current for the handler, no span), what anything that keeps
-# handler spans and log lines in the trace pays. The server process (one
+# handler spans and log lines in the trace pays; and "identity layer"
+# (tower's Identity through Router::layer), what the router's wrapping of
+# any middleware costs before the middleware does anything. The server process (one
 # tokio worker and its export thread) pinned to core 0; wrk -t1 -c32 and the
 # receiver pinned to core 1; runs interleaved. Prints requests/s, p99, CPU
 # per request and RSS, each with its ratio to bare, how busy the server's
@@ -152,6 +154,7 @@ for round in $(seq "$rounds"); do
     printf "$row_format" "$round" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_busy%" \
         "$b_rss" 1.00 0 ""
 
+    measure "$round" "identity layer" identity identity "$unsampled_tp"
     measure "$round" "layer, sampled, OTLP export" sampled layer "$sampled_tp" exported
     grep -h '^exported' "$work/server-sampled.log" | sed 's/^/       server: /'
     measure "$round" "layer, sampled out" sampled_out layer "$unsampled_tp"

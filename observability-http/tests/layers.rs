@@ -793,9 +793,9 @@ impl opentelemetry_sdk::trace::SpanProcessor for Collect {
 }
 
 /// Whatever the sampler decides, and whether or not the layer expected it
-/// (it guesses from the caller's flag, or from its last root decision), a
-/// recorded span has its full name and attributes and a dropped one leaves
-/// nothing.
+/// (it guesses from its last decision under the same kind of parent: none,
+/// a sampled caller, an unsampled caller), a recorded span has its full name
+/// and attributes and a dropped one leaves nothing.
 #[tokio::test]
 async fn every_sampler_decision_gives_a_complete_span_or_none() {
     let (sampler, spans, provider) = scripted_provider();
@@ -804,14 +804,18 @@ async fn every_sampler_decision_gives_a_complete_span_or_none() {
         .layer(ServerLayer::builder().tracer_provider(&provider).build());
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     // (traceparent, the sampler's answer)
-    let script: [(Option<&str>, bool); 10] = [
+    let script: [(Option<&str>, bool); 13] = [
         (None, true),
         (None, false),
         (None, false),
         (None, true),
         (None, true),
+        // A sampler that ignores the caller's flag (`always_off`, a ratio).
+        (Some(TP), false),
         (Some(TP), false),
         (Some(TP), true),
+        (Some(TP), true),
+        (Some(unsampled), true),
         (Some(unsampled), true),
         (Some(unsampled), false),
         (None, false),
@@ -855,14 +859,18 @@ async fn every_sampler_decision_gives_a_complete_span_or_none() {
             assert_eq!(attr(span, key).as_deref(), Some(value), "{key}");
         }
     }
-    // A caller's sampled flag, or a root after a recorded root (requests
-    // with a caller in between do not count), offers the attributes to the
-    // sampler; an unsampled caller or a root after a dropped one does not.
+    // The attributes are offered to the sampler when the last decision
+    // under the same kind of parent recorded (at first: a root or a sampled
+    // caller, not an unsampled one); requests under other kinds of parent
+    // in between do not count.
     let saw = sampler.saw_attributes.lock().unwrap().clone();
     assert_eq!(
         saw,
         [
-            true, true, false, false, true, true, true, false, false, true
+            true, true, false, false, true, // roots
+            true, false, false, true, // sampled caller
+            false, true, true, // unsampled caller
+            true, // a root again, after the recorded fifth request
         ]
     );
 }

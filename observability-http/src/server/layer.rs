@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::HeaderName;
 use opentelemetry::trace::TracerProvider;
@@ -21,9 +21,59 @@ pub(crate) struct ServerConfig {
     pub(crate) traceresponse: bool,
     pub(crate) server_timing: bool,
     pub(crate) tracer: TracerSource,
-    /// Whether the last request without a caller's context got a recording
-    /// span: the guess for the next one (see `ServerService::call`).
-    pub(crate) root_recorded: AtomicBool,
+    /// Whether the next span will record, guessed from the last one of the
+    /// same kind (see `ServerService::call`).
+    pub(crate) recording: RecordingGuess,
+}
+
+/// What the caller's context says about sampling, which is what a sampler
+/// usually decides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Parent {
+    /// No caller's context: a new trace.
+    None,
+    /// The caller sampled its span.
+    Sampled,
+    /// The caller did not sample its span.
+    NotSampled,
+}
+
+/// For each kind of parent, whether the last span started under it
+/// recorded. A span expected to record gets its name and attributes in the
+/// builder; one that is not starts bare, so that a request the sampler drops
+/// builds nothing. Parent-based sampling (the default) follows the caller's
+/// flag, and the initial guesses say so; any other sampler (`always_off`, a
+/// ratio that ignores the parent) is learnt from its first answer.
+#[derive(Debug)]
+pub(crate) struct RecordingGuess([AtomicBool; 3]);
+
+impl Default for RecordingGuess {
+    fn default() -> Self {
+        Self([
+            AtomicBool::new(true),
+            AtomicBool::new(true),
+            AtomicBool::new(false),
+        ])
+    }
+}
+
+impl RecordingGuess {
+    fn slot(&self, parent: Parent) -> &AtomicBool {
+        &self.0[parent as usize]
+    }
+
+    /// Whether a span under `parent` is expected to record.
+    pub(crate) fn expect(&self, parent: Parent) -> bool {
+        self.slot(parent).load(Ordering::Relaxed)
+    }
+
+    /// Records how a span under `parent` turned out, when the guess
+    /// `expected` was wrong.
+    pub(crate) fn learn(&self, parent: Parent, expected: bool, recorded: bool) {
+        if expected != recorded {
+            self.slot(parent).store(recorded, Ordering::Relaxed);
+        }
+    }
 }
 
 impl ServerConfig {
@@ -166,7 +216,7 @@ impl ServerLayerBuilder {
                 tracer: self
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),
-                root_recorded: AtomicBool::new(true),
+                recording: RecordingGuess::default(),
             }),
         }
     }

@@ -1,6 +1,5 @@
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
@@ -9,7 +8,7 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
 use super::ServerFuture;
-use super::layer::ServerConfig;
+use super::layer::{Parent, ServerConfig};
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
 use crate::grpc;
@@ -56,22 +55,22 @@ where
         let grpc = headers.is_grpc();
         let (method, method_original) = attr::method(request.method());
         let tracer = self.config.tracer.get();
-        let (remote, remote_sampled) = {
+        let parent_kind = {
             let span = parent.span();
             let sc = span.span_context();
-            (sc.is_valid(), sc.is_sampled())
+            match (sc.is_valid(), sc.is_sampled()) {
+                (false, _) => Parent::None,
+                (true, true) => Parent::Sampled,
+                (true, false) => Parent::NotSampled,
+            }
         };
-        // Will the span record? Under parent-based sampling a caller's
-        // sampled flag says so; for a request without one, the sampler's
-        // last answer is the guess. A span expected to record gets its name
-        // and attributes in the builder (the sampler sees them, and the span
-        // takes them in one move); any other starts bare and gets them only
-        // if it does record, so a request that is not sampled builds nothing.
-        let expect_recording = if remote {
-            remote_sampled
-        } else {
-            self.config.root_recorded.load(Ordering::Relaxed)
-        };
+        // Will the span record? The last span under the same kind of parent
+        // is the guess (see `RecordingGuess`). A span expected to record
+        // gets its name and attributes in the builder (the sampler sees
+        // them, and the span takes them in one move); any other starts bare
+        // and gets them only if it does record, so a request that is not
+        // sampled builds nothing.
+        let expect_recording = self.config.recording.expect(parent_kind);
         let span = if expect_recording {
             let (name, attributes) =
                 self.describe(&request, &headers, method, method_original, grpc);
@@ -93,14 +92,9 @@ where
             }
             span
         };
-        if !remote {
-            let recording = span.is_recording();
-            if recording != expect_recording {
-                self.config
-                    .root_recorded
-                    .store(recording, Ordering::Relaxed);
-            }
-        }
+        self.config
+            .recording
+            .learn(parent_kind, expect_recording, span.is_recording());
         let cx = parent.with_span(span);
         let future = {
             let _attached = cx.clone().attach();

@@ -12,8 +12,10 @@
 //! (extract, a span named by the method without attributes, made current
 //! for the handler, ended with the response), the reference the benchmark
 //! measures the layer against; `context` only extracts and makes a child
-//! context current for the handler, with no span. On Ctrl-C or SIGTERM it
-//! shuts down and prints the export counts.
+//! context current for the handler, with no span; `identity` adds a layer
+//! that does nothing (tower's `Identity`), what the router's own wrapping
+//! of any middleware costs. On Ctrl-C or SIGTERM it shuts down and prints
+//! the export counts.
 
 use axum::Router;
 use axum::routing::get;
@@ -26,14 +28,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mode = args.next().unwrap_or_else(|| "bare".to_owned());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let telemetry = match mode.as_str() {
-        "bare" => None,
+        "bare" | "identity" => None,
         "layer" | "floor" | "context" => Some(
             observability_core::builder()
                 .log_filter("warn")
                 .try_init()?,
         ),
         other => {
-            return Err(format!("mode {other}: expected bare, layer, floor or context").into());
+            return Err(
+                format!("mode {other}: expected bare, identity, layer, floor or context").into(),
+            );
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -46,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "layer" => app = app.layer(ServerLayer::new()),
             "floor" => app = app.layer(floor::Reference::Floor),
             "context" => app = app.layer(floor::Reference::Context),
+            "identity" => app = app.layer(tower::layer::util::Identity::new()),
             _ => {}
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
