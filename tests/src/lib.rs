@@ -361,6 +361,21 @@ async fn http_export(
     } else {
         body
     };
+    if !uri.path().ends_with("/v1/logs") && !state.store().keep {
+        // Counting for a load benchmark: the request is walked down to its
+        // spans and each span's fields are skipped, so that the receiver
+        // takes as little as it can of the core it shares with the load
+        // generator.
+        let Ok(request) = CountedTraces::decode(body) else {
+            return (StatusCode::BAD_REQUEST, "not an ExportTraceServiceRequest").into_response();
+        };
+        let spans = request.spans();
+        state.keep(|s| s.span_count += spans);
+        let reply = ExportTraceServiceResponse {
+            partial_success: None,
+        };
+        return protobuf(reply.encode_to_vec());
+    }
     let header_map: HashMap<String, String> = headers
         .iter()
         .map(|(k, v)| {
@@ -405,6 +420,41 @@ async fn http_export(
     protobuf(reply.encode_to_vec())
 }
 
+/// An `ExportTraceServiceRequest` as a counting receiver reads it: the
+/// nesting down to the spans (`resource_spans` 1, `scope_spans` 2, `spans`
+/// 2), whose own fields are checked against the wire format and skipped.
+#[derive(Clone, PartialEq, Message)]
+struct CountedTraces {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<CountedResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct CountedResourceSpans {
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<CountedScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct CountedScopeSpans {
+    #[prost(message, repeated, tag = "2")]
+    spans: Vec<SkippedSpan>,
+}
+
+/// A span whose fields are all skipped.
+#[derive(Clone, PartialEq, Message)]
+struct SkippedSpan {}
+
+impl CountedTraces {
+    fn spans(&self) -> u64 {
+        self.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum()
+    }
+}
+
 fn protobuf(body: Vec<u8>) -> axum::response::Response {
     ([("content-type", "application/x-protobuf")], body).into_response()
 }
@@ -431,7 +481,8 @@ impl OtlpReceiver {
 
     /// Starts a receiver that decodes every request but keeps only the
     /// count of spans ([`span_count`](Self::span_count)), on the given
-    /// addresses: for load benchmarks.
+    /// addresses: for load benchmarks. OTLP/HTTP trace exports are walked
+    /// down to their spans only, each span's fields skipped.
     ///
     /// # Panics
     ///
@@ -775,5 +826,64 @@ impl Drop for OtlpReceiver {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+
+    fn span(n: u8) -> Span {
+        Span {
+            trace_id: vec![n; 16],
+            span_id: vec![n; 8],
+            name: format!("GET /orders/{n}"),
+            attributes: vec![KeyValue {
+                key: "http.request.method".to_owned(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("GET".to_owned())),
+                }),
+                ..KeyValue::default()
+            }],
+            ..Span::default()
+        }
+    }
+
+    /// The counting decode finds exactly the spans the full decode finds,
+    /// across resources and scopes, and refuses what is not protobuf.
+    #[test]
+    fn counted_decode_counts_every_span() {
+        let scope = |spans: std::ops::Range<u8>| ScopeSpans {
+            spans: spans.map(span).collect(),
+            ..ScopeSpans::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    resource: Some(Resource::default()),
+                    scope_spans: vec![scope(0..3), scope(3..3), scope(3..10)],
+                    schema_url: "s".to_owned(),
+                },
+                ResourceSpans {
+                    resource: None,
+                    scope_spans: vec![scope(10..12)],
+                    schema_url: String::new(),
+                },
+            ],
+        };
+        let bytes = request.encode_to_vec();
+        let full = ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
+        let received = Received {
+            transport: Transport::Http,
+            path: String::new(),
+            headers: HashMap::new(),
+            request: full,
+        };
+        assert_eq!(count_spans(std::slice::from_ref(&received)), 12);
+        assert_eq!(CountedTraces::decode(&bytes[..]).unwrap().spans(), 12);
+        assert_eq!(CountedTraces::decode(&[][..]).unwrap().spans(), 0);
+        assert!(CountedTraces::decode(&[0x0a, 0x05, 0x12][..]).is_err());
     }
 }
