@@ -300,6 +300,66 @@ impl TraceService for GrpcService {
     }
 }
 
+/// The gRPC trace service of a counting receiver: each request is decoded
+/// as [`CountedTraces`] (walked down to its spans, their fields skipped)
+/// instead of a whole `ExportTraceServiceRequest`.
+#[derive(Clone)]
+struct CountingTraceService(GrpcService);
+
+impl tonic::server::NamedService for CountingTraceService {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl tonic::server::UnaryService<CountedTraces> for CountingTraceService {
+    type Response = ExportTraceServiceResponse;
+    type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+
+    fn call(&mut self, request: tonic::Request<CountedTraces>) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move {
+            service.gate().await?;
+            let spans = request.get_ref().spans();
+            service.0.keep(|s| s.span_count += spans);
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        })
+    }
+}
+
+impl<B> tonic::codegen::Service<tonic::codegen::http::Request<B>> for CountingTraceService
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            {
+                let status = tonic::Status::unimplemented("only Export is served");
+                return Ok(status.into_http());
+            }
+            let codec =
+                tonic_prost::ProstCodec::<ExportTraceServiceResponse, CountedTraces>::default();
+            let mut grpc = tonic::server::Grpc::new(codec)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+            Ok(grpc.unary(service, request).await)
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl LogsService for GrpcService {
     async fn export(
@@ -481,8 +541,8 @@ impl OtlpReceiver {
 
     /// Starts a receiver that decodes every request but keeps only the
     /// count of spans ([`span_count`](Self::span_count)), on the given
-    /// addresses: for load benchmarks. OTLP/HTTP trace exports are walked
-    /// down to their spans only, each span's fields skipped.
+    /// addresses: for load benchmarks. Trace exports (gRPC and HTTP) are
+    /// walked down to their spans only, each span's fields skipped.
     ///
     /// # Panics
     ///
@@ -771,16 +831,26 @@ async fn serve(
             Err(_) => return,
         }
     }
-    let grpc = server
-        .add_service(
+    let keep = state.store().keep;
+    let routes = if keep {
+        server.add_service(
             TraceServiceServer::new(service.clone())
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
         )
+    } else {
+        server.add_service(CountingTraceService(service.clone()))
+    };
+    let grpc = routes
         .add_service(
             LogsServiceServer::new(service)
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
         )
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener));
+        // Small frames (window updates, the answer and its trailers) go out
+        // at once, as from a collector (Go's sockets disable Nagle's
+        // algorithm by default).
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+        );
 
     let app = axum::Router::new()
         .fallback(axum::routing::post(http_export))

@@ -1,8 +1,7 @@
 //! A counting OTLP receiver for load benchmarks: decodes every export and
-//! prints the number of spans received. OTLP/HTTP exports are walked down
-//! to their spans, whose fields are checked against the wire format and
-//! skipped (the least work that still counts them exactly); gRPC exports are
-//! decoded whole.
+//! prints the number of spans received. Trace exports (gRPC and HTTP) are
+//! walked down to their spans, whose fields are checked against the wire
+//! format and skipped: the least work that still counts them exactly.
 //!
 //! ```sh
 //! cargo run --release -p tests --bin otlp-receiver -- 127.0.0.1:4317 127.0.0.1:4318
