@@ -114,6 +114,8 @@ pub(crate) struct BatchSettings {
     pub(crate) export_timeout: Duration,
     pub(crate) max_queue_size: usize,
     pub(crate) max_export_batch_size: usize,
+    /// Exports in flight at once at most.
+    pub(crate) max_concurrent_exports: usize,
 }
 
 /// Settings given in code, gathered by the [`Builder`](crate::Builder).
@@ -647,6 +649,7 @@ fn resolve_batch(env: &Env, w: &mut Warnings) -> BatchSettings {
             .unwrap_or(Duration::from_secs(30)),
         max_queue_size,
         max_export_batch_size,
+        max_concurrent_exports: positive(env::OTEL_BSP_MAX_CONCURRENT_EXPORTS, 4, w) as usize,
     }
 }
 
@@ -1079,7 +1082,8 @@ mod tests {
                 schedule_delay: Duration::from_secs(5),
                 export_timeout: Duration::from_secs(30),
                 max_queue_size: 2048,
-                max_export_batch_size: 512
+                max_export_batch_size: 512,
+                max_concurrent_exports: 4,
             }
         );
         let s = resolve(&[
@@ -1087,11 +1091,16 @@ mod tests {
             ("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "128"),
+            ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "1"),
         ]);
         assert_eq!(s.batch.schedule_delay, Duration::from_millis(100));
         assert_eq!(s.batch.export_timeout, Duration::from_secs(1));
         assert_eq!(s.batch.max_queue_size, 64);
         assert_eq!(s.batch.max_export_batch_size, 64);
+        assert_eq!(s.batch.max_concurrent_exports, 1);
+        assert_eq!(s.warnings.len(), 1);
+        let s = resolve(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0")]);
+        assert_eq!(s.batch.max_concurrent_exports, 4);
         assert_eq!(s.warnings.len(), 1);
     }
 

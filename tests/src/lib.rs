@@ -189,9 +189,30 @@ struct State {
     store: Mutex<Store>,
     changed: Condvar,
     behaviour: Mutex<Behaviour>,
+    /// Exports being answered now, and the most there ever were at once.
+    active: std::sync::atomic::AtomicUsize,
+    most_active: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts an export as being answered while it lives.
+struct Active<'a>(&'a State);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl State {
+    fn enter(&self) -> Active<'_> {
+        use std::sync::atomic::Ordering;
+        let now = self.active.fetch_add(1, Ordering::AcqRel) + 1;
+        self.most_active.fetch_max(now, Ordering::AcqRel);
+        Active(self)
+    }
+
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -283,6 +304,7 @@ impl TraceService for GrpcService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let _active = self.0.enter();
         self.gate().await?;
         let headers = metadata_map(request.metadata());
         let request = request.into_inner();
@@ -317,6 +339,7 @@ impl tonic::server::UnaryService<CountedTraces> for CountingTraceService {
     fn call(&mut self, request: tonic::Request<CountedTraces>) -> Self::Future {
         let service = self.0.clone();
         Box::pin(async move {
+            let _active = service.0.enter();
             service.gate().await?;
             let spans = request.get_ref().spans();
             service.0.keep(|s| s.span_count += spans);
@@ -366,6 +389,7 @@ impl LogsService for GrpcService {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let _active = self.0.enter();
         self.gate().await?;
         let headers = metadata_map(request.metadata());
         let request = request.into_inner();
@@ -389,6 +413,7 @@ async fn http_export(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    let _active = state.enter();
     match state.behaviour() {
         Behaviour::Accept => {}
         Behaviour::Delay(d) => tokio::time::sleep(d).await,
@@ -564,6 +589,8 @@ impl OtlpReceiver {
                 ..Store::default()
             }),
             changed: Condvar::new(),
+            active: Default::default(),
+            most_active: Default::default(),
             behaviour: Mutex::new(Behaviour::Accept),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -632,6 +659,14 @@ impl OtlpReceiver {
     /// The HTTP listener's address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http
+    }
+
+    /// The most exports (trace or log, either transport) the receiver was
+    /// answering at one time.
+    pub fn most_concurrent_exports(&self) -> usize {
+        self.state
+            .most_active
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Changes how the receiver answers from now on.

@@ -75,7 +75,7 @@ impl Sink for ConsoleSink {
         "console"
     }
 
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
         let now = Instant::now();
         for span in batch {
             let pending = self

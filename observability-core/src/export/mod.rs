@@ -27,8 +27,10 @@ pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String
 pub(crate) trait Sink: Send + 'static {
     /// A short name for diagnostics.
     fn name(&self) -> &'static str;
-    /// Sends one batch.
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_>;
+    /// Sends one batch. What needs the sink (encoding, bookkeeping) is done
+    /// before this returns; the future only carries the batch to its
+    /// destination, so that several can be in flight at once.
+    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static>;
     /// Called after every scheduled export (`flush_all` false) and on flush
     /// and shutdown (`flush_all` true).
     fn tick(&mut self, _flush_all: bool) {}

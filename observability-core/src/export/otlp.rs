@@ -11,7 +11,7 @@ use super::{ExportFuture, Sink};
 use crate::config::{OtlpSettings, Protocol};
 
 struct OtlpSink {
-    exporter: opentelemetry_otlp::SpanExporter,
+    exporter: std::sync::Arc<opentelemetry_otlp::SpanExporter>,
 }
 
 impl Sink for OtlpSink {
@@ -19,8 +19,9 @@ impl Sink for OtlpSink {
         "otlp"
     }
 
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_> {
-        Box::pin(async move { self.exporter.export(batch).await.map_err(|e| e.to_string()) })
+    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
+        let exporter = std::sync::Arc::clone(&self.exporter);
+        Box::pin(async move { exporter.export(batch).await.map_err(|e| e.to_string()) })
     }
 
     fn shutdown(&mut self) {
@@ -57,7 +58,9 @@ pub(crate) fn otlp_sink(
         }
     };
     exporter.set_resource(resource);
-    Ok(Box::new(OtlpSink { exporter }))
+    Ok(Box::new(OtlpSink {
+        exporter: std::sync::Arc::new(exporter),
+    }))
 }
 
 /// OTLP over HTTP/protobuf and over gRPC, with protobuf bodies encoded
@@ -209,17 +212,18 @@ mod fast_http {
             "otlp"
         }
 
-        fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+        fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
             let request = self.request(&batch);
             drop(batch);
+            let (client, wire) = (self.client.clone(), self.wire);
             Box::pin(async move {
                 let request = request?;
                 let mut attempt = 0;
                 loop {
                     let backoff = BACKOFF[attempt.min(BACKOFF.len() - 1)];
                     let can_retry = attempt < RETRIES;
-                    let wait = match self.client.exchange(clone_request(&request)).await {
-                        Ok((response, trailers)) if self.wire == Wire::Grpc => {
+                    let wait = match client.exchange(clone_request(&request)).await {
+                        Ok((response, trailers)) if wire == Wire::Grpc => {
                             match grpc_outcome(&response, trailers.as_ref()) {
                                 GrpcOutcome::Ok => return Ok(()),
                                 GrpcOutcome::Retry if can_retry => backoff,
@@ -564,7 +568,7 @@ mod http_client {
 
     /// A hyper client running on the export runtime, HTTP/1.1 and HTTP/2,
     /// rustls with the system's roots for `https`.
-    #[derive(Debug)]
+    #[derive(Clone, Debug)]
     pub(super) struct HyperClient {
         client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
         timeout: Duration,

@@ -177,6 +177,8 @@ impl QueueProcessor {
             control: control_rx,
             schedule_delay: batch.schedule_delay,
             export_timeout: batch.export_timeout,
+            max_concurrent: batch.max_concurrent_exports.max(1),
+            running: Vec::new(),
             reporter,
             scrubber,
             seen_queue_full: 0,
@@ -276,12 +278,26 @@ fn truncate_values(span: &mut SpanData, limit: usize) {
     }
 }
 
+/// How one batch export ended: its size, and its result or the timeout
+/// that cut it off.
+struct Finished {
+    len: u64,
+    outcome: Result<Result<(), String>, Duration>,
+}
+
+/// An export in flight.
+type Running = std::pin::Pin<Box<dyn Future<Output = Finished> + Send>>;
+
 struct Worker {
     shared: Arc<Shared>,
     sink: Box<dyn Sink>,
     control: mpsc::UnboundedReceiver<Control>,
     schedule_delay: Duration,
     export_timeout: Duration,
+    /// Exports in flight at once at most.
+    max_concurrent: usize,
+    /// The exports in flight (polled by this worker's task).
+    running: Vec<Running>,
     reporter: Reporter,
     /// Applied to each batch before export, off the request path.
     scrubber: Option<Arc<Scrubber>>,
@@ -316,12 +332,7 @@ impl Worker {
                     }
                     None => return,
                 },
-                () = self.shared.notify.notified() => {
-                    while self.shared.queue.len() >= self.shared.batch_size {
-                        let n = self.shared.batch_size;
-                        self.export_up_to(n, None).await;
-                    }
-                }
+                () = self.shared.notify.notified() => self.export_full_batches().await,
                 () = tokio::time::sleep_until(next_tick) => {
                     let pending = self.shared.queue.len();
                     self.export_up_to(pending, None).await;
@@ -333,56 +344,122 @@ impl Worker {
         }
     }
 
-    /// Exports up to `count` queued spans, in batches, each bounded by the
-    /// export timeout and by `deadline`.
+    /// Exports up to `count` queued spans, in batches, at most
+    /// `max_concurrent` at once, each bounded by the export timeout and by
+    /// `deadline`; returns when all have ended.
     async fn export_up_to(&mut self, count: usize, deadline: Option<Instant>) {
         let mut remaining = count;
         while remaining > 0 {
-            let n = remaining.min(self.shared.batch_size);
-            let mut batch = Vec::with_capacity(n);
-            while batch.len() < n {
-                match self.shared.queue.pop() {
-                    Some(span) => batch.push(span),
-                    None => break,
-                }
+            if self.running.len() >= self.max_concurrent {
+                self.finish_one().await;
+                continue;
             }
-            if batch.is_empty() {
+            let taken = self.start(remaining, deadline);
+            if taken == 0 {
+                break;
+            }
+            remaining -= taken;
+        }
+        while !self.running.is_empty() {
+            self.finish_one().await;
+        }
+    }
+
+    /// Exports full batches while the queue holds one, keeping up to
+    /// `max_concurrent` in flight: while one waits for the collector's
+    /// answer, the next is already on its way. Returns when the queue holds
+    /// less than a batch and every export has ended.
+    async fn export_full_batches(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            while self.running.len() < self.max_concurrent
+                && shared.queue.len() >= shared.batch_size
+            {
+                self.start(shared.batch_size, None);
+            }
+            if self.running.is_empty() {
                 return;
             }
-            if let Some(scrubber) = &self.scrubber {
-                batch.iter_mut().for_each(|span| scrubber.scrub(span));
+            // An export ends, or (with room for another) a batch fills up.
+            let room = self.running.len() < self.max_concurrent;
+            let finished = tokio::select! {
+                finished = next_finished(&mut self.running) => finished,
+                () = shared.notify.notified(), if room => None,
+            };
+            if let Some(finished) = finished {
+                self.count(finished);
             }
-            remaining -= batch.len();
-            let len = batch.len() as u64;
-            let mut timeout = self.export_timeout;
-            if let Some(deadline) = deadline {
-                timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Takes up to a batch (at most `count` spans) from the queue and starts
+    /// exporting it; returns how many spans it took.
+    fn start(&mut self, count: usize, deadline: Option<Instant>) -> usize {
+        let n = count.min(self.shared.batch_size);
+        let mut batch = Vec::with_capacity(n);
+        while batch.len() < n {
+            match self.shared.queue.pop() {
+                Some(span) => batch.push(span),
+                None => break,
             }
-            let counters = &self.shared.counters;
-            counters.in_flight.store(len, Ordering::Release);
-            let result = tokio::time::timeout(timeout, self.sink.export(batch)).await;
-            counters.in_flight.store(0, Ordering::Release);
-            match result {
-                Ok(Ok(())) => {
-                    counters.exported.fetch_add(len, Ordering::Relaxed);
-                    self.reporter.recovered(self.sink.name());
-                }
-                Ok(Err(error)) => {
-                    counters
-                        .dropped_export_failed
-                        .fetch_add(len, Ordering::Relaxed);
-                    self.reporter.failure(self.sink.name(), len, &error);
-                }
-                Err(_) => {
-                    counters
-                        .dropped_export_failed
-                        .fetch_add(len, Ordering::Relaxed);
-                    self.reporter.failure(
-                        self.sink.name(),
-                        len,
-                        &format!("export timed out after {timeout:?}"),
-                    );
-                }
+        }
+        if batch.is_empty() {
+            return 0;
+        }
+        if let Some(scrubber) = &self.scrubber {
+            batch.iter_mut().for_each(|span| scrubber.scrub(span));
+        }
+        let taken = batch.len();
+        let len = taken as u64;
+        let mut timeout = self.export_timeout;
+        if let Some(deadline) = deadline {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        self.shared
+            .counters
+            .in_flight
+            .fetch_add(len, Ordering::AcqRel);
+        let export = self.sink.export(batch);
+        self.running.push(Box::pin(async move {
+            let outcome = tokio::time::timeout(timeout, export)
+                .await
+                .map_err(|_| timeout);
+            Finished { len, outcome }
+        }));
+        taken
+    }
+
+    /// Waits for the first of the running exports to end, and counts it.
+    async fn finish_one(&mut self) {
+        if let Some(finished) = next_finished(&mut self.running).await {
+            self.count(finished);
+        }
+    }
+
+    /// Counts an ended export as exported or dropped.
+    fn count(&mut self, Finished { len, outcome }: Finished) {
+        let counters = &self.shared.counters;
+        counters.in_flight.fetch_sub(len, Ordering::AcqRel);
+        match outcome {
+            Ok(Ok(())) => {
+                counters.exported.fetch_add(len, Ordering::Relaxed);
+                self.reporter.recovered(self.sink.name());
+            }
+            Ok(Err(error)) => {
+                counters
+                    .dropped_export_failed
+                    .fetch_add(len, Ordering::Relaxed);
+                self.reporter.failure(self.sink.name(), len, &error);
+            }
+            Err(timeout) => {
+                counters
+                    .dropped_export_failed
+                    .fetch_add(len, Ordering::Relaxed);
+                self.reporter.failure(
+                    self.sink.name(),
+                    len,
+                    &format!("export timed out after {timeout:?}"),
+                );
             }
         }
     }
@@ -403,4 +480,22 @@ impl Worker {
             );
         }
     }
+}
+/// The first of `running` to end, removed from it; `None` when nothing is
+/// running.
+async fn next_finished(running: &mut Vec<Running>) -> Option<Finished> {
+    std::future::poll_fn(|cx| {
+        for i in 0..running.len() {
+            if let std::task::Poll::Ready(finished) = running[i].as_mut().poll(cx) {
+                drop(running.swap_remove(i));
+                return std::task::Poll::Ready(Some(finished));
+            }
+        }
+        if running.is_empty() {
+            std::task::Poll::Ready(None)
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! It prints `spans=<n>` each second the count changes, and once more when
-//! its standard input closes (then it exits).
+//! its standard input closes (then it exits). With
+//! `OTLP_RECEIVER_DELAY_MS=<ms>` it answers each export only after that
+//! long, as a distant collector would.
 
 use std::io::Read;
 use std::time::Duration;
@@ -18,6 +20,14 @@ fn main() {
     let grpc = args.next().unwrap_or_else(|| "127.0.0.1:4317".to_owned());
     let http = args.next().unwrap_or_else(|| "127.0.0.1:4318".to_owned());
     let receiver = observability_tests::OtlpReceiver::start_counting(&grpc, &http);
+    if let Some(delay) = std::env::var("OTLP_RECEIVER_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        receiver.set_behaviour(observability_tests::Behaviour::Delay(
+            Duration::from_millis(delay),
+        ));
+    }
     println!(
         "listening grpc={} http={}",
         receiver.grpc_endpoint(),
