@@ -649,9 +649,34 @@ fn resolve_batch(env: &Env, w: &mut Warnings) -> BatchSettings {
             .unwrap_or(Duration::from_secs(30)),
         max_queue_size,
         max_export_batch_size,
-        max_concurrent_exports: positive(env::OTEL_BSP_MAX_CONCURRENT_EXPORTS, 4, w) as usize,
+        max_concurrent_exports: concurrent_exports(env, w),
     }
 }
+
+/// `OTEL_BSP_MAX_CONCURRENT_EXPORTS`: 4 unless set, at most
+/// [`MAX_CONCURRENT_EXPORTS`] (the worker polls every export in flight each
+/// time one of them wakes it).
+fn concurrent_exports(env: &Env, w: &mut Warnings) -> usize {
+    const DEFAULT: u64 = 4;
+    let name = env::OTEL_BSP_MAX_CONCURRENT_EXPORTS;
+    match parse_u64(env, name, w) {
+        Some(0) => {
+            w.push(format!("{name}=0 is not allowed; using {DEFAULT}"));
+            DEFAULT as usize
+        }
+        Some(n) if n > MAX_CONCURRENT_EXPORTS as u64 => {
+            w.push(format!(
+                "{name}={n} is more than {MAX_CONCURRENT_EXPORTS}; using {MAX_CONCURRENT_EXPORTS}"
+            ));
+            MAX_CONCURRENT_EXPORTS
+        }
+        Some(n) => n as usize,
+        None => DEFAULT as usize,
+    }
+}
+
+/// The most batch exports in flight at once that the settings allow.
+pub(crate) const MAX_CONCURRENT_EXPORTS: usize = 64;
 
 fn resolve_limits(env: &Env, w: &mut Warnings) -> (SpanLimits, Option<usize>) {
     let count = |specific: &str, general: Option<&str>, w: &mut Warnings| -> Option<u32> {
@@ -1102,6 +1127,9 @@ mod tests {
         let s = resolve(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0")]);
         assert_eq!(s.batch.max_concurrent_exports, 4);
         assert_eq!(s.warnings.len(), 1);
+        let s = resolve(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "1000")]);
+        assert_eq!(s.batch.max_concurrent_exports, 64);
+        assert!(s.warnings[0].contains("more than 64"), "{:?}", s.warnings);
     }
 
     #[test]

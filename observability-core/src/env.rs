@@ -73,8 +73,9 @@ pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
 /// Spans in one export at most (default 512, at most the queue size).
 pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
-/// Batch exports in flight at once at most (default 4; 1 waits for each
-/// answer before sending the next batch). The name the Rust SDK uses.
+/// Batch exports in flight at once at most (default 4, at most 64; 1 waits
+/// for each answer before sending the next batch). The name the Rust SDK
+/// uses.
 pub const OTEL_BSP_MAX_CONCURRENT_EXPORTS: &str = "OTEL_BSP_MAX_CONCURRENT_EXPORTS";
 /// Longest attribute value kept, in characters, for every signal (default: no limit).
 pub const OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
