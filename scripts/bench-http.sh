@@ -56,14 +56,8 @@ mkfifo "$work/receiver-in"
 receiver_pid=$!
 exec 3>"$work/receiver-in"
 
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on $1" >&2
-    return 1
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 spans_received() { { grep -o 'spans=[0-9]*' "$work/receiver.log" || echo spans=0; } | tail -1 | cut -d= -f2; }
 

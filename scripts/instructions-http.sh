@@ -44,14 +44,8 @@ exec 3>"$work/receiver-in"
 
 export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT="http://$http"
 
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on $1" >&2
-    return 1
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 # count NAME MODE TRACEPARENT [env...] -> instructions per request
 count() {
@@ -64,7 +58,8 @@ count() {
         "$target/http-bench-server" "$mode" "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
     server_pid=$!
     local pid=$server_pid
-    wait_port "$port"
+    # valgrind starts the server slowly.
+    wait_port "$port" 20
     wrk -t1 -c32 -d2s "${header[@]}" "http://127.0.0.1:$port/" >/dev/null
     callgrind_control -z "$server_pid" >/dev/null 2>&1
     wrk -t1 -c32 -d"${seconds}s" "${header[@]}" "http://127.0.0.1:$port/" >"$work/$name.wrk"

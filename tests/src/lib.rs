@@ -661,6 +661,16 @@ impl OtlpReceiver {
         self.http
     }
 
+    /// The endpoint for an `OTEL_EXPORTER_OTLP_PROTOCOL` value: the gRPC
+    /// listener's for `grpc`, the HTTP listener's otherwise.
+    pub fn endpoint(&self, protocol: &str) -> String {
+        if protocol == "grpc" {
+            self.grpc_endpoint()
+        } else {
+            self.http_endpoint()
+        }
+    }
+
     /// The most exports (trace or log, either transport) the receiver was
     /// answering at one time.
     pub fn most_concurrent_exports(&self) -> usize {
@@ -732,6 +742,13 @@ impl OtlpReceiver {
     pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> Vec<ReceivedSpan> {
         self.wait_until(timeout, |s| s.span_count >= n as u64);
         self.spans()
+    }
+
+    /// Waits until at least `n` spans have been counted (either mode), or
+    /// `timeout` passes; returns the count either way.
+    pub fn wait_for_span_count(&self, n: u64, timeout: Duration) -> u64 {
+        self.wait_until(timeout, |s| s.span_count >= n);
+        self.span_count()
     }
 
     /// Waits until a span with this name has arrived, or `timeout` passes.

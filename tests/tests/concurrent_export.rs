@@ -3,28 +3,16 @@
 //! `OTEL_BSP_MAX_CONCURRENT_EXPORTS` at once, and every span arrives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use observability_tests::{Behaviour, OtlpReceiver};
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn exports_overlap_up_to_the_limit_and_every_span_arrives() {
     for (protocol, limit) in [("http/protobuf", 1), ("http/protobuf", 3), ("grpc", 3)] {
         let receiver = OtlpReceiver::start_counting("127.0.0.1:0", "127.0.0.1:0");
         receiver.set_behaviour(Behaviour::Delay(Duration::from_millis(300)));
-        let endpoint = if protocol == "grpc" {
-            receiver.grpc_endpoint()
-        } else {
-            receiver.http_endpoint()
-        };
+        let endpoint = receiver.endpoint(protocol);
         let guard = observability_core::builder()
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
@@ -43,8 +31,8 @@ fn exports_overlap_up_to_the_limit_and_every_span_arrives() {
                 let _s = tracing::info_span!("work", n).entered();
             }
         });
-        wait_until("every span received", || receiver.span_count() >= 60);
-        assert_eq!(receiver.span_count(), 60, "{protocol}, limit {limit}");
+        let received = receiver.wait_for_span_count(60, Duration::from_secs(20));
+        assert_eq!(received, 60, "{protocol}, limit {limit}");
         assert_eq!(
             receiver.most_concurrent_exports(),
             limit,

@@ -489,21 +489,12 @@ fn a_full_queue_drops_and_counts_and_delivered_plus_dropped_is_created() {
     assert_eq!(receiver.spans().len() as u64, stats.exported);
 }
 
-/// The receiver's endpoint for `protocol` (`grpc` or `http/protobuf`).
-fn endpoint_of(receiver: &OtlpReceiver, protocol: &str) -> String {
-    if protocol == "grpc" {
-        receiver.grpc_endpoint()
-    } else {
-        receiver.http_endpoint()
-    }
-}
-
 #[test]
 fn export_recovers_when_the_collector_comes_back() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = OtlpReceiver::start();
         receiver.set_behaviour(Behaviour::Unavailable);
-        let endpoint = endpoint_of(&receiver, protocol);
+        let endpoint = receiver.endpoint(protocol);
         let guard = observability_core::builder()
             .env_lookup(env_of(&[
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
@@ -750,7 +741,7 @@ fn a_transient_refusal_is_retried_and_nothing_is_lost() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = OtlpReceiver::start();
         receiver.set_behaviour(Behaviour::UnavailableTimes(1));
-        let endpoint = endpoint_of(&receiver, protocol);
+        let endpoint = receiver.endpoint(protocol);
         let guard = telemetry(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),

@@ -149,11 +149,7 @@ async fn handler_logs_carry_the_server_span_of_a_remote_parent() {
 fn logs_are_exported_over_otlp_with_their_trace_context() {
     for protocol in ["grpc", "http/protobuf"] {
         let receiver = OtlpReceiver::start();
-        let endpoint = if protocol == "grpc" {
-            receiver.grpc_endpoint()
-        } else {
-            receiver.http_endpoint()
-        };
+        let endpoint = receiver.endpoint(protocol);
         let guard = observability_core::builder()
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
