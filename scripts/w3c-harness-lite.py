@@ -10,6 +10,7 @@ POSTs cases to /test, and checks the traceparent/tracestate the callback
 received. Exits non-zero on the first failure.
 """
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -82,51 +83,120 @@ def check(name, port, callback_port, headers, expect):
         assert got == expect["tracestate"], f"{name}: tracestate {got!r} != {expect['tracestate']!r}"
     if "flags" in expect:
         assert flags == expect["flags"], f"{name}: flags {flags}"
-    print(f"ok   {name}")
+
+
+def free_port_service(binary, env):
+    port = free_port()
+    service = subprocess.Popen([binary, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                               env={**os.environ, **env})
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return port, service
+
+
+def default_sampler_cases():
+    members33 = ",".join(f"k{i}=v" for i in range(33))
+    members32 = ",".join(f"k{i}=v" for i in range(32))
+    key256 = "k" * 256
+    vendor256 = "t" * 241 + "@" + "s" * 14
+    late_at = "t" * 242 + "@v"
+    return [
+        ("continues a valid traceparent", [("traceparent", TP)], {"continue": True}),
+        ("passes tracestate on", [("traceparent", TP), ("tracestate", "foo=1,bar=2")],
+         {"continue": True, "tracestate": "foo=1,bar=2"}),
+        ("joins repeated tracestate", [("traceparent", TP), ("tracestate", "foo=1"), ("tracestate", "bar=2")],
+         {"continue": True, "tracestate": "foo=1,bar=2"}),
+        ("keeps 32 members", [("traceparent", TP), ("tracestate", members32)],
+         {"continue": True, "tracestate": members32}),
+        ("drops 33 members", [("traceparent", TP), ("tracestate", members33)],
+         {"continue": True, "tracestate": ""}),
+        # Duplicated keys: passed on, the first member of each key kept.
+        ("keeps one of duplicated keys", [("traceparent", TP), ("tracestate", "foo=1,foo=1")],
+         {"continue": True, "tracestate": "foo=1"}),
+        ("keeps the first of duplicated keys", [("traceparent", TP), ("tracestate", "foo=1,foo=2")],
+         {"continue": True, "tracestate": "foo=1"}),
+        ("keeps one of duplicated headers", [("traceparent", TP), ("tracestate", "foo=1"), ("tracestate", "foo=1")],
+         {"continue": True, "tracestate": "foo=1"}),
+        ("keeps the first of duplicated headers", [("traceparent", TP), ("tracestate", "foo=1"), ("tracestate", "foo=2")],
+         {"continue": True, "tracestate": "foo=1"}),
+        # The current key grammar: ( lcalpha / DIGIT ) 0*255 ( keychar ), `@` a keychar.
+        ("accepts a key ending in @", [("traceparent", TP), ("tracestate", "foo@=1,bar=2")],
+         {"continue": True, "tracestate": "foo@=1,bar=2"}),
+        ("accepts @@ in a key", [("traceparent", TP), ("tracestate", "foo@@bar=1,bar=2")],
+         {"continue": True, "tracestate": "foo@@bar=1,bar=2"}),
+        ("accepts 241 + @ + 14 characters", [("traceparent", TP), ("tracestate", f"{vendor256}=1")],
+         {"continue": True, "tracestate": f"{vendor256}=1"}),
+        ("accepts @ late in a long key", [("traceparent", TP), ("tracestate", f"{late_at}=1")],
+         {"continue": True, "tracestate": f"{late_at}=1"}),
+        ("accepts a key starting with a digit", [("traceparent", TP), ("tracestate", "1foo=1")],
+         {"continue": True, "tracestate": "1foo=1"}),
+        ("accepts a 256-character key", [("traceparent", TP), ("tracestate", f"{key256}=1")],
+         {"continue": True, "tracestate": f"{key256}=1"}),
+        ("drops the header for a 257-character key", [("traceparent", TP), ("tracestate", f"{key256}k=1,bar=2")],
+         {"continue": True, "tracestate": ""}),
+        ("drops the header for a key starting with @", [("traceparent", TP), ("tracestate", "@foo=1,bar=2")],
+         {"continue": True, "tracestate": ""}),
+        ("restarts on duplicated traceparent", [("traceparent", TP), ("traceparent", TP)], {}),
+        ("restarts on uppercase", [("traceparent", TP.upper())], {}),
+        ("restarts on zero trace id", [("traceparent", f"00-{'0'*32}-{PARENT}-01")], {}),
+        ("restarts on version ff", [("traceparent", f"ff-{TRACE}-{PARENT}-01")], {}),
+        ("restarts on version 00 with extra", [("traceparent", TP + "-extra")], {}),
+        ("accepts a future version", [("traceparent", f"cc-{TRACE}-{PARENT}-01-future")], {"continue": True}),
+        ("passes the random flag", [("traceparent", f"00-{TRACE}-{PARENT}-03")], {"continue": True, "flags": "03"}),
+        # Sampled out by the caller: the server and client spans are dropped,
+        # the random flag is passed on as received.
+        ("passes the random flag sampled out", [("traceparent", f"00-{TRACE}-{PARENT}-02"), ("tracestate", "foo@@bar=1")],
+         {"continue": True, "flags": "02", "tracestate": "foo@@bar=1"}),
+        ("passes no random flag it did not get", [("traceparent", f"00-{TRACE}-{PARENT}-00")],
+         {"continue": True, "flags": "00"}),
+        ("restarts on an uppercase trace id with the random flag", [("traceparent", f"00-{TRACE.upper()}-{PARENT}-02")],
+         {}),
+        ("starts a trace without traceparent", [], {}),
+    ]
+
+
+def dropping_sampler_cases():
+    """Cases for a sampler that drops every span whatever the caller says."""
+    return [
+        ("passes the random flag of a sampled caller", [("traceparent", f"00-{TRACE}-{PARENT}-03")],
+         {"continue": True, "flags": "02"}),
+        ("passes the random flag of an unsampled caller", [("traceparent", f"00-{TRACE}-{PARENT}-02")],
+         {"continue": True, "flags": "02"}),
+        ("passes no random flag it did not get", [("traceparent", f"00-{TRACE}-{PARENT}-01")],
+         {"continue": True, "flags": "00"}),
+        ("passes tracestate on", [("traceparent", f"00-{TRACE}-{PARENT}-03"), ("tracestate", "foo@=1,bar=2")],
+         {"continue": True, "flags": "02", "tracestate": "foo@=1,bar=2"}),
+    ]
 
 
 def main():
     binary = sys.argv[1]
-    port, callback_port = free_port(), free_port()
+    callback_port = free_port()
     server = HTTPServer(("127.0.0.1", callback_port), Callback)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    service = subprocess.Popen([binary, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+    runs = [
+        ("default sampler", {}, default_sampler_cases()),
+        ("always_off", {"OTEL_TRACES_SAMPLER": "always_off"}, dropping_sampler_cases()),
+        ("traceidratio 0", {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"},
+         dropping_sampler_cases()),
+    ]
+    passed = 0
     try:
-        for _ in range(100):
+        for label, env, cases in runs:
+            port, service = free_port_service(binary, env)
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        members33 = ",".join(f"k{i}=v" for i in range(33))
-        members32 = ",".join(f"k{i}=v" for i in range(32))
-        cases = [
-            ("continues a valid traceparent", [("traceparent", TP)], {"continue": True}),
-            ("passes tracestate on", [("traceparent", TP), ("tracestate", "foo=1,bar=2")],
-             {"continue": True, "tracestate": "foo=1,bar=2"}),
-            ("joins repeated tracestate", [("traceparent", TP), ("tracestate", "foo=1"), ("tracestate", "bar=2")],
-             {"continue": True, "tracestate": "foo=1,bar=2"}),
-            ("keeps 32 members", [("traceparent", TP), ("tracestate", members32)],
-             {"continue": True, "tracestate": members32}),
-            ("drops 33 members", [("traceparent", TP), ("tracestate", members33)],
-             {"continue": True, "tracestate": ""}),
-            ("drops duplicated keys", [("traceparent", TP), ("tracestate", "foo=1,foo=2")],
-             {"continue": True, "tracestate": ""}),
-            ("restarts on duplicated traceparent", [("traceparent", TP), ("traceparent", TP)], {}),
-            ("restarts on uppercase", [("traceparent", TP.upper())], {}),
-            ("restarts on zero trace id", [("traceparent", f"00-{'0'*32}-{PARENT}-01")], {}),
-            ("restarts on version ff", [("traceparent", f"ff-{TRACE}-{PARENT}-01")], {}),
-            ("restarts on version 00 with extra", [("traceparent", TP + "-extra")], {}),
-            ("accepts a future version", [("traceparent", f"cc-{TRACE}-{PARENT}-01-future")], {"continue": True}),
-            ("passes the random flag", [("traceparent", f"00-{TRACE}-{PARENT}-03")], {"continue": True, "flags": "03"}),
-            ("starts a trace without traceparent", [], {}),
-        ]
-        for name, headers, expect in cases:
-            check(name, port, callback_port, headers, expect)
-        print(f"w3c harness-lite: {len(cases)} passed, 0 failed")
+                for name, headers, expect in cases:
+                    check(f"{label}: {name}", port, callback_port, headers, expect)
+                    passed += 1
+            finally:
+                service.terminate()
+                service.wait(timeout=10)
+        print(f"w3c harness-lite: {passed} passed, 0 failed")
     finally:
-        service.terminate()
-        service.wait(timeout=10)
         server.shutdown()
 
 

@@ -71,6 +71,24 @@ fn propagation(c: &mut Criterion) {
             out
         })
     });
+    // The random flag set (opentelemetry-python's default `03`): kept
+    // beside the context so a dropped span does not lose it.
+    let mut random = headers.clone();
+    random.insert(
+        "traceparent".into(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".into(),
+    );
+    group.bench_function("extract_traceparent_random", |b| {
+        b.iter(|| tc.extract(&random))
+    });
+    let cx = tc.extract(&random);
+    group.bench_function("inject_traceparent_random", |b| {
+        b.iter(|| {
+            let mut out: HashMap<String, String> = HashMap::new();
+            tc.inject_context(&cx, &mut out);
+            out
+        })
+    });
     group.finish();
 }
 

@@ -62,6 +62,22 @@ proptest! {
         prop_assert_eq!(cx.span().span_context().trace_state().header(), header);
     }
 
+    /// Every key of the current grammar, `( lcalpha / DIGIT ) 0*255
+    /// ( keychar )` with `@` a keychar, is passed on as received, including
+    /// those the API's `TraceState` cannot hold.
+    #[test]
+    fn tracestate_keys_of_the_current_grammar_are_passed_on(
+        key in "[a-z0-9][a-z0-9_*/@-]{0,255}",
+        value in "[\\x21-\\x2b\\x2d-\\x3c\\x3e-\\x7e]{1,16}",
+    ) {
+        prop_assume!(key != "other");
+        let header = format!("{key}={value},other=1");
+        let cx = extract(&[("traceparent", &traceparent(7, 7, 0)), ("tracestate", &header)]);
+        let mut out: HashMap<String, String> = HashMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        prop_assert_eq!(out.get("tracestate"), Some(&header));
+    }
+
     #[test]
     fn any_baggage_is_safe(value in ".{0,2000}") {
         let map: HashMap<String, String> = [("baggage".to_owned(), value)].into();

@@ -484,7 +484,16 @@ async fn w3c_tracestate_rules() {
         ("257-character key", vec![too_long_key.as_str()], ""),
         ("@ key", vec!["tenant@vendor=v"], "tenant@vendor=v"),
         ("bad @ key", vec!["@vendor=v"], ""),
-        ("duplicate keys", vec!["a=1,a=2"], ""),
+        // Duplicated keys are passed on: the first member of each key kept.
+        ("duplicate keys", vec!["a=1,a=2"], "a=1"),
+        (
+            "duplicate keys across headers",
+            vec!["a=1,b=2", "a=3"],
+            "a=1,b=2",
+        ),
+        // The current key grammar: a leading digit, `@` after the first character.
+        ("key ending in @", vec!["foo@=1"], "foo@=1"),
+        ("key starting with a digit", vec!["1foo=1"], "1foo=1"),
         ("empty value", vec!["a="], ""),
     ];
     for (name, values, expected) in cases {

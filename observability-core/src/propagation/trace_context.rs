@@ -28,9 +28,19 @@ const MAX_TRACESTATE_BYTES: usize = 32 * 1024;
 /// - rejects a request with two `traceparent` values, and joins several
 ///   `tracestate` headers in order (it reads every value through
 ///   [`Extractor::get_all`], so the carrier must implement it);
-/// - drops an invalid `tracestate` (bad keys or values, duplicate keys, more
-///   than 32 members) while keeping the `traceparent`;
-/// - passes the `sampled` and `random` flags on.
+/// - drops an invalid `tracestate` (a bad key or value, more than 32
+///   members) while keeping the `traceparent`; of a key given twice, the
+///   first member is kept;
+/// - accepts every key the current grammar allows (a leading digit, `@`
+///   anywhere after the first character, up to 256 characters), including
+///   those the OpenTelemetry API's `TraceState` cannot hold: the header is
+///   then passed on as received for as long as the trace state is unchanged;
+/// - passes the `sampled` and `random` flags on, the `random` flag also
+///   through spans the sampler dropped (whose flags the SDK resets).
+///
+/// Written against Trace Context Level 2 (W3C Candidate Recommendation
+/// Draft, <https://www.w3.org/TR/trace-context-2/>); each decision cites
+/// its section.
 ///
 /// Anything invalid yields the context it was given: the caller starts a new
 /// trace, the request never fails.
@@ -53,16 +63,28 @@ impl TextMapPropagator for TraceContextPropagator {
         if !sc.is_valid() {
             return;
         }
-        injector.set(TRACEPARENT, format_traceparent(sc));
-        let state = sc.trace_state().header();
+        let received = cx.get::<Received>().filter(|r| r.trace_id == sc.trace_id());
+        // §3.2.2.5.2 (random trace id flag): a participant that continues a
+        // trace passes the flag on as received. The SDK rebuilds the flags of
+        // a span its sampler dropped (`00`); the flag the caller sent is
+        // kept beside the context for that case.
+        let random = received.is_some_and(|r| r.random);
+        injector.set(TRACEPARENT, format_traceparent(sc, random));
+        // §3.3.1.3.1: keys the API's `TraceState` cannot hold were kept as
+        // text; while the state is the one received, that text is sent.
+        let state = match received.and_then(|r| r.tracestate.as_ref()) {
+            Some(raw) if raw.state == *sc.trace_state() => raw.header.to_string(),
+            _ => sc.trace_state().header(),
+        };
         if !state.is_empty() {
             injector.set(TRACESTATE, state);
         }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        match extract_span_context(extractor) {
-            Some(sc) => cx.with_remote_span_context(sc),
+        match extract(extractor) {
+            Some((sc, None)) => cx.with_remote_span_context(sc),
+            Some((sc, Some(received))) => cx.with_value(received).with_remote_span_context(sc),
             None => cx.clone(),
         }
     }
@@ -78,9 +100,29 @@ fn fields() -> &'static [String] {
     NAMES.get_or_init(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()])
 }
 
+/// What the caller sent that the span contexts made from it may lose: the
+/// `random` flag (lost when the sampler drops a span) and a `tracestate`
+/// holding keys the API's `TraceState` cannot represent. Kept as a context
+/// value only when one of them is there, so the usual request pays nothing.
+#[derive(Debug)]
+struct Received {
+    trace_id: TraceId,
+    random: bool,
+    tracestate: Option<RawTraceState>,
+}
+
+/// A `tracestate` as received (normalised: members joined by `,`, first of
+/// each key), and the part of it the API's `TraceState` holds.
+#[derive(Debug)]
+struct RawTraceState {
+    state: TraceState,
+    header: Box<str>,
+}
+
 /// `00-{trace id}-{span id}-{flags}` for a valid span context, in a string
 /// of exactly its 55 bytes (a carrier can take it over without a copy).
-pub(crate) fn format_traceparent(sc: &SpanContext) -> String {
+/// `random` sets the random flag whatever the span context's flags say.
+pub(crate) fn format_traceparent(sc: &SpanContext, random: bool) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     fn write_hex(out: &mut [u8], bytes: &[u8]) {
         for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
@@ -91,24 +133,44 @@ pub(crate) fn format_traceparent(sc: &SpanContext) -> String {
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
     write_hex(&mut out[3..35], &sc.trace_id().to_bytes());
     write_hex(&mut out[36..52], &sc.span_id().to_bytes());
-    write_hex(&mut out[53..55], &[sc.trace_flags().to_u8() & KNOWN_FLAGS]);
+    let flags =
+        sc.trace_flags().to_u8() & KNOWN_FLAGS | if random { RANDOM_FLAG.to_u8() } else { 0 };
+    write_hex(&mut out[53..55], &[flags]);
     // Only ASCII digits and dashes were written.
     String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
-/// The remote span context the carrier holds, or `None` when it holds no
-/// valid one.
-pub(crate) fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanContext> {
+/// The remote span context the carrier holds (`None` when it holds no valid
+/// one) and, when the span contexts made from it could lose part of it,
+/// what to keep beside it.
+fn extract(extractor: &dyn Extractor) -> Option<(SpanContext, Option<Received>)> {
     let values = extractor.get_all(TRACEPARENT)?;
+    // §3.2 (traceparent header): a request with more than one `traceparent`
+    // cannot say which one is the parent: restart the trace.
     let [traceparent] = values.as_slice() else {
-        return None; // absent, or more than one value: restart the trace
+        return None;
     };
     let (trace_id, span_id, flags) = parse_traceparent(traceparent)?;
-    let state = extractor
+    let tracestate = extractor
         .get_all(TRACESTATE)
-        .and_then(|values| parse_tracestate(&values))
-        .unwrap_or_default();
-    Some(SpanContext::new(trace_id, span_id, flags, true, state))
+        .and_then(|values| parse_tracestate(&values));
+    let (state, raw) = match tracestate {
+        Some(Parsed { state, raw }) => (state, raw),
+        None => (TraceState::default(), None),
+    };
+    let random = flags.to_u8() & RANDOM_FLAG.to_u8() != 0;
+    let received = (random || raw.is_some()).then(|| Received {
+        trace_id,
+        random,
+        tracestate: raw.map(|header| RawTraceState {
+            state: state.clone(),
+            header,
+        }),
+    });
+    Some((
+        SpanContext::new(trace_id, span_id, flags, true, state),
+        received,
+    ))
 }
 
 /// Lowercase hex digits to their values; `0xff` marks everything else.
@@ -184,18 +246,24 @@ fn decode_hex8(digits: &[u8]) -> Option<[u8; 4]> {
 
 /// Parses a `traceparent` value per Trace Context Level 2.
 pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
+    // Optional white space around the value (§3.2, RFC 9110 field values).
     let value = value.trim_matches([' ', '\t']);
-    // version(2) - trace-id(32) - parent-id(16) - flags(2) = 55 bytes.
+    // §3.2.2 (traceparent header field values): version(2) - trace-id(32) -
+    // parent-id(16) - trace-flags(2) = 55 bytes, all lowercase hex
+    // (`HEXDIGLC`); anything else is invalid and restarts the trace.
     let bytes = value.as_bytes();
     if bytes.len() < 55 {
         return None;
     }
+    // §3.2.2.1 (version): `ff` is forbidden.
     let [version] = decode_hex::<1>(&bytes[0..2])?;
     if version == 0xff {
         return None;
     }
+    // §3.2.2.1 and §3.2.4 (versioning): version 00 is exactly 55 bytes; a
+    // higher version is read as its first four fields and may go on only
+    // after a `-`.
     let rest = &bytes[55..];
-    // Version 00 is exactly 55 bytes; a higher version may go on after a `-`.
     if !rest.is_empty() && (version == 0 || rest[0] != b'-') {
         return None;
     }
@@ -205,46 +273,52 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFl
     let trace_id = TraceId::from_bytes(decode_hex::<16>(&bytes[3..35])?);
     let span_id = SpanId::from_bytes(decode_hex::<8>(&bytes[36..52])?);
     let [flags] = decode_hex::<1>(&bytes[53..55])?;
+    // §3.2.2.2 (trace-id) and §3.2.2.3 (parent-id): all zeros is invalid.
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
     }
+    // §3.2.2.5 (trace-flags): only the sampled (0x01) and random (0x02)
+    // flags are defined; the others are not passed on.
     Some((trace_id, span_id, TraceFlags::new(flags & KNOWN_FLAGS)))
 }
 
+/// §3.3.1.3.1 (key): `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// A `tracestate` key: `simple-key` or `tenant-id@system-id`.
+/// A `tracestate` key, §3.3.1.3.1 of Level 2:
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`. A key may start with a
+/// digit and hold `@` anywhere after its first character (the older
+/// `tenant@system` form is one case of it); it is 1 to 256 characters long.
 pub(crate) fn valid_tracestate_key(key: &str) -> bool {
     let b = key.as_bytes();
+    (1..=256).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|&c| key_char(c))
+}
+
+/// Whether the OpenTelemetry API's `TraceState` accepts a key the grammar
+/// allows: it still follows the older `tenant@system` form (one `@`, at most
+/// 13 characters after it, the first of them a letter or digit).
+fn representable(key: &str) -> bool {
     match key.split_once('@') {
-        None => {
-            (1..=256).contains(&b.len())
-                && b[0].is_ascii_lowercase()
-                && b.iter().all(|&c| key_char(c))
-        }
-        Some((tenant, system)) => {
-            let (t, s) = (tenant.as_bytes(), system.as_bytes());
-            (1..=241).contains(&t.len())
-                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
-                && t.iter().all(|&c| key_char(c))
-                && (1..=14).contains(&s.len())
-                && s[0].is_ascii_lowercase()
-                && s.iter().all(|&c| key_char(c))
+        None => true,
+        Some((_, system)) => {
+            system.len() <= 13
+                && !system.contains('@')
+                && system
+                    .bytes()
+                    .next()
+                    .is_none_or(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         }
     }
 }
 
-/// Whether the OpenTelemetry API's `TraceState` accepts a key this parser
-/// accepted: it allows system ids of at most 13 characters.
-fn representable(key: &str) -> bool {
-    key.split_once('@')
-        .is_none_or(|(_, system)| system.len() <= 13)
-}
-
-/// A `tracestate` value: 1 to 256 printable characters other than `,` and
-/// `=`, not ending in a space.
+/// A `tracestate` value, §3.3.1.3.2 of Level 2:
+/// `value = 0*255(chr) nblk-chr`, `chr = %x20 / nblk-chr`,
+/// `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`: 1 to 256 printable characters
+/// other than `,` and `=`, not ending in a space.
 pub(crate) fn valid_tracestate_value(value: &str) -> bool {
     let b = value.as_bytes();
     (1..=256).contains(&b.len())
@@ -253,14 +327,34 @@ pub(crate) fn valid_tracestate_value(value: &str) -> bool {
         && b[b.len() - 1] != b' '
 }
 
-/// Parses every `tracestate` value, joined in order. `None` when the whole
-/// header is invalid (it is then dropped, per the specification).
-pub(crate) fn parse_tracestate(values: &[&str]) -> Option<TraceState> {
+/// A valid `tracestate`: what the API holds and, when that is not all of
+/// it, the whole list as text.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) state: TraceState,
+    pub(crate) raw: Option<Box<str>>,
+}
+
+/// Parses every `tracestate` value, joined in order (§3.3.1.4, combined
+/// header value). `None` when the whole header is invalid, and is then
+/// dropped while the `traceparent` is kept (§3.3.1, §3.5 processing model).
+///
+/// - §3.3.1.3 (list-members): empty members and the optional white space
+///   around members are ignored; a member that is not `key=value` with a
+///   valid key and value makes the header invalid.
+/// - §3.3.1.5 (limits): more than 32 members make it invalid. Past
+///   32 KiB the header cannot be valid and is dropped unread.
+/// - Duplicated keys: the specification lets a participant pass the
+///   duplicated member on or drop it; the first member of each key is kept
+///   and later ones are left out (what the W3C test harness's own
+///   `Tracestate` does), so the list sent on has unique keys.
+pub(crate) fn parse_tracestate(values: &[&str]) -> Option<Parsed> {
     let total: usize = values.iter().map(|v| v.len() + 1).sum();
     if total > MAX_TRACESTATE_BYTES {
         return None;
     }
     let mut members: Vec<(&str, &str)> = Vec::new();
+    let mut count = 0;
     for value in values {
         for member in value.split(',') {
             let member = member.trim_matches([' ', '\t']);
@@ -271,20 +365,34 @@ pub(crate) fn parse_tracestate(values: &[&str]) -> Option<TraceState> {
             if !valid_tracestate_key(key) || !valid_tracestate_value(val) {
                 return None;
             }
-            if members.iter().any(|(k, _)| *k == key) {
-                return None; // duplicate keys
-            }
-            members.push((key, val));
-            if members.len() > MAX_TRACESTATE_MEMBERS {
+            count += 1;
+            if count > MAX_TRACESTATE_MEMBERS {
                 return None;
+            }
+            if !members.iter().any(|(k, _)| *k == key) {
+                members.push((key, val));
             }
         }
     }
-    // The API's `TraceState` refuses one kind of key the specification
-    // allows (a system id of exactly 14 characters); such members are left
-    // out rather than losing the whole header.
+    if members.iter().all(|(key, _)| representable(key)) {
+        let state = TraceState::from_key_value(members).ok()?;
+        return Some(Parsed { state, raw: None });
+    }
+    let mut header = String::with_capacity(total);
+    for (i, (key, val)) in members.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(key);
+        header.push('=');
+        header.push_str(val);
+    }
     members.retain(|(key, _)| representable(key));
-    TraceState::from_key_value(members).ok()
+    let state = TraceState::from_key_value(members).ok()?;
+    Some(Parsed {
+        state,
+        raw: Some(header.into_boxed_str()),
+    })
 }
 
 #[cfg(test)]
@@ -308,7 +416,7 @@ mod tests {
                 false,
                 TraceState::default(),
             );
-            let text = format_traceparent(&sc);
+            let text = format_traceparent(&sc, false);
             proptest::prop_assert_eq!(
                 &text,
                 &format!("00-{trace:032x}-{span:016x}-{:02x}", flags & KNOWN_FLAGS)
@@ -492,9 +600,12 @@ mod tests {
         for v in values {
             c = c.with("tracestate", v);
         }
-        let sc = extract(&c).expect("traceparent is valid");
-        let h = sc.trace_state().header();
-        (!h.is_empty()).then_some(h)
+        let cx = TraceContextPropagator::new().extract(&c);
+        assert!(cx.span().span_context().is_valid(), "traceparent is valid");
+        // What is passed on: the header injected from the extracted context.
+        let mut out = Multi::default();
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        out.get("tracestate").map(str::to_owned)
     }
 
     #[test]
@@ -514,20 +625,24 @@ mod tests {
         };
         assert_eq!(state(&[&members(32)]).unwrap().split(',').count(), 32);
         assert_eq!(state(&[&members(33)]), None, "33 members drop the header");
+        // §3.3.1.3.1: 1 to 256 characters, with or without `@`.
         let k256 = format!("a{}", "b".repeat(255));
-        assert!(state(&[&format!("{k256}=v")]).is_some());
-        assert!(state(&[&format!("{k256}b=v")]).is_none());
-        let tenant = format!("t{}", "0".repeat(240));
-        assert!(state(&[&format!("{tenant}@sys=v")]).is_some());
-        assert!(state(&[&format!("{tenant}0@sys=v")]).is_none());
-        // A 14-character system id is valid, but the OpenTelemetry API cannot
-        // hold it: that member alone is left out.
-        assert_eq!(state(&["a=1,t@abcdefghijklmn=v"]).as_deref(), Some("a=1"));
-        assert!(state(&["t@abcdefghijklm=v"]).is_some());
-        assert!(state(&["t@abcdefghijklmno=v"]).is_none());
-        assert!(state(&["1tenant@vendor=v"]).is_some());
-        assert!(state(&["@vendor=v"]).is_none());
-        assert!(state(&["a@b@c=v"]).is_none());
+        assert_eq!(state(&[&format!("{k256}=v")]), Some(format!("{k256}=v")));
+        assert_eq!(state(&[&format!("{k256}b=v")]), None, "257 characters");
+        let at256 = format!("{}@{}", "t".repeat(241), "s".repeat(14));
+        assert_eq!(at256.len(), 256);
+        assert_eq!(state(&[&format!("{at256}=1")]), Some(format!("{at256}=1")));
+        let at257 = format!("{}@{}", "t".repeat(242), "s".repeat(14));
+        assert_eq!(
+            state(&[&format!("{at257}=1,bar=2")]),
+            None,
+            "257 characters"
+        );
+        let late_at = format!("{}@v", "t".repeat(242));
+        assert_eq!(
+            state(&[&format!("{late_at}=1")]),
+            Some(format!("{late_at}=1"))
+        );
         assert!(state(&[&format!("a={}", "v".repeat(256))]).is_some());
         assert!(state(&[&format!("a={}", "v".repeat(257))]).is_none());
         let huge = "a=b,".repeat(256 * 1024);
@@ -535,24 +650,155 @@ mod tests {
     }
 
     #[test]
-    fn invalid_tracestate_is_dropped_but_the_parent_kept() {
+    fn keys_follow_the_current_grammar() {
+        // `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, `@` a keychar.
+        for key in [
+            "foo@",
+            "foo@@bar",
+            "foo@bar@baz",
+            "1tenant@vendor",
+            "0",
+            "t@abcdefghijklmn",
+            "a-z0_*/@a-z0-9_-*/",
+        ] {
+            let header = format!("{key}=1,bar=2");
+            assert_eq!(state(&[&header]), Some(header.clone()), "{key}");
+        }
+        // A key must start with a letter or a digit: the header is invalid.
         for bad in [
-            "A=1",
-            "a=",
-            "a",
-            "a=1,a=2",
-            "a=\u{7f}",
-            "a=b=c",
-            "k=v,UPPER=1",
-            "=v",
+            "@foo=1,bar=2",
+            "_a=1,bar=2",
+            "foo.bar=1,bar=2",
+            "foo =1,bar=2",
         ] {
             assert_eq!(state(&[bad]), None, "{bad:?}");
         }
-        assert_eq!(
-            state(&["a=1", "a=2"]),
-            None,
-            "duplicate keys across headers"
+    }
+
+    #[test]
+    fn keys_the_api_cannot_hold_keep_their_place_while_the_state_is_unchanged() {
+        let cx = TraceContextPropagator::new().extract(
+            &Multi::default()
+                .with("traceparent", TP)
+                .with("tracestate", "a=1,foo@@bar=2")
+                .with("tracestate", "b=3"),
         );
+        let sc = cx.span().span_context().clone();
+        assert_eq!(sc.trace_state().header(), "a=1,b=3", "what the API holds");
+        let mut out = Multi::default();
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        assert_eq!(out.get("tracestate"), Some("a=1,foo@@bar=2,b=3"));
+        // A state changed on the way (here a member added) is sent as the
+        // API holds it: the text no longer describes it.
+        let changed = sc.trace_state().insert("mine", "x").unwrap();
+        let child = SpanContext::new(
+            sc.trace_id(),
+            SpanId::from(9),
+            sc.trace_flags(),
+            false,
+            changed,
+        );
+        let mut out = Multi::default();
+        TraceContextPropagator::new().inject_context(&cx.with_remote_span_context(child), &mut out);
+        assert_eq!(out.get("tracestate"), Some("mine=x,a=1,b=3"));
+        // Another trace in the same context never gets the text.
+        let other = SpanContext::new(
+            TraceId::from(5),
+            SpanId::from(9),
+            TraceFlags::SAMPLED,
+            false,
+            sc.trace_state().clone(),
+        );
+        let mut out = Multi::default();
+        TraceContextPropagator::new().inject_context(&cx.with_remote_span_context(other), &mut out);
+        assert_eq!(out.get("tracestate"), Some("a=1,b=3"));
+    }
+
+    #[test]
+    fn duplicated_keys_keep_the_first_member() {
+        assert_eq!(state(&["foo=1,foo=1"]).as_deref(), Some("foo=1"));
+        assert_eq!(state(&["foo=1,foo=2"]).as_deref(), Some("foo=1"));
+        assert_eq!(state(&["foo=1", "foo=1"]).as_deref(), Some("foo=1"));
+        assert_eq!(state(&["foo=1", "foo=2"]).as_deref(), Some("foo=1"));
+        assert_eq!(
+            state(&["a=1,foo=1,b=2", "foo=2,c=3"]).as_deref(),
+            Some("a=1,foo=1,b=2,c=3")
+        );
+        assert_eq!(
+            state(&["foo@@x=1,foo@@x=2,a=1"]).as_deref(),
+            Some("foo@@x=1,a=1"),
+            "also for keys the API cannot hold"
+        );
+    }
+
+    #[test]
+    fn the_random_flag_survives_a_span_the_sampler_dropped() {
+        use opentelemetry::trace::{Tracer, TracerProvider as _};
+        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+        let parent_based = || Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+        for (sampler, incoming, outgoing) in [
+            (parent_based(), "02", "02"),
+            (parent_based(), "03", "03"),
+            (parent_based(), "00", "00"),
+            (parent_based(), "01", "01"),
+            (Sampler::AlwaysOff, "03", "02"),
+            (Sampler::AlwaysOff, "01", "00"),
+            (Sampler::TraceIdRatioBased(0.0), "03", "02"),
+            (Sampler::AlwaysOn, "02", "03"),
+        ] {
+            let provider = SdkTracerProvider::builder()
+                .with_sampler(sampler.clone())
+                .build();
+            let tracer = provider.tracer("t");
+            let tp = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{incoming}");
+            let parent =
+                TraceContextPropagator::new().extract(&Multi::default().with("traceparent", &tp));
+            let span = tracer.start_with_context("server", &parent);
+            let cx = parent.with_span(span);
+            // A grandchild too: the flag is kept for the whole trace.
+            let child = tracer.start_with_context("client", &cx);
+            let cx = cx.with_span(child);
+            let mut out = Multi::default();
+            TraceContextPropagator::new().inject_context(&cx, &mut out);
+            let sent = out.get("traceparent").unwrap();
+            assert!(
+                sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{sent}"
+            );
+            assert!(
+                sent.ends_with(&format!("-{outgoing}")),
+                "{sampler:?} {incoming}: {sent}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_restarted_trace_does_not_inherit_the_random_flag() {
+        use opentelemetry::trace::{Tracer, TracerProvider as _};
+        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        let tracer = provider.tracer("t");
+        // An invalid traceparent (upper case) with the random flag: the
+        // trace restarts, and nothing of the caller's is kept.
+        let parent = TraceContextPropagator::new().extract(&Multi::default().with(
+            "traceparent",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-02",
+        ));
+        let cx = parent.with_span(tracer.start_with_context("server", &parent));
+        let mut out = Multi::default();
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        let sent = out.get("traceparent").unwrap();
+        assert!(!sent.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{sent}");
+        assert!(sent.ends_with("-00"), "{sent}");
+    }
+
+    #[test]
+    fn invalid_tracestate_is_dropped_but_the_parent_kept() {
+        for bad in ["A=1", "a=", "a", "a=\u{7f}", "a=b=c", "k=v,UPPER=1", "=v"] {
+            assert_eq!(state(&[bad]), None, "{bad:?}");
+        }
         assert_eq!(state(&["foo=bar baz"]).as_deref(), Some("foo=bar baz"));
         assert_eq!(
             state(&["a=x y \t"]).as_deref(),
