@@ -2,6 +2,20 @@
 //! `headers` table as long strings (`traceparent`, `tracestate`, `baggage`),
 //! next to the user's headers.
 //!
+//! Spans follow the messaging and RabbitMQ semantic conventions as of
+//! semantic-conventions v1.37.0: PRODUCER `publish {destination}`
+//! (`messaging.operation.type` `send`, `messaging.operation.name`
+//! `publish`), CONSUMER `process {destination}` (type and name `process`),
+//! `messaging.system` `rabbitmq`, `messaging.destination.name` as the
+//! conventions join exchange, routing key and queue,
+//! `messaging.rabbitmq.destination.routing_key` when not empty,
+//! `messaging.rabbitmq.message.delivery_tag`, and the correlation id as
+//! `messaging.message.conversation_id`. Acknowledgements are made inside
+//! the CONSUMER span, without settle spans of their own. (The registry's
+//! development-status rename of the two RabbitMQ attributes to
+//! `rabbitmq.*` is not followed yet: Java's, .NET's and Node's RabbitMQ
+//! instrumentations still write `messaging.rabbitmq.*`.)
+//!
 //! ```no_run
 //! # async fn demo(channel: lapin::Channel, delivery: lapin::message::Delivery) -> Result<(), Box<dyn std::error::Error>> {
 //! use lapin::BasicProperties;
@@ -81,20 +95,44 @@ impl Extractor for AmqpHeadersExtractor<'_> {
     }
 }
 
-/// `{exchange}:{routing_key}`, `amq.default` standing for the default
-/// exchange.
-fn destination(exchange: &str, routing_key: &str) -> String {
-    let exchange = if exchange.is_empty() {
-        "amq.default"
-    } else {
-        exchange
-    };
-    format!("{exchange}:{routing_key}")
+/// `messaging.destination.name` of a publish, per the RabbitMQ semantic
+/// conventions (semantic-conventions v1.30.0 and later, `rabbitmq.md`, the
+/// note on `messaging.destination.name`): `{exchange}:{routing key}` when
+/// both are set, the one that is set otherwise, and `amq.default` only for
+/// the default exchange with no routing key.
+pub(crate) fn publish_destination(exchange: &str, routing_key: &str) -> String {
+    join_destination(&[exchange, routing_key])
 }
 
-/// Publishes inside a PRODUCER span `send {exchange}:{routing_key}`, with
-/// the span's context added to the message's headers (the user's headers are
-/// kept). Returns lapin's publisher confirmation.
+/// `messaging.destination.name` of a delivery, per the same note:
+/// `{exchange}:{routing key}:{queue}` with empty parts left out, and the
+/// queue left out when it equals the routing key (a message published to
+/// the default exchange under a queue's name is just that queue's name).
+pub(crate) fn consume_destination(exchange: &str, routing_key: &str, queue: &str) -> String {
+    let queue = if queue == routing_key { "" } else { queue };
+    join_destination(&[exchange, routing_key, queue])
+}
+
+fn join_destination(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push(':');
+        }
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push_str("amq.default");
+    }
+    out
+}
+
+/// Publishes inside a PRODUCER span `publish {destination}` (the
+/// destination as the RabbitMQ conventions write it: `{exchange}:{routing
+/// key}`, and just `orders` for the default exchange and routing key
+/// `orders`), with the span's
+/// context added to the message's headers (the user's headers are kept).
+/// Returns lapin's publisher confirmation.
 pub async fn publish(
     channel: &Channel,
     exchange: &str,
@@ -103,22 +141,26 @@ pub async fn publish(
     payload: &[u8],
     properties: BasicProperties,
 ) -> lapin::Result<PublisherConfirm> {
-    let destination = destination(exchange, routing_key);
+    let destination = publish_destination(exchange, routing_key);
     let mut attributes = vec![
         KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
         KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
         KeyValue::new(MESSAGING_OPERATION_NAME, "publish"),
         KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
-        KeyValue::new(ROUTING_KEY, routing_key.to_owned()),
     ];
+    if !routing_key.is_empty() {
+        attributes.push(KeyValue::new(ROUTING_KEY, routing_key.to_owned()));
+    }
     if let Some(id) = properties.correlation_id() {
         attributes.push(KeyValue::new(CONVERSATION_ID, id.as_str().to_owned()));
     }
     if let Some(id) = properties.message_id() {
         attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
     }
+    // Span name: `{messaging.operation.name} {destination}` (messaging
+    // spans, "Span name").
     let cx = span::start(
-        format!("send {destination}"),
+        format!("publish {destination}"),
         SpanKind::Producer,
         &Context::current(),
         attributes,
@@ -156,13 +198,18 @@ pub fn extract(delivery: &Delivery) -> Context {
     })
 }
 
-/// Processes deliveries in CONSUMER spans `process {exchange}:{routing_key}`.
+/// Processes deliveries in CONSUMER spans `process {destination}`, the
+/// destination as the RabbitMQ conventions write it
+/// (`{exchange}:{routing key}:{queue}`, empty parts left out): with
+/// [`queue`](Self::queue) set, a delivery from the default exchange to queue
+/// `orders` is `process orders`.
 #[derive(Debug, Clone, Default)]
 #[must_use = "call run() for each delivery"]
 pub struct Process {
     mode: ParentMode,
     ack: bool,
     requeue_on_failure: bool,
+    queue: String,
 }
 
 impl Process {
@@ -184,6 +231,13 @@ impl Process {
         self
     }
 
+    /// The queue the deliveries come from (a delivery does not say), the last
+    /// part of `messaging.destination.name`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
     /// Whether a failed delivery is requeued when nacked (default false).
     pub fn requeue_on_failure(mut self, on: bool) -> Self {
         self.requeue_on_failure = on;
@@ -202,15 +256,18 @@ impl Process {
         E: Display,
     {
         let producer = extract(delivery);
-        let destination = destination(delivery.exchange.as_str(), delivery.routing_key.as_str());
+        let routing_key = delivery.routing_key.as_str();
+        let destination = consume_destination(delivery.exchange.as_str(), routing_key, &self.queue);
         let mut attributes = vec![
             KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
             KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
-            KeyValue::new(MESSAGING_OPERATION_NAME, "consume"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
             KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
-            KeyValue::new(ROUTING_KEY, delivery.routing_key.as_str().to_owned()),
             KeyValue::new(DELIVERY_TAG, delivery.delivery_tag as i64),
         ];
+        if !routing_key.is_empty() {
+            attributes.push(KeyValue::new(ROUTING_KEY, routing_key.to_owned()));
+        }
         if let Some(id) = delivery.properties.correlation_id() {
             attributes.push(KeyValue::new(CONVERSATION_ID, id.as_str().to_owned()));
         }
@@ -251,5 +308,30 @@ impl Process {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_follow_the_rabbitmq_conventions() {
+        assert_eq!(publish_destination("", "orders"), "orders");
+        assert_eq!(publish_destination("logs", "warning"), "logs:warning");
+        assert_eq!(publish_destination("logs", ""), "logs");
+        assert_eq!(publish_destination("", ""), "amq.default");
+        assert_eq!(consume_destination("", "orders", "orders"), "orders");
+        assert_eq!(consume_destination("", "orders", ""), "orders");
+        assert_eq!(
+            consume_destination("logs", "warning", "warning_queue"),
+            "logs:warning:warning_queue"
+        );
+        assert_eq!(
+            consume_destination("logs", "warning", "warning"),
+            "logs:warning"
+        );
+        assert_eq!(consume_destination("logs", "", "all"), "logs:all");
+        assert_eq!(consume_destination("", "", ""), "amq.default");
     }
 }

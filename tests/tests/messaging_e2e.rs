@@ -127,6 +127,7 @@ async fn in_root<F: std::future::Future>(name: &'static str, f: F) -> (String, F
     (trace_id, out)
 }
 
+const SPAN_KIND_CLIENT: i32 = 3;
 const SPAN_KIND_PRODUCER: i32 = 4;
 const SPAN_KIND_CONSUMER: i32 = 5;
 
@@ -201,11 +202,26 @@ async fn sqs_single_message_one_trace_from_producer_to_consumer() {
         process.attr("messaging.operation.type").as_deref(),
         Some("process")
     );
+    // Span names are `{messaging.operation.name} {destination}`.
+    for (span, operation) in [(send, "send"), (process, "process")] {
+        assert_eq!(
+            span.attr("messaging.operation.name").as_deref(),
+            Some(operation)
+        );
+        assert_eq!(span.span.name, format!("{operation} {name}"));
+    }
     // The receive span links to the message's creation context.
     let receive = all_spans()
         .into_iter()
         .find(|s| s.span.name == format!("receive {name}"))
         .unwrap();
+    // Receiving is a call to the broker: a CLIENT span (messaging spans,
+    // "Span kind").
+    assert_eq!(receive.span.kind, SPAN_KIND_CLIENT);
+    assert_eq!(
+        receive.attr("messaging.operation.type").as_deref(),
+        Some("receive")
+    );
     assert_eq!(receive.span.links.len(), 1);
     assert_eq!(
         observability_tests::hex(&receive.span.links[0].span_id),
@@ -660,6 +676,7 @@ async fn rabbitmq_one_trace_from_publisher_to_consumer() {
         Some(AMQPValue::LongString(_))
     ));
     amqp::Process::new()
+        .queue(queue.as_str())
         .ack(true)
         .run(&delivery, || async {
             let _s = tracing::info_span!("run_job").entered();
@@ -669,8 +686,9 @@ async fn rabbitmq_one_trace_from_publisher_to_consumer() {
         .unwrap();
 
     let spans = trace(&trace_id);
-    let destination = format!("amq.default:{queue}");
-    let send = one(&spans, &format!("send {destination}"));
+    // The default exchange is left out: the destination is the queue.
+    let destination = queue.clone();
+    let send = one(&spans, &format!("publish {destination}"));
     let process = one(&spans, &format!("process {destination}"));
     let job = one(&spans, "run_job");
     assert_eq!(process.parent_span_id(), send.span_id());
@@ -699,6 +717,20 @@ async fn rabbitmq_one_trace_from_publisher_to_consumer() {
         process.attr("messaging.rabbitmq.message.delivery_tag"),
         Some(delivery.delivery_tag.to_string())
     );
+    // `{messaging.operation.name} {destination}`, as the conventions name them.
+    for (span, operation_type, operation) in
+        [(send, "send", "publish"), (process, "process", "process")]
+    {
+        assert_eq!(
+            span.attr("messaging.operation.type").as_deref(),
+            Some(operation_type)
+        );
+        assert_eq!(
+            span.attr("messaging.operation.name").as_deref(),
+            Some(operation)
+        );
+        assert_eq!(span.span.name, format!("{operation} {destination}"));
+    }
     let table = delivery.properties.headers().clone().unwrap();
     let Some(AMQPValue::LongString(tp)) = table.inner().get("traceparent") else {
         unreachable!()
@@ -750,7 +782,7 @@ async fn rabbitmq_interop_link_mode_nack_and_header_types() {
             .await
             .unwrap();
     }
-    let name = format!("process amq.default:{queue}");
+    let name = format!("process {queue}");
     let processes: Vec<ReceivedSpan> = all_spans()
         .into_iter()
         .filter(|s| s.span.name == name)

@@ -52,6 +52,7 @@ impl Part {
     fn start(
         name: &'static str,
         args: &[&str],
+        env: &[(&str, &str)],
         receiver: &OtlpReceiver,
         dir: &std::path::Path,
     ) -> Self {
@@ -59,6 +60,8 @@ impl Part {
         let child = Command::new(binary())
             .arg(name)
             .args(args)
+            .env_remove("ORDER_FLOW_QUEUE")
+            .envs(env.iter().copied())
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint())
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
             .env("OTEL_LOG_FORMAT", "json")
@@ -179,7 +182,20 @@ fn order_trace(spans: &[ReceivedSpan], order: u64) -> Vec<&ReceivedSpan> {
     spans.iter().filter(|s| s.trace_id() == trace).collect()
 }
 
-fn run_flow(broker: &str, broker_args: &[&str]) {
+/// How the parts are told the queue's name.
+enum Queue {
+    /// `--queue NAME` on each part that uses the queue.
+    Flag(String),
+    /// `ORDER_FLOW_QUEUE=NAME` in each part's environment.
+    Env(String),
+}
+
+/// A queue name no other run uses.
+fn unique_queue(label: &str) -> String {
+    format!("order-flow-{label}-{}", std::process::id())
+}
+
+fn run_flow(broker: &str, broker_args: &[&str], queue: Queue) {
     let receiver = OtlpReceiver::start();
     let dir = std::env::temp_dir().join(format!("order-flow-{broker}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -189,14 +205,22 @@ fn run_flow(broker: &str, broker_args: &[&str]) {
     let api_url = format!("http://{api_listen}");
     let mut with_broker = vec!["--broker", broker];
     with_broker.extend_from_slice(broker_args);
+    let (queue_name, env) = match &queue {
+        Queue::Flag(name) => {
+            with_broker.extend(["--queue", name.as_str()]);
+            (name.as_str(), vec![])
+        }
+        Queue::Env(name) => (name.as_str(), vec![("ORDER_FLOW_QUEUE", name.as_str())]),
+    };
 
-    let worker = Part::start("worker", &with_broker, &receiver, &dir);
+    let worker = Part::start("worker", &with_broker, &env, &receiver, &dir);
     let mut api_args = with_broker.clone();
     api_args.extend(["--listen", api_listen.as_str()]);
-    let api = Part::start("api", &api_args, &receiver, &dir);
+    let api = Part::start("api", &api_args, &env, &receiver, &dir);
     let gateway = Part::start(
         "gateway",
         &["--listen", &gateway_listen, "--api-url", &api_url],
+        &[],
         &receiver,
         &dir,
     );
@@ -209,12 +233,21 @@ fn run_flow(broker: &str, broker_args: &[&str]) {
         202,
         "the failure happens later, in the worker"
     );
-    let cron = Part::start("cron", &with_broker, &receiver, &dir);
+    let cron = Part::start("cron", &with_broker, &env, &receiver, &dir);
 
+    // `{messaging.operation.name} {destination}`: RabbitMQ's default
+    // exchange is left out of the destination, which is the queue.
     let (send, process) = match broker {
-        "rabbitmq" => ("send amq.default:orders", "process amq.default:orders"),
-        _ => ("send orders", "process orders"),
+        "rabbitmq" => (
+            format!("publish {queue_name}"),
+            format!("process {queue_name}"),
+        ),
+        _ => (
+            format!("send {queue_name}"),
+            format!("process {queue_name}"),
+        ),
     };
+    let (send, process) = (send.as_str(), process.as_str());
     let spans = wait_for(&receiver, "three processed messages", |spans| {
         spans.iter().filter(|s| s.span.name == process).count() >= 3
             && spans.iter().any(|s| s.span.name == "reconcile_ledger")
@@ -237,6 +270,20 @@ fn run_flow(broker: &str, broker_args: &[&str]) {
         let price = only(&trace, "price", "order-flow-api");
         let producer = only(&trace, send, "order-flow-api");
         let consumer = only(&trace, process, "order-flow-worker");
+        // The message went through the queue the parts were told of.
+        for span in [producer, consumer] {
+            assert_eq!(
+                span.attr("messaging.destination.name").as_deref(),
+                Some(queue_name),
+                "{broker}: {}",
+                span.span.name
+            );
+        }
+        assert_eq!(
+            (producer.span.kind, consumer.span.kind),
+            (4, 5),
+            "PRODUCER and CONSUMER"
+        );
         let charge = only(&trace, "charge", "order-flow-worker");
         let external = only(&trace, "POST", "order-flow-worker");
         assert_eq!(
@@ -321,11 +368,20 @@ fn run_flow(broker: &str, broker_args: &[&str]) {
 #[test]
 fn order_flow_through_rabbitmq() {
     let addr = require("AMQP_ADDR");
-    run_flow("rabbitmq", &["--amqp-addr", &addr]);
+    let queue = Queue::Flag(unique_queue("rabbitmq"));
+    run_flow("rabbitmq", &["--amqp-addr", &addr], queue);
 }
 
 #[test]
 fn order_flow_through_sqs() {
     let endpoint = require("SQS_ENDPOINT");
-    run_flow("sqs", &["--sqs-endpoint", &endpoint]);
+    let queue = Queue::Flag(unique_queue("sqs"));
+    run_flow("sqs", &["--sqs-endpoint", &endpoint], queue);
+}
+
+#[test]
+fn order_flow_takes_the_queue_from_the_environment() {
+    let addr = require("AMQP_ADDR");
+    let queue = Queue::Env(unique_queue("env"));
+    run_flow("rabbitmq", &["--amqp-addr", &addr], queue);
 }
