@@ -103,24 +103,29 @@ impl TelemetryGuard {
 
     /// Flushes and shuts down within the deadline, without blocking the
     /// executor (works on any async runtime). Returns the final counts, or
-    /// [`Error::Timeout`] when the deadline passed first.
+    /// [`Error::Timeout`] when the deadline passed first. With
+    /// `OTEL_SDK_DISABLED=true` there is nothing to shut down: the counts
+    /// are zero and the result is `Ok`.
     pub async fn shutdown(mut self) -> Result<ExportStats, Error> {
         let Some(pipeline) = self.pipeline.take() else {
-            return Err(Error::AlreadyShutdown);
+            return Ok(self.final_stats);
         };
         let (stats, in_time) = pipeline.shutdown_async(self.shutdown_timeout).await;
         self.conclude(stats, in_time)
     }
 
     /// Flushes and shuts down within the deadline, blocking the calling
-    /// thread; what dropping the guard does, with the result.
+    /// thread; what dropping the guard does, with the result (`Ok` with zero
+    /// counts when `OTEL_SDK_DISABLED=true`).
     pub fn shutdown_blocking(mut self) -> Result<ExportStats, Error> {
         self.shutdown_now()
     }
 
     fn shutdown_now(&mut self) -> Result<ExportStats, Error> {
+        // No pipeline: the SDK is disabled (both shutdowns take the guard,
+        // so it cannot have been shut down before).
         let Some(pipeline) = self.pipeline.take() else {
-            return Err(Error::AlreadyShutdown);
+            return Ok(self.final_stats);
         };
         let (stats, in_time) = pipeline.shutdown_blocking(self.shutdown_timeout);
         self.conclude(stats, in_time)

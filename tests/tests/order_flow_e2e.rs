@@ -197,7 +197,11 @@ fn unique_queue(label: &str) -> String {
 
 fn run_flow(broker: &str, broker_args: &[&str], queue: Queue) {
     let receiver = OtlpReceiver::start();
-    let dir = std::env::temp_dir().join(format!("order-flow-{broker}-{}", std::process::id()));
+    let queue_name = match &queue {
+        Queue::Flag(name) | Queue::Env(name) => name.clone(),
+    };
+    // One folder of logs per run: runs on the same broker go in parallel.
+    let dir = std::env::temp_dir().join(&queue_name);
     std::fs::create_dir_all(&dir).unwrap();
     let (gateway_port, api_port) = (free_port(), free_port());
     let api_listen = format!("127.0.0.1:{api_port}");
@@ -205,13 +209,14 @@ fn run_flow(broker: &str, broker_args: &[&str], queue: Queue) {
     let api_url = format!("http://{api_listen}");
     let mut with_broker = vec!["--broker", broker];
     with_broker.extend_from_slice(broker_args);
-    let (queue_name, env) = match &queue {
+    let env = match &queue {
         Queue::Flag(name) => {
             with_broker.extend(["--queue", name.as_str()]);
-            (name.as_str(), vec![])
+            vec![]
         }
-        Queue::Env(name) => (name.as_str(), vec![("ORDER_FLOW_QUEUE", name.as_str())]),
+        Queue::Env(name) => vec![("ORDER_FLOW_QUEUE", name.as_str())],
     };
+    let queue_name = queue_name.as_str();
 
     let worker = Part::start("worker", &with_broker, &env, &receiver, &dir);
     let mut api_args = with_broker.clone();

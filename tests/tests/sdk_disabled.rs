@@ -65,7 +65,26 @@ fn sdk_disabled_is_a_no_op_for_tracing_only() {
     assert!(cx.span().span_context().is_valid());
 
     assert_eq!(guard.stats(), observability_core::ExportStats::default());
-    drop(guard);
+    // Every public call works: a service that handles the results of
+    // flushing and shutting down does not fail because telemetry is off.
+    guard.force_flush().unwrap();
+    assert_eq!(
+        guard.shutdown_blocking().unwrap(),
+        observability_core::ExportStats::default()
+    );
+    let disabled = || {
+        observability_core::builder()
+            .env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| "true".into()))
+            .build()
+            .unwrap()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats = runtime.block_on(disabled().shutdown()).unwrap();
+    assert_eq!(stats, observability_core::ExportStats::default());
+    drop(disabled());
     std::thread::sleep(Duration::from_millis(200));
     assert!(receiver.trace_requests().is_empty());
 }
