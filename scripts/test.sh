@@ -97,7 +97,21 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 logged = {l["trace_id"] for l in lines if "trace_id" in l}
 assert len(trees) == 5, f"5 traces expected, got {len(trees)}"
 assert trees <= logged, f"traces without log lines: {trees - logged}"
-print(f"{len(trees)} trees, {len(lines)} JSON log lines, every tree's trace id in the logs")
+# Each part is a service of its own: the service column says who did what.
+err = open(sys.argv[2]).read()
+for block in err.split("\n\n"):
+    if not block.startswith("trace ") or "POST /orders (server)" not in block:
+        continue
+    rows = [(line.lstrip(" └├─│").split("  ")[0], line) for line in block.splitlines()[1:]]
+    assert rows[0][0] == "POST /orders (server)" and " order-flow-gateway " in rows[0][1], block
+    for name, service in [("price", "order-flow-api"),
+                          ("process orders (consumer)", "order-flow-worker"),
+                          ("charge", "order-flow-worker")]:
+        row = next((r for k, r in rows if k == name), None)
+        assert row and f" {service} " in row, f"{name} is not {service}'s:\n{block}"
+services = {l["service.name"] for l in lines if "trace_id" in l}
+assert {"order-flow-gateway", "order-flow-api", "order-flow-worker"} <= services, services
+print(f"{len(trees)} trees, {len(lines)} JSON log lines, every tree's trace id in the logs, each part's service named")
 PY
 for example in axum-server hyper-server tonic-health; do
     step "examples: $example runs and prints its trace"

@@ -138,7 +138,7 @@ pub(crate) struct CodeSettings {
 }
 
 /// Everything `init` needs, resolved.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) disabled: bool,
     pub(crate) resource: opentelemetry_sdk::Resource,

@@ -5,10 +5,12 @@ use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Dispatch;
 
-use crate::config::PropagatorKind;
+use crate::ServiceTelemetry;
+use crate::config::{PropagatorKind, Settings};
 use crate::error::Error;
 use crate::export::ExportStats;
 use crate::pipeline::Pipeline;
+use crate::subscriber::SharedWriter;
 
 /// Keeps telemetry running; dropping it flushes what was recorded and shuts
 /// down within the shutdown deadline (5 s unless
@@ -27,6 +29,9 @@ pub struct TelemetryGuard {
     propagator_kinds: Vec<PropagatorKind>,
     shutdown_timeout: Duration,
     final_stats: ExportStats,
+    /// What [`service`](Self::service) builds a dispatcher from.
+    settings: Settings,
+    writer: SharedWriter,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -43,17 +48,66 @@ impl TelemetryGuard {
     pub(crate) fn new(
         pipeline: Option<Pipeline>,
         dispatch: Dispatch,
-        propagator_kinds: Vec<PropagatorKind>,
-        shutdown_timeout: Duration,
+        mut settings: Settings,
+        writer: SharedWriter,
     ) -> Self {
+        let propagator_kinds = std::mem::take(&mut settings.propagators);
+        settings.warnings.clear();
+        settings.notes.clear();
         Self {
             pipeline,
             dispatch,
             propagator: crate::propagation::build(&propagator_kinds),
             propagator_kinds,
-            shutdown_timeout,
+            shutdown_timeout: settings.shutdown_timeout,
             final_stats: ExportStats::default(),
+            settings,
+            writer,
         }
+    }
+
+    /// Telemetry for another service running in this process — the parts of
+    /// a demo or of a modular monolith that should appear as the services
+    /// they are: a tracer provider whose resource says
+    /// `service.name = name` (the rest of the resource, the sampler, the
+    /// limits and the exporters as configured), and a `tracing` dispatcher
+    /// whose spans go to it and whose log lines carry that name.
+    ///
+    /// Give the provider to the layers and wrappers of that part
+    /// (`ServerLayer::builder().tracer_provider(..)` and the like) and run
+    /// its futures with the dispatcher (`tracing::Instrument::with_subscriber`
+    /// or [`tracing::dispatcher::with_default`]). Its spans are exported
+    /// with the rest (the console prints a trace that crosses services as one
+    /// tree, each span with its service), counted in [`stats`](Self::stats),
+    /// and flushed and shut down with this guard. Logs exported over OTLP
+    /// (`OTEL_LOGS_EXPORTER=otlp`) keep the main service's resource. With
+    /// `OTEL_SDK_DISABLED=true` there is no provider and the dispatcher only
+    /// logs.
+    pub fn service(&self, name: impl Into<String>) -> ServiceTelemetry {
+        let name = name.into();
+        let mut warnings = Vec::new();
+        let provider = self
+            .pipeline
+            .as_ref()
+            .map(|p| p.add_service(&name, &mut warnings));
+        let settings = Settings {
+            service_name: name,
+            ..self.settings.clone()
+        };
+        let dispatch = crate::subscriber::build(
+            &settings,
+            provider.as_ref(),
+            self.pipeline.as_ref().and_then(|p| p.logs.as_ref()),
+            self.writer.clone(),
+        );
+        if !warnings.is_empty() {
+            tracing::dispatcher::with_default(&self.dispatch, || {
+                for warning in warnings {
+                    tracing::warn!(target: "observability_core", "{warning}");
+                }
+            });
+        }
+        ServiceTelemetry::new(provider, dispatch)
     }
 
     /// How many spans were exported and dropped so far, and why.

@@ -10,6 +10,7 @@ mod pipeline;
 pub mod propagation;
 mod resource;
 mod scrub;
+mod service;
 mod subscriber;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,6 +23,7 @@ pub use error::Error;
 pub use export::ExportStats;
 pub use guard::TelemetryGuard;
 pub use scrub::{DEFAULT_DELETED_KEYS, ScrubAction, ScrubPattern};
+pub use service::ServiceTelemetry;
 
 // What a user needs next to `init`, so that they never add a second copy of
 // the OpenTelemetry crates by accident.
@@ -317,26 +319,22 @@ impl Builder {
             )?)
         };
         settings.log_writer_is_stdout = self.log_writer.is_none();
+        let writer = subscriber::SharedWriter::new(self.log_writer.unwrap_or_else(|| {
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+        }));
         let dispatch = subscriber::build(
             &settings,
             pipeline.as_ref().map(|p| &p.provider),
             pipeline.as_ref().and_then(|p| p.logs.as_ref()),
-            self.log_writer,
+            writer.clone(),
         );
         let _ = dispatch_cell.set(dispatch.downgrade());
-        let guard = TelemetryGuard::new(
-            pipeline,
-            dispatch,
-            std::mem::take(&mut settings.propagators),
-            settings.shutdown_timeout,
-        );
-        Ok((
-            guard,
-            Messages {
-                warnings,
-                notes: std::mem::take(&mut settings.notes),
-            },
-        ))
+        let messages = Messages {
+            warnings,
+            notes: std::mem::take(&mut settings.notes),
+        };
+        let guard = TelemetryGuard::new(pipeline, dispatch, settings, writer);
+        Ok((guard, messages))
     }
 }
 

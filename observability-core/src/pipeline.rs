@@ -1,15 +1,17 @@
 //! Builds the tracer provider and its export pipeline from resolved settings,
 //! and takes it down again within a deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::config::{Exporter, Settings};
 use crate::export::processor::{QueueProcessor, Reply, Shared};
 use crate::export::runtime::{DispatchCell, ExportRuntime, Reporter};
-use crate::export::{ConsoleSink, ExportStats, Sink};
+use crate::export::{ConsoleShared, ExportStats, Sink};
+use crate::scrub::Scrubber;
 
 /// The console prints sooner than OTLP batches unless told otherwise.
 const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(200);
@@ -20,7 +22,22 @@ pub(crate) struct Pipeline {
     /// Log records exported over OTLP, when `OTEL_LOGS_EXPORTER=otlp`.
     pub(crate) logs: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     runtime: Option<ExportRuntime>,
-    processors: Vec<Arc<Shared>>,
+    /// Every processor feeding an exporter: the main provider's and those
+    /// of the services added since (see [`Pipeline::add_service`]).
+    processors: Mutex<Vec<Arc<Shared>>>,
+    /// What another service of this process needs to export like the main
+    /// one.
+    recipe: Recipe,
+}
+
+#[derive(Debug)]
+struct Recipe {
+    settings: Settings,
+    dispatch: DispatchCell,
+    scrubber: Option<Arc<Scrubber>>,
+    /// The console every service prints to, so traces crossing services
+    /// print as one tree.
+    console: Arc<ConsoleShared>,
 }
 
 impl Pipeline {
@@ -32,54 +49,26 @@ impl Pipeline {
         extra: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
         warnings: &mut Vec<String>,
     ) -> Result<Self, crate::Error> {
-        let exported: Vec<Exporter> = settings
-            .exporters
-            .iter()
-            .copied()
-            .filter(|e| *e != Exporter::None)
-            .collect();
-        let runtime = if exported.is_empty() && settings.logs.is_none() {
+        let exported = settings.exporters.iter().any(|e| *e != Exporter::None);
+        let runtime = if !exported && settings.logs.is_none() {
             None
         } else {
             Some(ExportRuntime::start()?)
         };
-
-        let mut builder = SdkTracerProvider::builder()
-            .with_resource(settings.resource.clone())
-            .with_sampler(settings.sampler.to_sdk())
-            .with_span_limits(settings.limits);
+        let recipe = Recipe {
+            settings: Settings {
+                warnings: Vec::new(),
+                notes: Vec::new(),
+                ..settings.clone()
+            },
+            dispatch: Arc::clone(dispatch),
+            scrubber: (!settings.scrubber.is_empty()).then(|| Arc::new(settings.scrubber.clone())),
+            console: ConsoleShared::stderr(),
+        };
+        let mut builder = recipe.provider_builder(&settings.resource);
         let mut processors = Vec::new();
-        let scrubber = (!settings.scrubber.is_empty()).then(|| Arc::new(settings.scrubber.clone()));
         if let Some(runtime) = &runtime {
-            for exporter in exported {
-                let mut batch = settings.batch.clone();
-                let sink: Box<dyn Sink> = match exporter {
-                    Exporter::Console => {
-                        if !settings.schedule_delay_set {
-                            batch.schedule_delay = CONSOLE_SCHEDULE_DELAY;
-                        }
-                        Box::new(ConsoleSink::new(&settings.resource))
-                    }
-                    Exporter::Otlp => match otlp(settings, runtime) {
-                        Ok(sink) => sink,
-                        Err(why) => {
-                            warnings.push(format!(
-                                "the OTLP exporter for {} could not be built: {why}; spans will not be exported there",
-                                settings.otlp.endpoint
-                            ));
-                            continue;
-                        }
-                    },
-                    Exporter::None => continue,
-                };
-                let (processor, shared, worker) = QueueProcessor::new(
-                    sink,
-                    &batch,
-                    settings.attribute_value_length_limit,
-                    scrubber.clone(),
-                    Reporter::new(Arc::clone(dispatch)),
-                );
-                runtime.handle().spawn(worker);
+            for (processor, shared) in recipe.processors(&settings.resource, runtime, warnings) {
                 builder = builder.with_span_processor(processor);
                 processors.push(shared);
             }
@@ -104,13 +93,52 @@ impl Pipeline {
             provider: builder.build(),
             logs,
             runtime,
-            processors,
+            processors: Mutex::new(processors),
+            recipe,
         })
+    }
+
+    /// A tracer provider for another service of this process: the same
+    /// sampler, limits and exporters, a resource whose `service.name` is
+    /// `service`, queues of its own. Its spans are counted, flushed and
+    /// shut down with the rest. Problems building an exporter are warnings,
+    /// as at start.
+    pub(crate) fn add_service(
+        &self,
+        service: &str,
+        warnings: &mut Vec<String>,
+    ) -> SdkTracerProvider {
+        let resource = with_service_name(&self.recipe.settings.resource, service);
+        let mut builder = self.recipe.provider_builder(&resource);
+        if let Some(runtime) = &self.runtime {
+            let mut processors = self.lock();
+            for (processor, shared) in self.recipe.processors(&resource, runtime, warnings) {
+                // After shutdown began, the new queue is closed at once: its
+                // spans are counted as dropped at shutdown, like the others'.
+                if processors.first().is_some_and(|p| p.is_closed()) {
+                    shared.begin_shutdown(Instant::now(), Reply::Ignored);
+                }
+                builder = builder.with_span_processor(processor);
+                processors.push(shared);
+            }
+        }
+        builder.build()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Shared>>> {
+        self.processors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The processors at this moment.
+    fn processors(&self) -> Vec<Arc<Shared>> {
+        self.lock().clone()
     }
 
     pub(crate) fn stats(&self) -> ExportStats {
         let mut total = ExportStats::default();
-        for p in &self.processors {
+        for p in self.lock().iter() {
             total.add(p.stats());
         }
         total
@@ -119,7 +147,7 @@ impl Pipeline {
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), crate::Error> {
         let deadline = Instant::now() + timeout;
         let mut waiting = Vec::new();
-        for p in &self.processors {
+        for p in &self.processors() {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             if p.request_flush(Reply::Blocking(tx)) {
                 waiting.push(rx);
@@ -142,7 +170,7 @@ impl Pipeline {
     /// Begins shutdown of every processor; the replies come when each has
     /// exported what it held (or the deadline passed).
     fn begin_shutdown(&self, deadline: Instant, reply: impl Fn() -> Reply) {
-        for p in &self.processors {
+        for p in &self.processors() {
             p.begin_shutdown(deadline, reply());
         }
     }
@@ -150,11 +178,12 @@ impl Pipeline {
     /// Shuts down, blocking the caller until done or `timeout` has passed.
     pub(crate) fn shutdown_blocking(self, timeout: Duration) -> (ExportStats, bool) {
         let deadline = Instant::now() + timeout;
-        let (tx, rx) = std::sync::mpsc::sync_channel(self.processors.len().max(1));
+        let count = self.lock().len();
+        let (tx, rx) = std::sync::mpsc::sync_channel(count.max(1));
         self.begin_shutdown(deadline, || Reply::Blocking(tx.clone()));
         drop(tx);
         let mut in_time = true;
-        for _ in 0..self.processors.len() {
+        for _ in 0..count {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(()) => {}
@@ -176,7 +205,7 @@ impl Pipeline {
             return self.finish(true);
         };
         let mut replies = Vec::new();
-        for p in &self.processors {
+        for p in &self.processors() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             p.begin_shutdown(deadline, Reply::Async(tx));
             replies.push(rx);
@@ -208,7 +237,7 @@ impl Pipeline {
         };
         // Whatever is still queued or was being exported when the deadline
         // passed is lost: count it, so delivered + dropped = created.
-        for p in &self.processors {
+        for p in &self.processors() {
             p.abandon(stopped);
         }
         let _ = self
@@ -216,6 +245,75 @@ impl Pipeline {
             .shutdown_with_timeout(Duration::from_millis(100));
         (self.stats(), in_time)
     }
+}
+
+impl Recipe {
+    fn provider_builder(
+        &self,
+        resource: &Resource,
+    ) -> opentelemetry_sdk::trace::TracerProviderBuilder {
+        SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(self.settings.sampler.to_sdk())
+            .with_span_limits(self.settings.limits)
+    }
+
+    /// A processor per exporter for spans of `resource`, each with its
+    /// worker spawned on the export thread.
+    fn processors(
+        &self,
+        resource: &Resource,
+        runtime: &ExportRuntime,
+        warnings: &mut Vec<String>,
+    ) -> Vec<(QueueProcessor, Arc<Shared>)> {
+        let settings = &self.settings;
+        let mut out = Vec::new();
+        for exporter in &settings.exporters {
+            let mut batch = settings.batch.clone();
+            let sink: Box<dyn Sink> = match exporter {
+                Exporter::Console => {
+                    if !settings.schedule_delay_set {
+                        batch.schedule_delay = CONSOLE_SCHEDULE_DELAY;
+                    }
+                    Box::new(self.console.sink(resource))
+                }
+                Exporter::Otlp => match otlp(settings, resource, runtime) {
+                    Ok(sink) => sink,
+                    Err(why) => {
+                        warnings.push(format!(
+                            "the OTLP exporter for {} could not be built: {why}; spans will not be exported there",
+                            settings.otlp.endpoint
+                        ));
+                        continue;
+                    }
+                },
+                Exporter::None => continue,
+            };
+            let (processor, shared, worker) = QueueProcessor::new(
+                sink,
+                &batch,
+                settings.attribute_value_length_limit,
+                self.scrubber.clone(),
+                Reporter::new(Arc::clone(&self.dispatch)),
+            );
+            runtime.handle().spawn(worker);
+            out.push((processor, shared));
+        }
+        out
+    }
+}
+
+/// `resource` with its `service.name` replaced.
+fn with_service_name(resource: &Resource, service: &str) -> Resource {
+    Resource::builder_empty()
+        .with_attributes(
+            resource
+                .iter()
+                .filter(|(key, _)| key.as_str() != "service.name")
+                .map(|(key, value)| opentelemetry::KeyValue::new(key.clone(), value.clone())),
+        )
+        .with_service_name(service.to_owned())
+        .build()
 }
 
 fn otlp_logs(
@@ -242,14 +340,18 @@ fn otlp_logs(
     }
 }
 
-fn otlp(settings: &Settings, runtime: &ExportRuntime) -> Result<Box<dyn Sink>, String> {
+fn otlp(
+    settings: &Settings,
+    resource: &Resource,
+    runtime: &ExportRuntime,
+) -> Result<Box<dyn Sink>, String> {
     #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     {
-        crate::export::otlp_sink(&settings.otlp, &settings.resource, runtime.handle())
+        crate::export::otlp_sink(&settings.otlp, resource, runtime.handle())
     }
     #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
     {
-        let _ = (settings, runtime);
+        let _ = (settings, resource, runtime);
         Err(
             "observability-core was built without the `otlp-grpc` and `otlp-http` features"
                 .to_owned(),

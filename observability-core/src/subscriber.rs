@@ -68,11 +68,40 @@ const NOT_EXPORTED_AS_LOGS: &[&str] = &[
     "observability_core",
 ];
 
+/// Where log lines go, shared by the dispatchers of every service of the
+/// process.
+#[derive(Clone)]
+pub(crate) struct SharedWriter(std::sync::Arc<BoxMakeWriter>);
+
+impl SharedWriter {
+    pub(crate) fn new(writer: BoxMakeWriter) -> Self {
+        Self(std::sync::Arc::new(writer))
+    }
+}
+
+impl std::fmt::Debug for SharedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedWriter")
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedWriter {
+    type Writer = <BoxMakeWriter as tracing_subscriber::fmt::MakeWriter<'a>>::Writer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.make_writer()
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        self.0.make_writer_for(meta)
+    }
+}
+
 pub(crate) fn build(
     settings: &Settings,
     provider: Option<&SdkTracerProvider>,
     logger: Option<&opentelemetry_sdk::logs::SdkLoggerProvider>,
-    writer: Option<BoxMakeWriter>,
+    writer: SharedWriter,
 ) -> Dispatch {
     let otel = provider.map(|provider| {
         let scope = InstrumentationScope::builder("observability")
@@ -86,7 +115,6 @@ pub(crate) fn build(
             })
     });
     let filter = || EnvFilter::builder().parse_lossy(&settings.log_filter);
-    let writer = writer.unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
     let (text, lines) = match settings.log_format {
         LogFormat::Text => {
             let ansi = settings.log_writer_is_stdout && std::io::stdout().is_terminal();

@@ -40,12 +40,12 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 
 use crate::span::{
     self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError, TracerChoice,
 };
 
 const ROUTING_KEY: &str = "messaging.rabbitmq.destination.routing_key";
@@ -160,6 +160,7 @@ pub async fn publish(
     // Span name: `{messaging.operation.name} {destination}` (messaging
     // spans, "Span name").
     let cx = span::start(
+        &TracerChoice::default(),
         format!("publish {destination}"),
         SpanKind::Producer,
         &Context::current(),
@@ -210,6 +211,7 @@ pub struct Process {
     ack: bool,
     requeue_on_failure: bool,
     queue: String,
+    tracer: TracerChoice,
 }
 
 impl Process {
@@ -228,6 +230,18 @@ impl Process {
     /// Acks on success and nacks on failure (default off).
     pub fn ack(mut self, on: bool) -> Self {
         self.ack = on;
+        self
+    }
+
+    /// Uses this provider instead of the global one (for a service with a
+    /// provider of its own).
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = TracerChoice::from_provider(provider);
         self
     }
 
@@ -275,6 +289,7 @@ impl Process {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
         }
         let cx = span::consumer_span(
+            &self.tracer,
             format!("process {destination}"),
             &producer,
             self.mode,

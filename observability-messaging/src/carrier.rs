@@ -7,13 +7,13 @@ use std::fmt::Display;
 use std::future::Future;
 
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use serde_json::{Map, Value};
 
 use crate::span::{
     self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, TracerChoice,
 };
 
 /// The field of a JSON payload that carries the context:
@@ -78,7 +78,8 @@ impl Injector for MapInjector<'_> {
 
 /// Sends a message through any transport: a PRODUCER span
 /// `send {destination}` (child of the current context) whose context is
-/// injected into `headers` before `send` receives them.
+/// injected into `headers` before `send` receives them. The shorthand of
+/// [`Producer::send`] with the global tracer provider.
 ///
 /// ```no_run
 /// # async fn demo(queue: tokio::sync::mpsc::Sender<(std::collections::HashMap<String, String>, String)>) -> Result<(), String> {
@@ -92,7 +93,7 @@ impl Injector for MapInjector<'_> {
 pub async fn send<F, Fut, T, E>(
     system: &'static str,
     destination: &str,
-    mut headers: HashMap<String, String>,
+    headers: HashMap<String, String>,
     send: F,
 ) -> Result<T, E>
 where
@@ -100,26 +101,14 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Display,
 {
-    let cx = span::start(
-        format!("send {destination}"),
-        SpanKind::Producer,
-        &Context::current(),
-        vec![
-            KeyValue::new(MESSAGING_SYSTEM, system),
-            KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(MESSAGING_OPERATION_NAME, "send"),
-            KeyValue::new(MESSAGING_DESTINATION_NAME, destination.to_owned()),
-        ],
-        Vec::new(),
-    );
-    inject_map(&cx, &mut headers);
-    span::run_in(cx, || send(headers)).await
+    Producer::new(system, destination).send(headers, send).await
 }
 
 /// Processes a message from any transport: a CONSUMER span
 /// `process {destination}` whose parent is the producer's context in
 /// `headers` (or linked to it, in [`ParentMode::Link`]). The handler runs with
-/// that span current; an `Err` marks the span failed.
+/// that span current; an `Err` marks the span failed. The shorthand of
+/// [`Consumer::process`] with the global tracer provider.
 pub async fn process<F, Fut, T, E>(
     system: &'static str,
     destination: &str,
@@ -133,23 +122,161 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Display,
 {
-    let producer = extract_map(headers);
-    let mut attributes = vec![
-        KeyValue::new(MESSAGING_SYSTEM, system),
-        KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
-        KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
-        KeyValue::new(MESSAGING_DESTINATION_NAME, destination.to_owned()),
-    ];
-    if let Some(id) = message_id {
-        attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
+    Consumer::new(system, destination)
+        .mode(mode)
+        .process(headers, message_id, handler)
+        .await
+}
+
+/// The producer side of any transport, with its options: see [`send`].
+///
+/// ```no_run
+/// # async fn demo(provider: opentelemetry_sdk::trace::SdkTracerProvider, queue: tokio::sync::mpsc::Sender<std::collections::HashMap<String, String>>) -> Result<(), String> {
+/// use observability_messaging::Producer;
+/// let producer = Producer::new("memory", "orders").tracer_provider(&provider);
+/// producer
+///     .send(Default::default(), |headers| async move {
+///         queue.send(headers).await.map_err(|e| e.to_string())
+///     })
+///     .await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "call send() for each message"]
+pub struct Producer {
+    system: &'static str,
+    destination: String,
+    tracer: TracerChoice,
+}
+
+impl Producer {
+    /// A producer for `destination` on `system` (`messaging.system`), with
+    /// the global tracer provider.
+    pub fn new(system: &'static str, destination: impl Into<String>) -> Self {
+        Self {
+            system,
+            destination: destination.into(),
+            tracer: TracerChoice::default(),
+        }
     }
-    let cx = span::consumer_span(
-        format!("process {destination}"),
-        &producer,
-        mode,
-        attributes,
-    );
-    span::run_in(cx, handler).await
+
+    /// Uses this provider instead of the global one (for a service with a
+    /// provider of its own).
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = TracerChoice::from_provider(provider);
+        self
+    }
+
+    /// Sends a message inside a PRODUCER span `send {destination}` (child of
+    /// the current context), its context injected into `headers` before
+    /// `send` receives them.
+    pub async fn send<F, Fut, T, E>(
+        &self,
+        mut headers: HashMap<String, String>,
+        send: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(HashMap<String, String>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        let cx = span::start(
+            &self.tracer,
+            format!("send {}", self.destination),
+            SpanKind::Producer,
+            &Context::current(),
+            vec![
+                KeyValue::new(MESSAGING_SYSTEM, self.system),
+                KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
+                KeyValue::new(MESSAGING_OPERATION_NAME, "send"),
+                KeyValue::new(MESSAGING_DESTINATION_NAME, self.destination.clone()),
+            ],
+            Vec::new(),
+        );
+        inject_map(&cx, &mut headers);
+        span::run_in(cx, || send(headers)).await
+    }
+}
+
+/// The consumer side of any transport, with its options: see [`process`].
+#[derive(Clone, Debug)]
+#[must_use = "call process() for each message"]
+pub struct Consumer {
+    system: &'static str,
+    destination: String,
+    mode: ParentMode,
+    tracer: TracerChoice,
+}
+
+impl Consumer {
+    /// A consumer of `destination` on `system` (`messaging.system`), the
+    /// producer's span as parent, with the global tracer provider.
+    pub fn new(system: &'static str, destination: impl Into<String>) -> Self {
+        Self {
+            system,
+            destination: destination.into(),
+            mode: ParentMode::Parent,
+            tracer: TracerChoice::default(),
+        }
+    }
+
+    /// Whether the consumer span is the producer's child (default) or links
+    /// to it.
+    pub fn mode(mut self, mode: ParentMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Uses this provider instead of the global one (for a service with a
+    /// provider of its own).
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = TracerChoice::from_provider(provider);
+        self
+    }
+
+    /// Runs `handler` inside a CONSUMER span `process {destination}` whose
+    /// parent is the producer's context in `headers` (or linked to it); an
+    /// `Err` marks the span failed.
+    pub async fn process<F, Fut, T, E>(
+        &self,
+        headers: &HashMap<String, String>,
+        message_id: Option<&str>,
+        handler: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        let producer = extract_map(headers);
+        let mut attributes = vec![
+            KeyValue::new(MESSAGING_SYSTEM, self.system),
+            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
+            KeyValue::new(MESSAGING_DESTINATION_NAME, self.destination.clone()),
+        ];
+        if let Some(id) = message_id {
+            attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
+        }
+        let cx = span::consumer_span(
+            &self.tracer,
+            format!("process {}", self.destination),
+            &producer,
+            self.mode,
+            attributes,
+        );
+        span::run_in(cx, handler).await
+    }
 }
 
 /// Whether a context carries a valid remote span (a producer was found).

@@ -10,7 +10,7 @@ pub mod sqs;
 mod xray;
 
 pub use carrier::{
-    JSON_FIELD, MapInjector, extract_json, extract_map, has_parent, inject_json, inject_map,
-    process, send,
+    Consumer, JSON_FIELD, MapInjector, Producer, extract_json, extract_map, has_parent,
+    inject_json, inject_map, process, send,
 };
 pub use span::{ParentMode, ProcessError};

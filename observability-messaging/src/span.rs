@@ -2,11 +2,13 @@
 //! made the current context while the user's code runs.
 
 use std::borrow::Cow;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::future::Future;
+use std::sync::Arc;
 
 use opentelemetry::context::FutureExt;
-use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
 pub(crate) const MESSAGING_SYSTEM: &str = "messaging.system";
@@ -14,7 +16,6 @@ pub(crate) const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
 pub(crate) const MESSAGING_OPERATION_NAME: &str = "messaging.operation.name";
 pub(crate) const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
 pub(crate) const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
-pub(crate) const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
 pub(crate) const ERROR_TYPE: &str = "error.type";
 
 /// Why a consumer wrapper's `run` failed.
@@ -61,28 +62,58 @@ pub enum ParentMode {
     Link,
 }
 
-fn tracer() -> opentelemetry::global::BoxedTracer {
-    opentelemetry::global::tracer_with_scope(
-        InstrumentationScope::builder("observability-messaging")
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build(),
-    )
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("observability-messaging")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where the wrappers take their tracer: the global provider (looked up at
+/// each span, so wrappers made before `init()` still work) unless a
+/// provider was given.
+#[derive(Clone, Default)]
+pub(crate) struct TracerChoice(Option<Arc<BoxedTracer>>);
+
+impl fmt::Debug for TracerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TracerChoice::Provider"
+        } else {
+            "TracerChoice::Global"
+        })
+    }
+}
+
+impl TracerChoice {
+    /// The tracer of `provider`.
+    pub(crate) fn from_provider<P>(provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        Self(Some(Arc::new(BoxedTracer::new(Box::new(
+            provider.tracer_with_scope(scope()),
+        )))))
+    }
 }
 
 /// Starts a span and returns the context holding it.
 pub(crate) fn start(
+    tracer: &TracerChoice,
     name: impl Into<Cow<'static, str>>,
     kind: SpanKind,
     parent: &Context,
     attributes: Vec<KeyValue>,
     links: Vec<Link>,
 ) -> Context {
-    start_at(name, kind, parent, attributes, links, None)
+    start_at(tracer, name, kind, parent, attributes, links, None)
 }
 
 /// [`start`], with a start time in the past (a span whose links are only
 /// known once the operation is done).
 pub(crate) fn start_at(
+    tracer: &TracerChoice,
     name: impl Into<Cow<'static, str>>,
     kind: SpanKind,
     parent: &Context,
@@ -90,7 +121,14 @@ pub(crate) fn start_at(
     links: Vec<Link>,
     start_time: Option<std::time::SystemTime>,
 ) -> Context {
-    let tracer = tracer();
+    let global;
+    let tracer: &BoxedTracer = match &tracer.0 {
+        Some(tracer) => tracer,
+        None => {
+            global = opentelemetry::global::tracer_with_scope(scope());
+            &global
+        }
+    };
     let mut builder = tracer
         .span_builder(name)
         .with_kind(kind)
@@ -99,7 +137,7 @@ pub(crate) fn start_at(
     if let Some(start) = start_time {
         builder = builder.with_start_time(start);
     }
-    parent.with_span(builder.start_with_context(&tracer, parent))
+    parent.with_span(builder.start_with_context(tracer, parent))
 }
 
 /// Runs `f` with `cx` current, records an error result on the span, ends it.
@@ -130,6 +168,7 @@ pub(crate) fn fail(cx: &Context, error_type: &'static str, error: &dyn Display) 
 
 /// The consumer span for a message whose producer context is `producer`.
 pub(crate) fn consumer_span(
+    tracer: &TracerChoice,
     name: String,
     producer: &Context,
     mode: ParentMode,
@@ -137,9 +176,14 @@ pub(crate) fn consumer_span(
 ) -> Context {
     let producer_sc = producer.span().span_context().clone();
     match mode {
-        ParentMode::Parent if producer_sc.is_valid() => {
-            start(name, SpanKind::Consumer, producer, attributes, Vec::new())
-        }
+        ParentMode::Parent if producer_sc.is_valid() => start(
+            tracer,
+            name,
+            SpanKind::Consumer,
+            producer,
+            attributes,
+            Vec::new(),
+        ),
         _ => {
             let links = if producer_sc.is_valid() {
                 vec![Link::with_context(producer_sc)]
@@ -147,6 +191,7 @@ pub(crate) fn consumer_span(
                 Vec::new()
             };
             start(
+                tracer,
                 name,
                 SpanKind::Consumer,
                 &Context::current(),

@@ -36,14 +36,16 @@ use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 
 use crate::span::{
-    self, MESSAGING_BATCH_MESSAGE_COUNT, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID,
-    MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError,
+    self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError, TracerChoice,
 };
 
+/// `messaging.batch.message_count` (only SQS batches here).
+const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
 /// SQS accepts at most this many message attributes per message.
 pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 /// `aws.sqs.queue.url`.
@@ -154,6 +156,7 @@ pub async fn send(
 > {
     let url = request.get_queue_url().clone().unwrap_or_default();
     let cx = span::start(
+        &TracerChoice::default(),
         format!("send {}", queue_name(&url)),
         SpanKind::Producer,
         &Context::current(),
@@ -196,6 +199,7 @@ pub async fn send_batch(
     let mut links = Vec::with_capacity(entries.len());
     for entry in &mut entries {
         let create = span::start(
+            &TracerChoice::default(),
             format!("create {}", queue_name(&url)),
             SpanKind::Producer,
             &parent,
@@ -224,6 +228,7 @@ pub async fn send_batch(
         entries.len() as i64,
     ));
     let cx = span::start(
+        &TracerChoice::default(),
         format!("send {}", queue_name(&url)),
         SpanKind::Producer,
         &parent,
@@ -310,6 +315,7 @@ pub async fn receive(
         ));
     }
     let cx = span::start_at(
+        &TracerChoice::default(),
         format!("receive {}", queue_name(&url)),
         SpanKind::Client,
         &Context::current(),
@@ -351,6 +357,7 @@ pub struct Process {
     queue_url: String,
     mode: ParentMode,
     delete_with: Option<Client>,
+    tracer: TracerChoice,
 }
 
 impl Process {
@@ -360,7 +367,20 @@ impl Process {
             queue_url: queue_url.into(),
             mode: ParentMode::Parent,
             delete_with: None,
+            tracer: TracerChoice::default(),
         }
+    }
+
+    /// Uses this provider instead of the global one (for a service with a
+    /// provider of its own).
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = TracerChoice::from_provider(provider);
+        self
     }
 
     /// Whether the consumer span is the producer's child (default) or
@@ -404,6 +424,7 @@ impl Process {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
         }
         let cx = span::consumer_span(
+            &self.tracer,
             format!("process {}", queue_name(&self.queue_url)),
             &producer,
             self.mode,

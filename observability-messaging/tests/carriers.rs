@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use observability_core::testing::SpanCapture;
 use observability_messaging::{
-    ParentMode, extract_json, extract_map, has_parent, inject_json, process, send,
+    Consumer, ParentMode, Producer, extract_json, extract_map, has_parent, inject_json, process,
+    send,
 };
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
 
@@ -119,4 +120,36 @@ async fn carriers_and_the_generic_wrappers() {
         linked.links.links[0].span_context.span_id(),
         send_span.span_context.span_id()
     );
+
+    // A provider of its own (another service in the process): the spans go
+    // there, not to the global provider, and still make one trace.
+    capture.clear();
+    let own = SpanCapture::new();
+    let provider = own.tracer_provider();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<HashMap<String, String>>(1);
+    Producer::new("memory", "jobs")
+        .tracer_provider(&provider)
+        .send(HashMap::new(), |headers| async move {
+            tx.send(headers).await.map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap();
+    let headers = rx.recv().await.unwrap();
+    Consumer::new("memory", "jobs")
+        .tracer_provider(&provider)
+        .process(&headers, Some("m-2"), || async { Ok::<_, String>(()) })
+        .await
+        .unwrap();
+    let sent = own
+        .span("send jobs")
+        .expect("the producer span, in its own provider");
+    let processed = own
+        .span("process jobs")
+        .expect("the consumer span, in its own provider");
+    assert_eq!(processed.parent_span_id, sent.span_context.span_id());
+    assert!(
+        capture.span("send jobs").is_none(),
+        "not in the global provider"
+    );
+    assert!(capture.span("process jobs").is_none());
 }

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
@@ -29,45 +30,115 @@ type Output = Box<dyn FnMut(&[u8]) + Send>;
 
 struct Pending {
     spans: Vec<SpanData>,
+    /// The `service.name` of each span, by index.
+    services: Vec<Arc<str>>,
     last_arrival: Instant,
 }
 
-pub(crate) struct ConsoleSink {
-    service: String,
+/// The traces waiting to be printed, shared by the console sinks of every
+/// service in the process (one per tracer provider, see
+/// [`TelemetryGuard::service`](crate::TelemetryGuard::service)), so a trace
+/// that crosses services prints as one tree.
+pub(crate) struct ConsoleShared(Mutex<State>);
+
+struct State {
     traces: HashMap<TraceId, Pending>,
     output: Output,
+    /// Sinks attached.
+    sinks: usize,
+    /// Sinks that flushed in this round; when all have, everything pending
+    /// is printed (a trace's spans may still be in another sink's queue
+    /// until then).
+    flushed: usize,
+    round: u64,
 }
 
-impl ConsoleSink {
-    pub(crate) fn new(resource: &Resource) -> Self {
-        Self::with_output(
-            resource,
-            Box::new(|bytes| {
-                let mut err = std::io::stderr().lock();
-                let _ = err.write_all(bytes);
-                let _ = err.flush();
-            }),
-        )
+impl State {
+    fn print(&mut self, trace_id: TraceId) {
+        if let Some(pending) = self.traces.remove(&trace_id) {
+            let services: Vec<&str> = pending.services.iter().map(|s| &**s).collect();
+            let text = render(trace_id, &pending.spans, &services);
+            (self.output)(text.as_bytes());
+        }
     }
 
-    pub(crate) fn with_output(resource: &Resource, output: Output) -> Self {
+    /// Prints every pending trace, oldest arrival first.
+    fn print_all(&mut self) {
+        let mut all: Vec<(Instant, TraceId)> = self
+            .traces
+            .iter()
+            .map(|(id, p)| (p.last_arrival, *id))
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        for (_, id) in all {
+            self.print(id);
+        }
+        self.flushed = 0;
+        self.round += 1;
+    }
+}
+
+impl std::fmt::Debug for ConsoleShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("ConsoleShared")
+            .field("traces", &state.traces.len())
+            .field("sinks", &state.sinks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsoleShared {
+    /// Printing to standard error.
+    pub(crate) fn stderr() -> Arc<Self> {
+        Self::with_output(Box::new(|bytes| {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(bytes);
+            let _ = err.flush();
+        }))
+    }
+
+    pub(crate) fn with_output(output: Output) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(State {
+            traces: HashMap::new(),
+            output,
+            sinks: 0,
+            flushed: 0,
+            round: 0,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Only the export thread takes the lock; a panic there cannot leave
+        // the map half-updated in a way that matters for printing.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A sink for the service of `resource`.
+    pub(crate) fn sink(self: &Arc<Self>, resource: &Resource) -> ConsoleSink {
         let service = resource
             .get(&Key::from_static_str("service.name"))
             .map(|v| v.as_str().into_owned())
             .unwrap_or_default();
-        Self {
-            service,
-            traces: HashMap::new(),
-            output,
+        let mut state = self.state();
+        state.sinks += 1;
+        ConsoleSink {
+            service: service.into(),
+            shared: Arc::clone(self),
+            flushed_round: None,
         }
     }
+}
 
-    fn print(&mut self, trace_id: TraceId) {
-        if let Some(pending) = self.traces.remove(&trace_id) {
-            let text = render(trace_id, &pending.spans, &self.service);
-            (self.output)(text.as_bytes());
-        }
-    }
+/// One service's way into the console: its spans join the shared traces,
+/// tagged with its `service.name`.
+pub(crate) struct ConsoleSink {
+    service: Arc<str>,
+    shared: Arc<ConsoleShared>,
+    /// The round in which this sink last flushed.
+    flushed_round: Option<u64>,
 }
 
 impl Sink for ConsoleSink {
@@ -77,25 +148,28 @@ impl Sink for ConsoleSink {
 
     fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
         let now = Instant::now();
+        let mut state = self.shared.state();
         for span in batch {
-            let pending = self
+            let pending = state
                 .traces
                 .entry(span.span_context.trace_id())
                 .or_insert_with(|| Pending {
                     spans: Vec::new(),
+                    services: Vec::new(),
                     last_arrival: now,
                 });
             pending.last_arrival = now;
             pending.spans.push(span);
+            pending.services.push(Arc::clone(&self.service));
         }
-        while self.traces.len() > MAX_TRACES {
-            let oldest = self
+        while state.traces.len() > MAX_TRACES {
+            let oldest = state
                 .traces
                 .iter()
                 .min_by_key(|(_, p)| p.last_arrival)
                 .map(|(id, _)| *id);
             match oldest {
-                Some(id) => self.print(id),
+                Some(id) => state.print(id),
                 None => break,
             }
         }
@@ -103,17 +177,41 @@ impl Sink for ConsoleSink {
     }
 
     fn tick(&mut self, flush_all: bool) {
-        let mut ready: Vec<(Instant, TraceId)> = self
+        let mut state = self.shared.state();
+        if flush_all {
+            if self.flushed_round != Some(state.round) {
+                self.flushed_round = Some(state.round);
+                state.flushed += 1;
+            }
+            if state.flushed >= state.sinks {
+                state.print_all();
+                return;
+            }
+        }
+        let mut ready: Vec<(Instant, TraceId)> = state
             .traces
             .iter()
-            .filter(|(_, p)| {
-                flush_all || (p.last_arrival.elapsed() >= LINGER && has_root(&p.spans))
-            })
+            .filter(|(_, p)| p.last_arrival.elapsed() >= LINGER && has_root(&p.spans))
             .map(|(id, p)| (p.last_arrival, *id))
             .collect();
         ready.sort_by_key(|(at, _)| *at);
         for (_, id) in ready {
-            self.print(id);
+            state.print(id);
+        }
+    }
+}
+
+impl Drop for ConsoleSink {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.sinks = state.sinks.saturating_sub(1);
+        if self.flushed_round == Some(state.round) {
+            state.flushed = state.flushed.saturating_sub(1);
+        }
+        // The last sink prints what is left; otherwise the others may now
+        // all have flushed.
+        if state.sinks == 0 || (state.flushed > 0 && state.flushed >= state.sinks) {
+            state.print_all();
         }
     }
 }
@@ -156,7 +254,8 @@ fn kind_label(kind: &SpanKind) -> &'static str {
 
 /// Renders one trace as a tree. Children are ordered by start time; spans
 /// whose parent is not here (remote, or not ended yet) are roots.
-pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> String {
+/// `services[i]` is the `service.name` of `spans[i]`.
+pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -> String {
     let ids: HashMap<SpanId, usize> = spans
         .iter()
         .enumerate()
@@ -224,6 +323,11 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
         .max()
         .unwrap_or(0)
         .min(72);
+    let service_width = services
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0);
     let errors = spans
         .iter()
         .filter(|s| matches!(s.status, Status::Error { .. }))
@@ -250,9 +354,10 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], service: &str) -> St
         let offset = since(s.start_time, start);
         let bar = waterfall(offset, duration, total);
         let pad = width.saturating_sub(label.chars().count());
+        let service = services.get(i).copied().unwrap_or_default();
         let _ = write!(
             out,
-            "  {label}{:pad$}  {service}  {:>9}  |{bar}|",
+            "  {label}{:pad$}  {service:<service_width$}  {:>9}  |{bar}|",
             "",
             format_duration(duration)
         );
@@ -305,7 +410,6 @@ mod tests {
     use opentelemetry::InstrumentationScope;
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
-    use std::sync::{Arc, Mutex};
 
     fn span(
         trace: u128,
@@ -351,7 +455,7 @@ mod tests {
             server,
             span(1, 2, 1, "load_order", 1, 10),
         ];
-        let text = render(TraceId::from(1u128), &spans, "orders");
+        let text = render(TraceId::from(1u128), &spans, &["orders"; 4]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[1],
@@ -380,15 +484,13 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink_out = Arc::clone(&out);
         let resource = Resource::builder_empty().with_service_name("svc").build();
-        let mut sink = ConsoleSink::with_output(
-            &resource,
-            Box::new(move |b| {
-                sink_out
-                    .lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(b).into_owned())
-            }),
-        );
+        let shared = ConsoleShared::with_output(Box::new(move |b| {
+            sink_out
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(b).into_owned())
+        }));
+        let mut sink = shared.sink(&resource);
         drop(sink.export(vec![
             span(1, 2, 1, "child", 1, 2),
             span(2, 9, 0, "other root", 0, 1),
@@ -413,5 +515,68 @@ mod tests {
                 || printed[1].contains("  root")
         );
         assert!(printed[1].contains("2 spans"));
+    }
+
+    /// The printed lines, as a `Vec` the test can look into.
+    fn collected() -> (Arc<ConsoleShared>, Arc<Mutex<Vec<String>>>) {
+        let out = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink_out = Arc::clone(&out);
+        let shared = ConsoleShared::with_output(Box::new(move |b| {
+            sink_out
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(b).into_owned())
+        }));
+        (shared, out)
+    }
+
+    #[test]
+    fn services_sharing_the_console_print_one_tree_with_each_span_s_service() {
+        let (shared, out) = collected();
+        let service = |name: &str| {
+            Resource::builder_empty()
+                .with_service_name(name.to_owned())
+                .build()
+        };
+        let mut gateway = shared.sink(&service("shop-gateway"));
+        let mut worker = shared.sink(&service("shop-worker"));
+        drop(gateway.export(vec![span(1, 1, 0, "POST /orders", 0, 10)]));
+        drop(worker.export(vec![span(1, 2, 1, "process orders", 5, 20)]));
+        // A flush of one sink waits for the other: the worker's spans could
+        // still be in its queue.
+        gateway.tick(true);
+        assert!(out.lock().unwrap().is_empty());
+        worker.tick(true);
+        let printed = out.lock().unwrap().clone();
+        assert_eq!(printed.len(), 1, "{printed:?}");
+        let lines: Vec<&str> = printed[0].lines().collect();
+        assert!(lines[1].contains("2 spans"), "{}", printed[0]);
+        assert!(
+            lines[2].contains("POST /orders") && lines[2].contains("shop-gateway "),
+            "{}",
+            printed[0]
+        );
+        assert!(
+            lines[3].contains("└─ process orders") && lines[3].contains("shop-worker "),
+            "{}",
+            printed[0]
+        );
+        // Columns stay aligned across services of different lengths.
+        assert_eq!(lines[2].find('|'), lines[3].find('|'), "{}", printed[0]);
+
+        // A sink that goes away (its provider dropped) no longer holds the
+        // others' flushes back, and the last one prints what is left.
+        drop(worker.export(vec![span(2, 3, 0, "orphan", 0, 1)]));
+        drop(worker);
+        drop(gateway.export(vec![span(3, 4, 0, "late", 0, 1)]));
+        gateway.tick(true);
+        assert_eq!(out.lock().unwrap().len(), 3);
+        drop(gateway.export(vec![span(4, 5, 0, "last", 0, 1)]));
+        drop(gateway);
+        assert_eq!(
+            out.lock().unwrap().len(),
+            4,
+            "printed when the last sink goes"
+        );
     }
 }

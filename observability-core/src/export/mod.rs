@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 pub use processor::ExportStats;
 
-pub(crate) use console::ConsoleSink;
+pub(crate) use console::ConsoleShared;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
 

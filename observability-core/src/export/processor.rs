@@ -65,11 +65,14 @@ struct Counters {
 pub(crate) enum Reply {
     Blocking(std::sync::mpsc::SyncSender<()>),
     Async(oneshot::Sender<()>),
+    /// Nobody waits.
+    Ignored,
 }
 
 impl Reply {
     fn send(self) {
         match self {
+            Self::Ignored => {}
             Self::Blocking(tx) => {
                 let _ = tx.try_send(());
             }
@@ -105,6 +108,11 @@ impl Shared {
             dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
             dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Starts shutdown: new spans are refused from now on. Returns `false`

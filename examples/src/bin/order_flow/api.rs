@@ -5,17 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use observability_http::ServerLayer;
 
 use crate::broker::Broker;
 use crate::order::Order;
+use crate::telemetry::Telemetry;
 
 /// The API's routes, publishing to `broker`.
-pub(crate) fn router(broker: Broker) -> Router {
-    Router::new()
+pub(crate) fn router(broker: &Broker, telemetry: &Telemetry) -> Router {
+    let router = Router::new()
         .route("/orders", post(create))
-        .with_state(broker)
-        .layer(ServerLayer::new())
+        .with_state(broker.traced_by(telemetry))
+        .layer(telemetry.server_layer());
+    telemetry.router(router)
 }
 
 async fn create(State(broker): State<Broker>, Json(order): Json<Order>) -> (StatusCode, String) {

@@ -7,22 +7,24 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observability_messaging::{ParentMode, amqp, sqs};
+use observability_messaging::{amqp, sqs};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::Error;
 use crate::args::Args;
 use crate::order::Order;
+use crate::telemetry::Telemetry;
 use crate::worker::Worker;
 
 /// A message on the in-process queue: the trace headers and the body.
 type MemoryMessage = (HashMap<String, String>, Vec<u8>);
 
-/// A named queue on one broker.
+/// A named queue on one broker, and the telemetry of the part using it.
 #[derive(Clone)]
 pub(crate) struct Broker {
     queue: Arc<str>,
     transport: Transport,
+    telemetry: Telemetry,
 }
 
 #[derive(Clone)]
@@ -103,7 +105,16 @@ impl Broker {
         Ok(Self {
             queue: queue.into(),
             transport,
+            telemetry: Telemetry::default(),
         })
+    }
+
+    /// The same queue, its spans in the part of `telemetry`.
+    pub(crate) fn traced_by(&self, telemetry: &Telemetry) -> Self {
+        Self {
+            telemetry: telemetry.clone(),
+            ..self.clone()
+        }
     }
 
     /// The queue's name.
@@ -116,10 +127,12 @@ impl Broker {
         let body = serde_json::to_vec(order)?;
         match &self.transport {
             Transport::Memory { tx, .. } => {
-                observability_messaging::send("memory", self.queue(), HashMap::new(), |headers| async move {
-                    tx.send((headers, body)).await.map_err(|e| e.to_string())
-                })
-                .await?;
+                self.telemetry
+                    .producer(self.queue())
+                    .send(HashMap::new(), |headers| async move {
+                        tx.send((headers, body)).await.map_err(|e| e.to_string())
+                    })
+                    .await?;
             }
             Transport::Rabbitmq { channel, .. } => {
                 let properties = lapin::BasicProperties::default()
@@ -174,15 +187,11 @@ impl Broker {
                 let Some((headers, body)) = rx.lock().await.recv().await else {
                     return Ok(None);
                 };
-                let _ = observability_messaging::process(
-                    "memory",
-                    self.queue(),
-                    &headers,
-                    None,
-                    ParentMode::Parent,
-                    || worker.handle(&body),
-                )
-                .await;
+                let _ = self
+                    .telemetry
+                    .consumer(self.queue())
+                    .process(&headers, None, || worker.handle(&body))
+                    .await;
                 Ok(Some(1))
             }
             Transport::Rabbitmq { channel, .. } => {
@@ -194,7 +203,9 @@ impl Broker {
                     return Ok(Some(0));
                 };
                 let delivery = message.delivery;
-                let _ = amqp::Process::new()
+                let _ = self
+                    .telemetry
+                    .amqp_process()
                     .queue(self.queue())
                     .ack(true)
                     .run(&delivery, || worker.handle(&delivery.data))
@@ -212,7 +223,9 @@ impl Broker {
                 .await?;
                 for message in received.messages() {
                     let body = message.body().unwrap_or_default().as_bytes().to_vec();
-                    let _ = sqs::Process::new(url.as_str())
+                    let _ = self
+                        .telemetry
+                        .sqs_process(url)
                         .delete_on_success(client)
                         .run(message, || worker.handle(&body))
                         .await;

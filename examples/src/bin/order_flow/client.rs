@@ -7,18 +7,19 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use observability_http::{ClientLayer, ClientService};
+use observability_http::ClientService;
 use serde::Serialize;
 use tower::ServiceExt;
 
 use crate::Error;
+use crate::telemetry::Telemetry;
 
 pub(crate) type HttpClient = ClientService<Client<HttpConnector, Body>>;
 
-/// A hyper client behind [`ClientLayer`].
-pub(crate) fn http_client() -> HttpClient {
+/// A hyper client behind the part's `ClientLayer`.
+pub(crate) fn http_client(telemetry: &Telemetry) -> HttpClient {
     tower::ServiceBuilder::new()
-        .layer(ClientLayer::new())
+        .layer(telemetry.client_layer())
         .service(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
 }
 

@@ -5,17 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use observability_http::ServerLayer;
 
 use crate::client::{HttpClient, http_client, post_json};
 use crate::order::Order;
+use crate::telemetry::Telemetry;
 
 /// The gateway's routes, calling the API at `api_url`.
-pub(crate) fn router(api_url: String) -> Router {
-    Router::new()
+pub(crate) fn router(api_url: String, telemetry: &Telemetry) -> Router {
+    let router = Router::new()
         .route("/orders", post(create))
-        .with_state((http_client(), api_url))
-        .layer(ServerLayer::new())
+        .with_state((http_client(telemetry), api_url))
+        .layer(telemetry.server_layer());
+    telemetry.router(router)
 }
 
 async fn create(

@@ -40,6 +40,7 @@ mod cron;
 mod gateway;
 mod order;
 mod payment;
+mod telemetry;
 mod worker;
 
 use std::net::SocketAddr;
@@ -51,11 +52,12 @@ use axum::body::Body;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use observability_core::Exporter;
+use observability_core::{Exporter, TelemetryGuard};
 use tokio::sync::watch;
 
 use args::Args;
 use broker::Broker;
+use telemetry::Telemetry;
 use worker::Worker;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -76,7 +78,7 @@ async fn main() -> Result<(), Error> {
         builder = builder.service_name(service);
     }
     let telemetry = builder.try_init()?;
-    let result = run(args).await;
+    let result = run(args, &telemetry).await;
     if let Err(error) = &result {
         tracing::error!(%error, "order-flow failed");
     }
@@ -84,12 +86,15 @@ async fn main() -> Result<(), Error> {
     result
 }
 
-async fn run(args: Args) -> Result<(), Error> {
+async fn run(args: Args, telemetry: &TelemetryGuard) -> Result<(), Error> {
+    // A part in a process of its own is traced with what `init()` installed.
+    let global = Telemetry::default();
     match args.part.as_deref() {
-        None => all_in_one(&args).await,
+        None => all_in_one(&args, telemetry).await,
         Some("gateway") => {
             let listen = args.listen.as_deref().unwrap_or("127.0.0.1:8080");
-            let (addr, task) = serve(gateway::router(args.api_url.clone()), listen).await?;
+            let router = gateway::router(args.api_url.clone(), &global);
+            let (addr, task) = serve(router, listen).await?;
             eprintln!("gateway listening on http://{addr}");
             tokio::select! { _ = task => {}, () = shutdown_signal() => {} }
             Ok(())
@@ -97,14 +102,14 @@ async fn run(args: Args) -> Result<(), Error> {
         Some("api") => {
             let broker = Broker::connect(&args).await?;
             let listen = args.listen.as_deref().unwrap_or("127.0.0.1:8081");
-            let (addr, task) = serve(api::router(broker), listen).await?;
+            let (addr, task) = serve(api::router(&broker, &global), listen).await?;
             eprintln!("api listening on http://{addr}");
             tokio::select! { _ = task => {}, () = shutdown_signal() => {} }
             Ok(())
         }
         Some("worker") => {
             let broker = Broker::connect(&args).await?;
-            let worker = start_worker().await?;
+            let worker = start_worker(&global).await?;
             let (stop, stopped) = watch::channel(false);
             eprintln!("worker consuming from {} ({})", broker.queue(), args.broker);
             tokio::spawn(async move {
@@ -121,18 +126,21 @@ async fn run(args: Args) -> Result<(), Error> {
     }
 }
 
-/// Everything in one process.
-async fn all_in_one(args: &Args) -> Result<(), Error> {
+/// Everything in one process, each part as a service of its own.
+async fn all_in_one(args: &Args, telemetry: &TelemetryGuard) -> Result<(), Error> {
+    let part = |name: &str| Telemetry::service(telemetry.service(format!("order-flow-{name}")));
+    let (gateway, api, worker_part, cron) =
+        (part("gateway"), part("api"), part("worker"), part("cron"));
     let broker = Broker::connect(args).await?;
-    let worker = start_worker().await?;
+    let worker = start_worker(&worker_part).await?;
     let (stop, stopped) = watch::channel(false);
     let consumer = {
-        let (broker, worker) = (broker.clone(), Arc::clone(&worker));
-        tokio::spawn(async move { broker.consume(worker, None, stopped).await })
+        let (broker, worker) = (broker.traced_by(&worker_part), Arc::clone(&worker));
+        tokio::spawn(worker_part.run(async move { broker.consume(worker, None, stopped).await }))
     };
-    let (api_addr, _) = serve(api::router(broker.clone()), "127.0.0.1:0").await?;
-    let (gateway_addr, _) =
-        serve(gateway::router(format!("http://{api_addr}")), "127.0.0.1:0").await?;
+    let (api_addr, _) = serve(api::router(&broker, &api), "127.0.0.1:0").await?;
+    let gateway_router = gateway::router(format!("http://{api_addr}"), &gateway);
+    let (gateway_addr, _) = serve(gateway_router, "127.0.0.1:0").await?;
 
     // A plain web client (not traced): the gateway's span is each trace's root.
     let client = Client::builder(TokioExecutor::new()).build::<_, Body>(HttpConnector::new());
@@ -144,7 +152,7 @@ async fn all_in_one(args: &Args) -> Result<(), Error> {
         let response = client.request(request).await?;
         eprintln!("POST /orders {id} -> {}", response.status());
     }
-    cron::tick(&broker, 1).await?;
+    cron.run(cron::tick(&broker.traced_by(&cron), 1)).await?;
 
     tokio::time::timeout(Duration::from_secs(10), worker.wait_for(orders.len() + 1))
         .await
@@ -172,9 +180,12 @@ async fn serve(
 }
 
 /// A worker with its payment provider running on loopback.
-async fn start_worker() -> Result<Arc<Worker>, Error> {
+async fn start_worker(telemetry: &Telemetry) -> Result<Arc<Worker>, Error> {
     let (provider, _) = serve(payment::router(), "127.0.0.1:0").await?;
-    Ok(Arc::new(Worker::new(format!("http://{provider}"))))
+    Ok(Arc::new(Worker::new(
+        format!("http://{provider}"),
+        telemetry,
+    )))
 }
 
 /// Ctrl-C or SIGTERM.

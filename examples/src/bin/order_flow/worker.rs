@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use crate::Error;
 use crate::client::{HttpClient, http_client, post_json};
 use crate::order::{Kind, Order};
+use crate::telemetry::Telemetry;
 
 /// The message handler, counting what it has handled.
 pub(crate) struct Worker {
@@ -19,9 +20,9 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// A worker that charges through the payment provider at `provider`.
-    pub(crate) fn new(provider: String) -> Self {
+    pub(crate) fn new(provider: String, telemetry: &Telemetry) -> Self {
         Self {
-            client: http_client(),
+            client: http_client(telemetry),
             provider,
             done: AtomicUsize::new(0),
             progress: Notify::new(),

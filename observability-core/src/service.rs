@@ -1,0 +1,49 @@
+//! Another service in the same process: its own tracer provider and
+//! `tracing` dispatcher, sharing the guard's exporters.
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Dispatch;
+
+/// The telemetry of one more service running in this process, from
+/// [`TelemetryGuard::service`](crate::TelemetryGuard::service).
+///
+/// ```
+/// let telemetry = observability_core::builder()
+///     .default_exporter(observability_core::Exporter::None)
+///     .build()
+///     .expect("telemetry");
+/// let api = telemetry.service("shop-api");
+/// let layer = match api.tracer_provider() {
+///     Some(provider) => observability_http::ServerLayer::builder()
+///         .tracer_provider(provider)
+///         .build(),
+///     None => observability_http::ServerLayer::new(),
+/// };
+/// tracing::dispatcher::with_default(api.dispatch(), || {
+///     tracing::info!("logged as shop-api");
+/// });
+/// # drop(layer);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceTelemetry {
+    provider: Option<SdkTracerProvider>,
+    dispatch: Dispatch,
+}
+
+impl ServiceTelemetry {
+    pub(crate) fn new(provider: Option<SdkTracerProvider>, dispatch: Dispatch) -> Self {
+        Self { provider, dispatch }
+    }
+
+    /// The service's tracer provider, absent when `OTEL_SDK_DISABLED=true`.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.provider.as_ref()
+    }
+
+    /// The service's `tracing` dispatcher: its spans go to
+    /// [`tracer_provider`](Self::tracer_provider), its log lines carry the
+    /// service's name.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}
