@@ -8,21 +8,22 @@ use tracing::Dispatch;
 /// [`TelemetryGuard::service`](crate::TelemetryGuard::service).
 ///
 /// ```
+/// use observability_core::opentelemetry::trace::{Tracer, TracerProvider};
+///
 /// let telemetry = observability_core::builder()
 ///     .default_exporter(observability_core::Exporter::None)
 ///     .build()
 ///     .expect("telemetry");
 /// let api = telemetry.service("shop-api");
-/// let layer = match api.tracer_provider() {
-///     Some(provider) => observability_http::ServerLayer::builder()
-///         .tracer_provider(provider)
-///         .build(),
-///     None => observability_http::ServerLayer::new(),
-/// };
+/// // Give the provider to that part's layers and wrappers
+/// // (`ServerLayer::builder().tracer_provider(provider)` and the like) ...
+/// if let Some(provider) = api.tracer_provider() {
+///     provider.tracer("shop").in_span("price", |_cx| {});
+/// }
+/// // ... and run its code with its dispatcher.
 /// tracing::dispatcher::with_default(api.dispatch(), || {
 ///     tracing::info!("logged as shop-api");
 /// });
-/// # drop(layer);
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServiceTelemetry {
