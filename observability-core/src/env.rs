@@ -69,10 +69,20 @@ pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// Milliseconds one batch export may take before it is abandoned (default 30000).
 pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
 /// Spans waiting for export at most; beyond it new spans are dropped and
-/// counted (default 2048).
+/// counted (default 2048, at most 1,048,576; the queue takes memory as it
+/// fills, not up front).
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
 /// Spans in one export at most (default 512, at most the queue size).
 pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+/// Bytes of spans waiting for export at most, as their encoded size is
+/// estimated; beyond it new spans are dropped and counted as queue full
+/// (default 16 MiB, from 1 MiB to 4 GiB). Not in the specification.
+pub const OBSERVABILITY_BSP_MAX_QUEUE_BYTES: &str = "OBSERVABILITY_BSP_MAX_QUEUE_BYTES";
+/// Bytes of one export request at most, before compression: batches are cut
+/// to stay under it and a span alone over it is dropped and counted as too
+/// large (default 3 MiB, under the OpenTelemetry Collector's 4 MiB gRPC
+/// limit; from 64 KiB to 64 MiB). Not in the specification.
+pub const OBSERVABILITY_OTLP_MAX_REQUEST_BYTES: &str = "OBSERVABILITY_OTLP_MAX_REQUEST_BYTES";
 /// Batch exports in flight at once at most (default 4, at most 64; 1 waits
 /// for each answer before sending the next batch). The name the Rust SDK
 /// uses.

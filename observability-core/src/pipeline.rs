@@ -8,8 +8,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::config::{Exporter, Settings};
-use crate::export::processor::{QueueProcessor, Reply, Shared};
-use crate::export::runtime::{DispatchCell, ExportRuntime, Reporter};
+use crate::export::processor::QueueProcessor;
+use crate::export::queue::{Reply, Shared};
+use crate::export::report::Reporter;
+use crate::export::runtime::{DispatchCell, ExportRuntime};
 use crate::export::{ConsoleShared, ExportStats, Sink};
 use crate::scrub::Scrubber;
 
@@ -289,7 +291,7 @@ impl Recipe {
                 },
                 Exporter::None => continue,
             };
-            let (processor, shared, worker) = QueueProcessor::new(
+            let (processor, shared, worker, watch) = QueueProcessor::new(
                 sink,
                 &batch,
                 settings.attribute_value_length_limit,
@@ -297,6 +299,7 @@ impl Recipe {
                 Reporter::new(Arc::clone(&self.dispatch)),
             );
             runtime.handle().spawn(worker);
+            runtime.handle().spawn(watch);
             out.push((processor, shared));
         }
         out
@@ -347,7 +350,12 @@ fn otlp(
 ) -> Result<Box<dyn Sink>, String> {
     #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     {
-        crate::export::otlp_sink(&settings.otlp, resource, runtime.handle())
+        crate::export::otlp_sink(
+            &settings.otlp,
+            settings.batch.max_request_bytes,
+            resource,
+            runtime.handle(),
+        )
     }
     #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
     {

@@ -17,7 +17,7 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::{ExportFuture, Sink};
+use super::{ExportFuture, Outcome, Sink};
 
 /// How long a trace whose root has ended waits for late spans.
 const LINGER: Duration = Duration::from_millis(300);
@@ -146,8 +146,9 @@ impl Sink for ConsoleSink {
         "console"
     }
 
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
+    fn export(&mut self, batch: Vec<SpanData>, _deadline: Instant) -> ExportFuture<'static> {
         let now = Instant::now();
+        let len = batch.len() as u64;
         let mut state = self.shared.state();
         for span in batch {
             let pending = state
@@ -173,7 +174,7 @@ impl Sink for ConsoleSink {
                 None => break,
             }
         }
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(Outcome::sent(len)))
     }
 
     fn tick(&mut self, flush_all: bool) {
@@ -491,10 +492,13 @@ mod tests {
                 .push(String::from_utf8_lossy(b).into_owned())
         }));
         let mut sink = shared.sink(&resource);
-        drop(sink.export(vec![
-            span(1, 2, 1, "child", 1, 2),
-            span(2, 9, 0, "other root", 0, 1),
-        ]));
+        drop(sink.export(
+            vec![
+                span(1, 2, 1, "child", 1, 2),
+                span(2, 9, 0, "other root", 0, 1),
+            ],
+            Instant::now(),
+        ));
         sink.tick(false);
         assert!(out.lock().unwrap().is_empty(), "lingers for late spans");
         std::thread::sleep(LINGER);
@@ -506,7 +510,7 @@ mod tests {
             "only the trace with an ended root: {printed:?}"
         );
         assert!(printed[0].contains("other root"));
-        drop(sink.export(vec![span(1, 1, 0, "root", 0, 3)]));
+        drop(sink.export(vec![span(1, 1, 0, "root", 0, 3)], Instant::now()));
         sink.tick(true);
         let printed = out.lock().unwrap().clone();
         assert_eq!(printed.len(), 2);
@@ -540,8 +544,8 @@ mod tests {
         };
         let mut gateway = shared.sink(&service("shop-gateway"));
         let mut worker = shared.sink(&service("shop-worker"));
-        drop(gateway.export(vec![span(1, 1, 0, "POST /orders", 0, 10)]));
-        drop(worker.export(vec![span(1, 2, 1, "process orders", 5, 20)]));
+        drop(gateway.export(vec![span(1, 1, 0, "POST /orders", 0, 10)], Instant::now()));
+        drop(worker.export(vec![span(1, 2, 1, "process orders", 5, 20)], Instant::now()));
         // A flush of one sink waits for the other: the worker's spans could
         // still be in its queue.
         gateway.tick(true);
@@ -567,12 +571,12 @@ mod tests {
 
         // A sink that goes away (its provider dropped) no longer holds the
         // others' flushes back, and the last one prints what is left.
-        drop(worker.export(vec![span(2, 3, 0, "orphan", 0, 1)]));
+        drop(worker.export(vec![span(2, 3, 0, "orphan", 0, 1)], Instant::now()));
         drop(worker);
-        drop(gateway.export(vec![span(3, 4, 0, "late", 0, 1)]));
+        drop(gateway.export(vec![span(3, 4, 0, "late", 0, 1)], Instant::now()));
         gateway.tick(true);
         assert_eq!(out.lock().unwrap().len(), 3);
-        drop(gateway.export(vec![span(4, 5, 0, "last", 0, 1)]));
+        drop(gateway.export(vec![span(4, 5, 0, "last", 0, 1)], Instant::now()));
         drop(gateway);
         assert_eq!(
             out.lock().unwrap().len(),

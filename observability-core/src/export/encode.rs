@@ -18,7 +18,7 @@ const FIXED32: u32 = 5;
 /// place behind room for the length they usually need (one byte, two for
 /// spans), adjusted afterwards in the rare case it differs, so nothing is
 /// copied twice.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Encoder;
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {

@@ -6,31 +6,68 @@ mod encode;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 mod otlp;
 pub(crate) mod processor;
+pub(crate) mod queue;
+pub(crate) mod report;
 pub(crate) mod runtime;
+mod worker;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use opentelemetry_sdk::trace::SpanData;
 
-pub use processor::ExportStats;
+pub use queue::ExportStats;
 
 pub(crate) use console::ConsoleShared;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
 
+/// How one export ended: of its spans, how many the destination accepted,
+/// how many were dropped as too large to send (alone over the request size
+/// limit, or refused as too large by the collector even alone), and how many
+/// were lost to a failure, with the last failure's reason.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) sent: u64,
+    pub(crate) too_large: u64,
+    pub(crate) failed: u64,
+    pub(crate) error: Option<String>,
+}
+
+impl Outcome {
+    /// All `n` spans accepted.
+    pub(crate) fn sent(n: u64) -> Self {
+        Self {
+            sent: n,
+            ..Self::default()
+        }
+    }
+
+    /// All `n` spans lost to `error`.
+    pub(crate) fn failed(n: u64, error: String) -> Self {
+        Self {
+            failed: n,
+            error: Some(error),
+            ..Self::default()
+        }
+    }
+}
+
 /// The future of one export.
-pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// A destination for finished spans, driven by one worker on the export
 /// thread (so `&mut self` and no locking).
 pub(crate) trait Sink: Send + 'static {
     /// A short name for diagnostics.
     fn name(&self) -> &'static str;
-    /// Sends one batch. What needs the sink (encoding, bookkeeping) is done
+    /// Sends one batch, ending by `deadline` (the worker's export timeout or
+    /// the shutdown deadline) with every span accounted for in the
+    /// [`Outcome`]. What needs the sink (encoding, bookkeeping) is done
     /// before this returns; the future only carries the batch to its
     /// destination, so that several can be in flight at once.
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static>;
+    fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static>;
     /// Called after every scheduled export (`flush_all` false) and on flush
     /// and shutdown (`flush_all` true).
     fn tick(&mut self, _flush_all: bool) {}

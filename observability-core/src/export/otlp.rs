@@ -3,11 +3,13 @@
 //! client for both transports (tonic through `opentelemetry-otlp` when only
 //! the `otlp-grpc` feature is on); logs go through `opentelemetry-otlp`.
 
+use std::time::Instant;
+
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use tokio::runtime::Handle;
 
-use super::{ExportFuture, Sink};
+use super::{ExportFuture, Outcome, Sink};
 use crate::config::{OtlpSettings, Protocol};
 
 struct OtlpSink {
@@ -19,9 +21,17 @@ impl Sink for OtlpSink {
         "otlp"
     }
 
-    fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
+    fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static> {
         let exporter = std::sync::Arc::clone(&self.exporter);
-        Box::pin(async move { exporter.export(batch).await.map_err(|e| e.to_string()) })
+        let len = batch.len() as u64;
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match tokio::time::timeout_at(deadline, exporter.export(batch)).await {
+                Ok(Ok(())) => Outcome::sent(len),
+                Ok(Err(error)) => Outcome::failed(len, error.to_string()),
+                Err(_) => Outcome::failed(len, "no answer by the export deadline".to_owned()),
+            }
+        })
     }
 
     fn shutdown(&mut self) {
@@ -33,6 +43,7 @@ impl Sink for OtlpSink {
 /// its worker there). Errors are described for a warning.
 pub(crate) fn otlp_sink(
     settings: &OtlpSettings,
+    max_request_bytes: usize,
     resource: &Resource,
     runtime: &Handle,
 ) -> Result<Box<dyn Sink>, String> {
@@ -47,10 +58,14 @@ pub(crate) fn otlp_sink(
         };
         if let Some(wire) = wire {
             return Ok(Box::new(fast_http::HttpSink::new(
-                settings, resource, wire,
+                settings,
+                max_request_bytes,
+                resource,
+                wire,
             )?));
         }
     }
+    let _ = max_request_bytes; // tonic's exporter sends what it is given
     let mut exporter = match settings.protocol {
         Protocol::Grpc => grpc(settings)?,
         Protocol::HttpProtobuf => {
@@ -71,19 +86,19 @@ pub(crate) fn otlp_sink(
 #[cfg(feature = "otlp-http")]
 mod fast_http {
     use std::io::Write as _;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     use bytes::Bytes;
-    use std::time::Duration;
-
     use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE};
-    use http::{HeaderMap, Request, Response, Uri};
+    use http::{HeaderMap, Request, Response, StatusCode, Uri};
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::trace::SpanData;
 
     use super::http_client::HyperClient;
     use crate::config::OtlpSettings;
     use crate::export::encode::Encoder;
-    use crate::export::{ExportFuture, Sink};
+    use crate::export::{ExportFuture, Outcome, Sink};
 
     /// Which OTLP transport a sink speaks.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +113,14 @@ mod fast_http {
     const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
     pub(super) struct HttpSink {
+        /// What encoding and sending need, shared with the exports in flight
+        /// (a batch too large for the collector is encoded again in parts).
+        shared: Arc<Shared>,
+        /// The buffer the next batch is encoded into.
+        body: Vec<u8>,
+    }
+
+    struct Shared {
         wire: Wire,
         client: HyperClient,
         endpoint: Uri,
@@ -106,12 +129,16 @@ mod fast_http {
         encoder: Encoder,
         resource: Vec<u8>,
         schema_url: String,
-        body: Vec<u8>,
+        /// Bytes of one request at most, before compression.
+        max_request_bytes: usize,
+        /// `OTEL_EXPORTER_OTLP_TIMEOUT`: the whole export, retries included.
+        timeout: Duration,
     }
 
     impl HttpSink {
         pub(super) fn new(
             settings: &OtlpSettings,
+            max_request_bytes: usize,
             resource: &Resource,
             wire: Wire,
         ) -> Result<Self, String> {
@@ -152,44 +179,58 @@ mod fast_http {
             let mut encoder = Encoder;
             let encoded_resource = encoder.resource(resource);
             Ok(Self {
-                wire,
-                client: HyperClient::new(settings.timeout, https, wire == Wire::Grpc)?,
-                endpoint,
-                headers,
-                gzip: settings.gzip,
-                encoder,
-                resource: encoded_resource,
-                schema_url: resource.schema_url().unwrap_or_default().to_owned(),
+                shared: Arc::new(Shared {
+                    wire,
+                    client: HyperClient::new(settings.timeout, https, wire == Wire::Grpc)?,
+                    endpoint,
+                    headers,
+                    gzip: settings.gzip,
+                    encoder,
+                    resource: encoded_resource,
+                    schema_url: resource.schema_url().unwrap_or_default().to_owned(),
+                    max_request_bytes,
+                    timeout: settings.timeout,
+                }),
                 body: Vec::new(),
             })
         }
+    }
 
-        fn request(&mut self, batch: &[SpanData]) -> Result<Request<Bytes>, String> {
+    /// An encoded request and the size of its message before compression.
+    struct Encoded {
+        request: Request<Bytes>,
+        message_len: usize,
+    }
+
+    /// How one request ended.
+    enum Sent {
+        Ok,
+        /// The collector refused it as too large (HTTP 413, or gRPC
+        /// RESOURCE_EXHAUSTED saying the message is larger than its limit).
+        TooLarge,
+        Failed(String),
+    }
+
+    impl Shared {
+        /// Encodes `batch` into `body` (left empty for the next batch when
+        /// uncompressed: the encoded batch becomes the request's body without
+        /// a copy).
+        fn encode(&self, body: &mut Vec<u8>, batch: &[SpanData]) -> Result<Encoded, String> {
             // gRPC frames the message: a compressed flag, then its length.
             let frame = if self.wire == Wire::Grpc { 5 } else { 0 };
             let headroom = if self.gzip { 0 } else { frame };
-            let start = self.encoder.request(
-                &mut self.body,
-                headroom,
-                &self.resource,
-                &self.schema_url,
-                batch,
-            );
+            let mut encoder = self.encoder;
+            let start = encoder.request(body, headroom, &self.resource, &self.schema_url, batch);
+            let message_len = body.len() - start;
             let (mut buffer, start) = if self.gzip {
-                let mut compressed = Vec::with_capacity(frame + self.body.len() / 4);
+                let mut compressed = Vec::with_capacity(frame + message_len / 4);
                 compressed.resize(frame, 0);
                 let mut gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
-                gz.write_all(&self.body[start..])
-                    .map_err(|e| e.to_string())?;
+                gz.write_all(&body[start..]).map_err(|e| e.to_string())?;
                 (gz.finish().map_err(|e| e.to_string())?, frame)
             } else {
-                // The encoded batch becomes the body without a copy; the
-                // next batch gets a buffer of the same size.
-                let capacity = self.body.capacity();
-                (
-                    std::mem::replace(&mut self.body, Vec::with_capacity(capacity)),
-                    start,
-                )
+                let capacity = body.capacity();
+                (std::mem::replace(body, Vec::with_capacity(capacity)), start)
             };
             let begin = start - frame;
             if frame > 0 {
@@ -203,7 +244,131 @@ mod fast_http {
                 .body(body)
                 .map_err(|e| e.to_string())?;
             *request.headers_mut() = self.headers.clone();
-            Ok(request)
+            Ok(Encoded {
+                request,
+                message_len,
+            })
+        }
+
+        /// Delivers `batch` by `deadline`: requests over the size limit, or
+        /// refused by the collector as too large, are split in halves and
+        /// sent again; a single span that is still too large is dropped and
+        /// counted. Every span ends up in the outcome.
+        async fn deliver(
+            self: Arc<Self>,
+            batch: Vec<SpanData>,
+            first: Result<Encoded, String>,
+            deadline: tokio::time::Instant,
+        ) -> Outcome {
+            let mut outcome = Outcome::default();
+            let mut first = Some(first);
+            // Ranges of `batch` still to send, the next one last.
+            let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+            todo.push(0..batch.len());
+            while let Some(range) = todo.pop() {
+                let len = range.len() as u64;
+                let encoded = match first.take() {
+                    Some(encoded) => encoded,
+                    None => self.encode(&mut Vec::new(), &batch[range.clone()]),
+                };
+                let encoded = match encoded {
+                    Ok(encoded) => encoded,
+                    Err(error) => {
+                        outcome.failed += len;
+                        outcome.error = Some(error);
+                        continue;
+                    }
+                };
+                let too_large = if encoded.message_len > self.max_request_bytes {
+                    true
+                } else {
+                    match self.send(encoded.request, deadline).await {
+                        Sent::Ok => {
+                            outcome.sent += len;
+                            false
+                        }
+                        Sent::TooLarge => true,
+                        Sent::Failed(error) => {
+                            outcome.failed += len;
+                            outcome.error = Some(error);
+                            false
+                        }
+                    }
+                };
+                if too_large {
+                    if range.len() > 1 {
+                        let middle = range.start + range.len() / 2;
+                        todo.push(middle..range.end);
+                        todo.push(range.start..middle);
+                    } else {
+                        outcome.too_large += 1;
+                    }
+                }
+            }
+            outcome
+        }
+
+        /// Sends one request, retrying transient failures, until `deadline`
+        /// (`OTEL_EXPORTER_OTLP_TIMEOUT` covers the retries too).
+        async fn send(&self, request: Request<Bytes>, deadline: tokio::time::Instant) -> Sent {
+            let mut attempt = 0;
+            loop {
+                let backoff = BACKOFF[attempt.min(BACKOFF.len() - 1)];
+                let can_retry = attempt < RETRIES;
+                let exchange = self.client.exchange(clone_request(&request));
+                let answer = match tokio::time::timeout_at(deadline, exchange).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        return Sent::Failed(format!(
+                            "no answer from {} within the export timeout",
+                            self.endpoint
+                        ));
+                    }
+                };
+                let wait = match answer {
+                    Ok((response, trailers)) if self.wire == Wire::Grpc => {
+                        match grpc_outcome(&response, trailers.as_ref()) {
+                            GrpcOutcome::Ok => return Sent::Ok,
+                            GrpcOutcome::TooLarge => return Sent::TooLarge,
+                            GrpcOutcome::Retry if can_retry => backoff,
+                            GrpcOutcome::Retry | GrpcOutcome::Fail => {
+                                return Sent::Failed(grpc_error(&response, trailers.as_ref()));
+                            }
+                        }
+                    }
+                    Ok((response, _)) if response.status().is_success() => return Sent::Ok,
+                    Ok((response, _)) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        return Sent::TooLarge;
+                    }
+                    Ok((response, _)) => {
+                        let status = response.status();
+                        if !(is_transient(status) && can_retry) {
+                            let body = String::from_utf8_lossy(response.body());
+                            return Sent::Failed(format!(
+                                "the collector answered {status}: {}",
+                                body.chars().take(200).collect::<String>()
+                            ));
+                        }
+                        retry_after(response.headers()).unwrap_or(backoff)
+                    }
+                    Err(error) if !can_retry => {
+                        return Sent::Failed(format!(
+                            "{}: {}",
+                            self.endpoint,
+                            with_sources(error.as_ref())
+                        ));
+                    }
+                    Err(_) => backoff,
+                };
+                if tokio::time::Instant::now() + wait >= deadline {
+                    return Sent::Failed(format!(
+                        "{} asked to wait {wait:?}, past the export timeout",
+                        self.endpoint
+                    ));
+                }
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
         }
     }
 
@@ -212,47 +377,11 @@ mod fast_http {
             "otlp"
         }
 
-        fn export(&mut self, batch: Vec<SpanData>) -> ExportFuture<'static> {
-            let request = self.request(&batch);
-            drop(batch);
-            let (client, wire) = (self.client.clone(), self.wire);
-            Box::pin(async move {
-                let request = request?;
-                let mut attempt = 0;
-                loop {
-                    let backoff = BACKOFF[attempt.min(BACKOFF.len() - 1)];
-                    let can_retry = attempt < RETRIES;
-                    let wait = match client.exchange(clone_request(&request)).await {
-                        Ok((response, trailers)) if wire == Wire::Grpc => {
-                            match grpc_outcome(&response, trailers.as_ref()) {
-                                GrpcOutcome::Ok => return Ok(()),
-                                GrpcOutcome::Retry if can_retry => backoff,
-                                GrpcOutcome::Retry | GrpcOutcome::Fail => {
-                                    return Err(grpc_error(&response, trailers.as_ref()));
-                                }
-                            }
-                        }
-                        Ok((response, _)) if response.status().is_success() => return Ok(()),
-                        Ok((response, _)) => {
-                            let status = response.status();
-                            let transient = is_transient(status);
-                            if !(transient && can_retry) {
-                                let body = String::from_utf8_lossy(response.body());
-                                return Err(format!(
-                                    "the collector answered {status}: {}",
-                                    body.chars().take(200).collect::<String>()
-                                ));
-                            }
-                            retry_after(response.headers()).unwrap_or(backoff)
-                        }
-                        Err(error) if !can_retry => return Err(with_sources(error.as_ref())),
-                        Err(_) => backoff,
-                    };
-                    // The worker bounds the whole export by its timeout.
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-            })
+        fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static> {
+            let encoded = self.shared.encode(&mut self.body, &batch);
+            let shared = Arc::clone(&self.shared);
+            let deadline = deadline.min(Instant::now() + shared.timeout);
+            Box::pin(shared.deliver(batch, encoded, tokio::time::Instant::from_std(deadline)))
         }
     }
 
@@ -279,6 +408,7 @@ mod fast_http {
 
     enum GrpcOutcome {
         Ok,
+        TooLarge,
         Retry,
         Fail,
     }
@@ -308,9 +438,31 @@ mod fast_http {
         }
         match grpc_status(response, trailers).map(str::trim) {
             Some("0") => GrpcOutcome::Ok,
+            // RESOURCE_EXHAUSTED is also a rate limit (retried); a message
+            // over the receiver's size limit says so in its text ("received
+            // message larger than max", tonic's "message too large").
+            Some("8") if grpc_message(response, trailers).is_some_and(says_too_large) => {
+                GrpcOutcome::TooLarge
+            }
             Some("1" | "4" | "8" | "10" | "11" | "14" | "15") => GrpcOutcome::Retry,
             _ => GrpcOutcome::Fail,
         }
+    }
+
+    /// The `grpc-message` of an answer.
+    fn grpc_message(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> Option<String> {
+        trailers
+            .and_then(|t| t.get("grpc-message"))
+            .or_else(|| response.headers().get("grpc-message"))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// Whether a status message says the message was too large.
+    fn says_too_large(message: String) -> bool {
+        let message = message.to_ascii_lowercase();
+        ["larger than max", "too large", "exceeds"]
+            .iter()
+            .any(|needle| message.contains(needle))
     }
 
     fn grpc_error(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> String {
@@ -320,11 +472,7 @@ mod fast_http {
                 response.status()
             );
         };
-        let message = trailers
-            .and_then(|t| t.get("grpc-message"))
-            .or_else(|| response.headers().get("grpc-message"))
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
+        let message = grpc_message(response, trailers).unwrap_or_default();
         let name = match code.trim() {
             "1" => "CANCELLED",
             "2" => "UNKNOWN",
@@ -352,7 +500,8 @@ mod fast_http {
 
     /// Transient failures (connection errors, 429, 502, 503, 504) are retried
     /// this many times, after these delays (or the collector's
-    /// `Retry-After`), all within the export timeout.
+    /// `Retry-After`), all within `OTEL_EXPORTER_OTLP_TIMEOUT` (the OTLP
+    /// exporter specification's timeout is for the whole export).
     const RETRIES: usize = 2;
     const BACKOFF: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
 

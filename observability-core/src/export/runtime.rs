@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -103,70 +103,3 @@ impl Drop for ExportRuntime {
 /// Where the export thread's warnings go: the subscriber `init` built, once
 /// it exists (a weak reference, so the export thread never keeps it alive).
 pub(crate) type DispatchCell = Arc<OnceLock<WeakDispatch>>;
-
-/// Rate-limited export warnings: the first failure is reported at once, later
-/// ones at most every 30 seconds with the number of spans dropped meanwhile.
-#[derive(Debug)]
-pub(crate) struct Reporter {
-    dispatch: DispatchCell,
-    last_warning: Option<Instant>,
-    unreported: u64,
-    failing: bool,
-}
-
-const WARNING_INTERVAL: Duration = Duration::from_secs(30);
-
-impl Reporter {
-    pub(crate) fn new(dispatch: DispatchCell) -> Self {
-        Self {
-            dispatch,
-            last_warning: None,
-            unreported: 0,
-            failing: false,
-        }
-    }
-
-    fn emit(&self, f: impl FnOnce()) {
-        match self.dispatch.get().and_then(WeakDispatch::upgrade) {
-            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, f),
-            None => f(),
-        }
-    }
-
-    pub(crate) fn failure(&mut self, exporter: &str, spans: u64, error: &str) {
-        self.failing = true;
-        self.unreported += spans;
-        let due = self
-            .last_warning
-            .is_none_or(|at| at.elapsed() >= WARNING_INTERVAL);
-        if !due {
-            return;
-        }
-        let dropped = std::mem::take(&mut self.unreported);
-        self.last_warning = Some(Instant::now());
-        self.emit(|| {
-            tracing::warn!(
-                target: "observability_core",
-                exporter,
-                dropped_spans = dropped,
-                "span export failed: {error}; dropped spans are counted and reported at shutdown"
-            );
-        });
-    }
-
-    pub(crate) fn recovered(&mut self, exporter: &str) {
-        if !self.failing {
-            return;
-        }
-        self.failing = false;
-        let dropped = std::mem::take(&mut self.unreported);
-        self.emit(|| {
-            tracing::info!(
-                target: "observability_core",
-                exporter,
-                dropped_spans = dropped,
-                "span export recovered"
-            );
-        });
-    }
-}

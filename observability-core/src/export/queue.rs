@@ -1,0 +1,311 @@
+//! The span queue between the application's threads and the export
+//! worker: bounded in spans and in bytes, allocated as it fills (not up
+//! front), with the counters behind [`ExportStats`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crossbeam_queue::SegQueue;
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::SpanData;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// Export counts of one processor, or of all of them added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans the exporter accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue was full, in spans or in bytes (the
+    /// exporter could not keep up, or the collector was unreachable for
+    /// long).
+    pub dropped_queue_full: u64,
+    /// Spans dropped because their export failed or timed out.
+    pub dropped_export_failed: u64,
+    /// Spans dropped because they were too large to send: alone over the
+    /// request size limit, or refused as too large by the collector.
+    pub dropped_too_large: u64,
+    /// Spans dropped because they ended after shutdown began, or were still
+    /// queued or being exported when the shutdown deadline passed.
+    pub dropped_at_shutdown: u64,
+}
+
+impl ExportStats {
+    /// All dropped spans.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_export_failed
+            + self.dropped_too_large
+            + self.dropped_at_shutdown
+    }
+
+    pub(crate) fn add(&mut self, other: ExportStats) {
+        self.exported += other.exported;
+        self.dropped_queue_full += other.dropped_queue_full;
+        self.dropped_export_failed += other.dropped_export_failed;
+        self.dropped_too_large += other.dropped_too_large;
+        self.dropped_at_shutdown += other.dropped_at_shutdown;
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) exported: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_export_failed: AtomicU64,
+    pub(crate) dropped_too_large: AtomicU64,
+    pub(crate) dropped_at_shutdown: AtomicU64,
+    /// Spans taken from the queue and not yet counted as exported or dropped.
+    pub(crate) in_flight: AtomicU64,
+}
+
+/// How a waiter hears that a flush or shutdown is done.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Blocking(std::sync::mpsc::SyncSender<()>),
+    Async(oneshot::Sender<()>),
+    /// Nobody waits.
+    Ignored,
+}
+
+impl Reply {
+    pub(crate) fn send(self) {
+        match self {
+            Self::Ignored => {}
+            Self::Blocking(tx) => {
+                let _ = tx.try_send(());
+            }
+            Self::Async(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Control {
+    Flush(Reply),
+    Shutdown { deadline: Instant, reply: Reply },
+}
+
+/// A queued span and its estimated encoded size.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) span: SpanData,
+    pub(crate) bytes: usize,
+}
+
+/// The bounds of a queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    /// Spans held at most (`OTEL_BSP_MAX_QUEUE_SIZE`).
+    pub(crate) spans: usize,
+    /// Estimated encoded bytes held at most.
+    pub(crate) bytes: usize,
+    /// Spans per export at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+    pub(crate) batch_spans: usize,
+    /// Estimated encoded bytes per export at most: a request never goes
+    /// over the collector's limit.
+    pub(crate) batch_bytes: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    queue: SegQueue<Queued>,
+    len: AtomicUsize,
+    bytes: AtomicUsize,
+    pub(crate) bounds: Bounds,
+    pub(crate) notify: Notify,
+    pub(crate) counters: Counters,
+    closed: AtomicBool,
+    /// Set when the worker has ended.
+    pub(crate) finished: AtomicBool,
+    /// Set when an export succeeded after failures (the reporter says so).
+    pub(crate) recovered: AtomicBool,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    /// The last export failure, for the warning that reports it.
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+/// Why a span was not queued.
+pub(crate) enum Refused {
+    Full,
+    TooLarge,
+    Closed,
+}
+
+impl Shared {
+    pub(crate) fn new(bounds: Bounds, control: mpsc::UnboundedSender<Control>) -> Self {
+        Self {
+            queue: SegQueue::new(),
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            bounds,
+            notify: Notify::new(),
+            counters: Counters::default(),
+            closed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            recovered: AtomicBool::new(false),
+            control,
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ExportStats {
+        let c = &self.counters;
+        ExportStats {
+            exported: c.exported.load(Ordering::Relaxed),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
+            dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
+            dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Spans queued.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Queues a span of `bytes` estimated bytes, within the bounds. The
+    /// counters are reserved first, so concurrent pushes never overshoot.
+    pub(crate) fn push(&self, span: SpanData, bytes: usize) -> Result<(), Refused> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Refused::Closed);
+        }
+        if bytes > self.bounds.batch_bytes {
+            return Err(Refused::TooLarge);
+        }
+        if self.len.fetch_add(1, Ordering::AcqRel) >= self.bounds.spans {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        if self.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes > self.bounds.bytes {
+            self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        self.queue.push(Queued { span, bytes });
+        Ok(())
+    }
+
+    /// Takes the oldest span.
+    pub(crate) fn pop(&self) -> Option<Queued> {
+        let queued = self.queue.pop()?;
+        self.bytes.fetch_sub(queued.bytes, Ordering::AcqRel);
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        Some(queued)
+    }
+
+    /// Empties the queue; how many spans it held.
+    pub(crate) fn drain(&self) -> u64 {
+        let mut left = 0;
+        while self.pop().is_some() {
+            left += 1;
+        }
+        left
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Starts shutdown: new spans are refused from now on. Returns `false`
+    /// when shutdown had already begun.
+    pub(crate) fn begin_shutdown(&self, deadline: Instant, reply: Reply) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Err(mpsc::error::SendError(Control::Shutdown { reply, .. })) =
+            self.control.send(Control::Shutdown { deadline, reply })
+        {
+            reply.send(); // the worker is gone: nothing left to wait for
+        }
+        true
+    }
+
+    /// After shutdown: counts what is still queued as dropped, and, once the
+    /// export thread has stopped (`stopped`), the batches it was exporting.
+    pub(crate) fn abandon(&self, stopped: bool) {
+        let mut left = self.drain();
+        if stopped {
+            left += self.counters.in_flight.swap(0, Ordering::AcqRel);
+        }
+        self.counters
+            .dropped_at_shutdown
+            .fetch_add(left, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_flush(&self, reply: Reply) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.control.send(Control::Flush(reply)).is_ok()
+    }
+}
+
+/// Truncates string values (attributes of the span, its events and links)
+/// and the span's name to `limit` characters, on a UTF-8 boundary, and
+/// returns the span's estimated encoded size in bytes. The estimate is at
+/// least what the OTLP encoding takes (every field's tag and length counted
+/// generously), so batches cut by it stay under the request limit.
+pub(crate) fn truncate_and_measure(span: &mut SpanData, limit: Option<usize>) -> usize {
+    fn cut(text: &str, limit: Option<usize>) -> Option<usize> {
+        let limit = limit?;
+        if text.len() <= limit {
+            return None; // fewer bytes than the limit: fewer characters too
+        }
+        text.char_indices().nth(limit).map(|(idx, _)| idx)
+    }
+    fn value(value: &mut Value, limit: Option<usize>) -> usize {
+        match value {
+            Value::String(s) => {
+                if let Some(idx) = cut(s.as_str(), limit) {
+                    *value = Value::from(s.as_str()[..idx].to_owned());
+                }
+                match value {
+                    Value::String(s) => s.as_str().len() + 6,
+                    _ => 6,
+                }
+            }
+            Value::Array(array) => 8 + array_bytes(array),
+            _ => 12,
+        }
+    }
+    fn array_bytes(array: &opentelemetry::Array) -> usize {
+        use opentelemetry::Array;
+        match array {
+            Array::String(items) => items.iter().map(|s| s.as_str().len() + 8).sum(),
+            Array::Bool(items) => items.len() * 4,
+            Array::I64(items) => items.len() * 12,
+            Array::F64(items) => items.len() * 12,
+            _ => 0,
+        }
+    }
+    fn attributes(attributes: &mut [opentelemetry::KeyValue], limit: Option<usize>) -> usize {
+        attributes
+            .iter_mut()
+            .map(|kv| kv.key.as_str().len() + 8 + value(&mut kv.value, limit))
+            .sum()
+    }
+    if let Some(idx) = cut(&span.name, limit) {
+        span.name = span.name[..idx].to_owned().into();
+    }
+    // Ids, times, kind, flags and the field tags of a span. (`tracestate`
+    // is left out: counting it would allocate on every span; the sink
+    // splits a request whose real size is over the limit.)
+    let mut bytes = 96 + span.name.len();
+    bytes += attributes(&mut span.attributes, limit);
+    for event in span.events.events.iter_mut() {
+        bytes += 24 + event.name.len() + attributes(&mut event.attributes, limit);
+    }
+    for link in span.links.links.iter_mut() {
+        bytes += 56 + attributes(&mut link.attributes, limit);
+    }
+    if let opentelemetry::trace::Status::Error { description } = &span.status {
+        bytes += 8 + description.len();
+    }
+    bytes
+}
