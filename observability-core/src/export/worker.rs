@@ -87,7 +87,11 @@ impl Worker {
                     Some(Control::Shutdown { deadline, reply }) => {
                         self.export_up_to(self.pending(), Some(deadline)).await;
                         self.sink.tick(true);
-                        let left = self.shared.drain() + u64::from(self.carry.take().is_some());
+                        let mut left = self.shared.drain();
+                        if self.carry.take().is_some() {
+                            self.shared.counters.in_flight.fetch_sub(1, Ordering::AcqRel);
+                            left += 1;
+                        }
                         self.shared.counters.dropped_at_shutdown.fetch_add(left, Ordering::Relaxed);
                         self.sink.shutdown();
                         self.shared.finished.store(true, Ordering::Release);
@@ -166,8 +170,20 @@ impl Worker {
         let mut batch = Vec::with_capacity(n.min(1024));
         let mut bytes = 0;
         while batch.len() < n {
-            let Some(queued) = self.carry.take().or_else(|| self.shared.pop()) else {
-                break;
+            // A span taken from the queue is in flight until its export is
+            // counted (the one carried over already is).
+            let queued = match self.carry.take() {
+                Some(queued) => queued,
+                None => match self.shared.pop() {
+                    Some(queued) => {
+                        self.shared
+                            .counters
+                            .in_flight
+                            .fetch_add(1, Ordering::AcqRel);
+                        queued
+                    }
+                    None => break,
+                },
             };
             if !batch.is_empty() && bytes + queued.bytes > bounds.batch_bytes {
                 self.carry = Some(queued);
@@ -188,10 +204,6 @@ impl Worker {
         if let Some(deadline) = deadline {
             until = until.min(deadline);
         }
-        self.shared
-            .counters
-            .in_flight
-            .fetch_add(len, Ordering::AcqRel);
         let export = self.sink.export(batch, until);
         self.running.push(Box::pin(async move {
             let cut_off = tokio::time::Instant::from_std(until + GRACE);
