@@ -28,31 +28,121 @@ pub(crate) const RPC_SERVICE: Key = Key::from_static_str("rpc.service");
 pub(crate) const RPC_METHOD: Key = Key::from_static_str("rpc.method");
 pub(crate) const RPC_GRPC_STATUS_CODE: Key = Key::from_static_str("rpc.grpc.status_code");
 
-/// Values of these query keys are replaced by `REDACTED` (case-insensitive):
-/// the semantic conventions' list plus the usual credentials.
-pub(crate) const SENSITIVE_QUERY_KEYS: &[&str] = &[
+/// Values of these query keys are replaced by `REDACTED`, compared after
+/// percent-decoding and ignoring case: the HTTP semantic conventions' list
+/// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`) plus the usual
+/// credentials.
+pub const SENSITIVE_QUERY_KEYS: &[&str] = &[
     "awsaccesskeyid",
     "signature",
     "sig",
     "x-goog-signature",
+    "x-goog-credential",
     "x-amz-signature",
     "x-amz-credential",
     "x-amz-security-token",
     "password",
     "passwd",
+    "pwd",
     "secret",
     "client_secret",
     "token",
     "access_token",
     "refresh_token",
     "id_token",
+    "jwt",
     "api_key",
     "apikey",
     "key",
     "auth",
     "authorization",
     "code",
+    "session",
+    "session_id",
+    "sessionid",
+    "sid",
 ];
+
+/// Key endings that are redacted whatever comes before them
+/// (`github_token`, `db_password`, `stripe-secret`, `signing_key`).
+const SENSITIVE_SUFFIXES: &[&str] = &[
+    "_token",
+    "-token",
+    "_secret",
+    "-secret",
+    "_password",
+    "-password",
+    "_signature",
+    "-signature",
+    "_key",
+    "-key",
+];
+
+/// Which query values are redacted: [`SENSITIVE_QUERY_KEYS`], keys ending in
+/// `_token`, `_secret`, `_password`, `_signature` or `_key` (or with `-`),
+/// and the keys a layer's builder adds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct QueryRedaction {
+    /// More keys, lowercase.
+    extra: Vec<String>,
+}
+
+impl QueryRedaction {
+    /// Adds keys (compared ignoring case).
+    pub(crate) fn add<I, K>(&mut self, keys: I)
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        self.extra
+            .extend(keys.into_iter().map(|k| k.as_ref().to_ascii_lowercase()));
+    }
+
+    /// Whether the value of `raw_key` (as written in the query) is redacted.
+    pub(crate) fn is_sensitive(&self, raw_key: &str) -> bool {
+        let decoded = decode_query_component(raw_key);
+        let key = decoded.trim();
+        let lower;
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = key.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            key
+        };
+        SENSITIVE_QUERY_KEYS.contains(&key)
+            || SENSITIVE_SUFFIXES.iter().any(|s| key.ends_with(s))
+            || self.extra.iter().any(|k| k == key)
+    }
+}
+
+/// A query key as the server reads it: `+` is a space, `%XX` a byte
+/// (malformed escapes are kept as written; bytes that are not UTF-8 are
+/// replaced).
+fn decode_query_component(raw: &str) -> Cow<'_, str> {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(raw);
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
 
 /// Headers whose values are never recorded.
 pub(crate) const NEVER_RECORDED_HEADERS: &[&str] = &[
@@ -171,16 +261,20 @@ impl<'a> Forwarded<'a> {
     }
 }
 
-/// The query with values of sensitive keys replaced by `REDACTED`.
+/// The query with values of sensitive keys replaced by `REDACTED` (the
+/// default rules).
+#[cfg(test)]
 pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
-    let sensitive = |key: &str| {
-        SENSITIVE_QUERY_KEYS
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(key))
-    };
+    redact_query_with(query, &QueryRedaction::default())
+}
+
+/// The query with values of the keys `rules` calls sensitive replaced by
+/// `REDACTED`.
+pub(crate) fn redact_query_with<'q>(query: &'q str, rules: &QueryRedaction) -> Cow<'q, str> {
+    let key_of = |pair: &'q str| pair.split_once('=').map_or(pair, |(k, _)| k);
     if !query
         .split('&')
-        .any(|pair| sensitive(pair.split_once('=').map_or(pair, |(k, _)| k)))
+        .any(|pair| rules.is_sensitive(key_of(pair)))
     {
         return Cow::Borrowed(query);
     }
@@ -190,7 +284,7 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
             out.push('&');
         }
         match pair.split_once('=') {
-            Some((k, _)) if sensitive(k) => {
+            Some((k, _)) if rules.is_sensitive(k) => {
                 out.push_str(k);
                 out.push_str("=REDACTED");
             }
@@ -203,7 +297,7 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
 /// `url.full` for a request URI that has a scheme: user info replaced by
 /// `REDACTED:REDACTED` and sensitive query values redacted, written once at
 /// its final size.
-pub(crate) fn full_url(uri: &http::Uri) -> Option<String> {
+pub(crate) fn full_url(uri: &http::Uri, rules: &QueryRedaction) -> Option<String> {
     let scheme = uri.scheme_str()?;
     let authority = uri.authority().map_or("", http::uri::Authority::as_str);
     let (credentials, host) = match authority.rsplit_once('@') {
@@ -211,7 +305,7 @@ pub(crate) fn full_url(uri: &http::Uri) -> Option<String> {
         None => ("", authority),
     };
     let path = uri.path();
-    let query = uri.query().map(redact_query);
+    let query = uri.query().map(|q| redact_query_with(q, rules));
     let parts = [scheme, "://", credentials, host, path];
     let size =
         parts.iter().map(|p| p.len()).sum::<usize>() + query.as_ref().map_or(0, |q| q.len() + 1);
@@ -371,11 +465,38 @@ mod tests {
             "https://REDACTED:REDACTED@example.com:8443/a/b?api_key=REDACTED&x=1"
         );
         assert_eq!(redact_url("http://example.com"), "http://example.com");
+        // Keys are compared as the server reads them: decoded, any case.
+        for query in [
+            "tok%65n=secret",
+            "TOKEN=secret",
+            "access%5Ftoken=secret",
+            "session+id=x&session_id=secret",
+            "jwt=secret",
+            "AWSAccessKeyId=secret",
+            "X-Goog-Signature=secret",
+            "github_token=secret",
+            "db-password=secret",
+        ] {
+            let redacted = redact_query(query);
+            assert!(!redacted.contains("=secret"), "{query} -> {redacted}");
+        }
+        assert_eq!(
+            redact_query("%zz=1&a=%"),
+            "%zz=1&a=%",
+            "malformed escapes are kept"
+        );
+        let mut rules = QueryRedaction::default();
+        rules.add(["Tenant"]);
+        assert_eq!(
+            redact_query_with("tenant=acme&q=1", &rules),
+            "tenant=REDACTED&q=1"
+        );
+        assert_eq!(redact_query("tenant=acme"), "tenant=acme");
     }
 
     #[test]
     fn full_urls_from_request_uris() {
-        let full = |text: &str| full_url(&text.parse().unwrap());
+        let full = |text: &str| full_url(&text.parse().unwrap(), &QueryRedaction::default());
         assert_eq!(
             full("https://user:pw@example.com:8443/a/b?api_key=k&x=1").as_deref(),
             Some("https://REDACTED:REDACTED@example.com:8443/a/b?api_key=REDACTED&x=1")
@@ -419,7 +540,10 @@ mod tests {
                 text.push_str(query);
             }
             let uri: http::Uri = text.parse().unwrap();
-            proptest::prop_assert_eq!(full_url(&uri), Some(redact_url(&uri.to_string())));
+            proptest::prop_assert_eq!(
+                full_url(&uri, &QueryRedaction::default()),
+                Some(redact_url(&uri.to_string()))
+            );
         }
     }
 

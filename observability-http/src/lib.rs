@@ -10,6 +10,7 @@ pub mod reqwest;
 pub mod server;
 mod tracer;
 
+pub use attributes::SENSITIVE_QUERY_KEYS;
 pub use body::ResponseBody;
 pub use client::{ClientLayer, ClientService};
 pub use propagation::{

@@ -33,8 +33,14 @@ pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::
     let mut request = request?;
     let method = request.method().clone();
     let uri: http::Uri = request.url().as_str().parse().unwrap_or_default();
-    let cx: Context =
-        start_client_span(tracer().get(), &method, &uri, request.headers_mut(), false);
+    let cx: Context = start_client_span(
+        tracer().get(),
+        &Default::default(),
+        &method,
+        &uri,
+        request.headers_mut(),
+        false,
+    );
     let result = {
         use opentelemetry::context::FutureExt;
         client.execute(request).with_context(cx.clone()).await

@@ -594,6 +594,61 @@ async fn grpc_through_the_server_layer() {
     assert_eq!(internal.status, Status::error("boom"), "INTERNAL is");
 }
 
+#[tokio::test]
+async fn a_client_cannot_name_the_server_span() {
+    let (guard, capture) = setup();
+    // `content-type: application/grpc` on paths that are not a gRPC method:
+    // the span is named by the HTTP method, whatever the path says.
+    let long = format!("/{}/{}", "a".repeat(20_000), "b".repeat(100));
+    for path in [
+        long.as_str(),
+        "/not-a-method/x",
+        "/a/b/c/d",
+        "/index.html",
+        "/pkg.Svc/Method%20x",
+    ] {
+        capture.clear();
+        let service = tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        });
+        let request = Request::post(path)
+            .header("content-type", "application/grpc")
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{path:.60}: {e}"));
+        let _ = server_layer(&guard)
+            .layer(service)
+            .oneshot(request)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await;
+        let spans = capture.spans();
+        assert_eq!(spans.len(), 1, "{path:.60}");
+        assert_eq!(spans[0].name, "POST", "{path:.60}");
+        assert_eq!(attr(&spans[0], "rpc.method"), None, "{path:.60}");
+        assert_eq!(attr(&spans[0], "rpc.system").as_deref(), Some("grpc"));
+    }
+    // An unmatched plain HTTP request is named by its method alone too.
+    capture.clear();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let _ = server_layer(&guard)
+        .layer(service)
+        .oneshot(
+            Request::get("/any/client/text")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await;
+    assert_eq!(capture.spans()[0].name, "GET");
+}
+
 // ---- client ----
 
 #[tokio::test]
@@ -946,4 +1001,32 @@ async fn client_spans_recorded_or_dropped_as_the_sampler_decides() {
             )
         );
     }
+}
+
+#[tokio::test]
+async fn query_keys_are_redacted_as_the_server_reads_them() {
+    let (guard, capture) = setup();
+    let layer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .redact_query_keys(["Tenant"])
+        .build();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let request = Request::get("/search?q=shoes&tok%65n=s1&Signature=s2&jwt=s3&tenant=acme")
+        .body(Body::empty())
+        .unwrap();
+    let _ = layer
+        .layer(service)
+        .oneshot(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await;
+    let span = &capture.spans()[0];
+    assert_eq!(
+        attr(span, "url.query").as_deref(),
+        Some("q=shoes&tok%65n=REDACTED&Signature=REDACTED&jwt=REDACTED&tenant=REDACTED")
+    );
 }

@@ -55,16 +55,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener =
         tokio::net::TcpListener::bind(serve_at.as_deref().unwrap_or("127.0.0.1:0")).await?;
     let addr = listener.local_addr()?;
+    let serving = serve_at.is_some();
     let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app().into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+        let app = app().into_make_service_with_connect_info::<SocketAddr>();
+        if serving {
+            // Until ctrl-c or SIGTERM; then telemetry is flushed below.
+            axum::serve(listener, app)
+                .with_graceful_shutdown(examples::shutdown_signal())
+                .await
+        } else {
+            axum::serve(listener, app).await
+        }
     });
-    if serve_at.is_some() {
+    if serving {
         println!("serving on http://{addr}");
         server.await??;
+        telemetry.shutdown().await?;
         return Ok(());
     }
 

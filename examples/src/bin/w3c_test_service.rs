@@ -74,25 +74,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(examples::shutdown_signal())
         .await?;
     // Flush what was recorded before exiting, on SIGTERM as on ctrl-c.
     telemetry.shutdown().await?;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM (what the harness and process managers send).
-async fn shutdown_signal() {
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    match term {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

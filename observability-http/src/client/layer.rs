@@ -4,11 +4,14 @@ use opentelemetry::trace::TracerProvider;
 use tower::Layer;
 
 use super::ClientService;
+use crate::attributes::QueryRedaction;
 use crate::tracer::TracerSource;
 
 #[derive(Debug)]
 pub(crate) struct ClientConfig {
     pub(crate) tracer: TracerSource,
+    /// Which query values `url.full` redacts.
+    pub(crate) query_redaction: QueryRedaction,
 }
 
 /// A tower [`Layer`] for outgoing requests (a hyper-util client, a tonic
@@ -46,7 +49,10 @@ impl ClientLayer {
 
     /// A builder for the options.
     pub fn builder() -> ClientLayerBuilder {
-        ClientLayerBuilder { tracer: None }
+        ClientLayerBuilder {
+            tracer: None,
+            query_redaction: QueryRedaction::default(),
+        }
     }
 }
 
@@ -63,6 +69,7 @@ impl<S> Layer<S> for ClientLayer {
 #[must_use = "call build() to get the layer"]
 pub struct ClientLayerBuilder {
     tracer: Option<TracerSource>,
+    query_redaction: QueryRedaction,
 }
 
 impl ClientLayerBuilder {
@@ -77,6 +84,19 @@ impl ClientLayerBuilder {
         self
     }
 
+    /// Redacts the values of these query keys in `url.full` too, besides
+    /// [`SENSITIVE_QUERY_KEYS`](crate::SENSITIVE_QUERY_KEYS) and keys ending in
+    /// `_token`, `_secret`, `_password`, `_signature` or `_key` (compared
+    /// after percent-decoding, ignoring case).
+    pub fn redact_query_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        self.query_redaction.add(keys);
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> ClientLayer {
         ClientLayer {
@@ -84,6 +104,7 @@ impl ClientLayerBuilder {
                 tracer: self
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),
+                query_redaction: self.query_redaction,
             }),
         }
     }

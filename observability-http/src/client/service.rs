@@ -32,6 +32,7 @@ impl<S> ClientService<S> {
 /// injects its context into `headers`. Returns the context holding the span.
 pub(crate) fn start_client_span(
     tracer: &BoxedTracer,
+    redaction: &attr::QueryRedaction,
     method: &Method,
     uri: &Uri,
     headers: &mut HeaderMap,
@@ -56,7 +57,7 @@ pub(crate) fn start_client_span(
         if let Some(original) = method_original {
             attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
         }
-        if let Some(url) = attr::full_url(uri) {
+        if let Some(url) = attr::full_url(uri, redaction) {
             attrs.push(KeyValue::new(attr::URL_FULL, url));
         }
         let host = uri.authority().map(|a| a.as_str()).or_else(|| {
@@ -106,6 +107,7 @@ where
         let grpc = grpc::is_grpc(&parts.headers);
         let cx = start_client_span(
             self.config.tracer.get(),
+            &self.config.query_redaction,
             &parts.method,
             &parts.uri,
             &mut parts.headers,

@@ -6,6 +6,7 @@ use opentelemetry::trace::TracerProvider;
 use tower::Layer;
 
 use super::ServerService;
+use crate::attributes::QueryRedaction;
 use crate::tracer::TracerSource;
 
 /// Paths not traced unless [`ServerLayerBuilder::skip_paths`] says otherwise.
@@ -20,6 +21,8 @@ pub(crate) struct ServerConfig {
     pub(crate) response_headers: Vec<HeaderName>,
     pub(crate) traceresponse: bool,
     pub(crate) server_timing: bool,
+    /// Which query values `url.query` redacts.
+    pub(crate) query_redaction: QueryRedaction,
     pub(crate) tracer: TracerSource,
     /// Whether the next span will record, guessed from the last one of the
     /// same kind (see `ServerService::call`).
@@ -127,6 +130,7 @@ impl ServerLayer {
             response_headers: Vec::new(),
             traceresponse: false,
             server_timing: false,
+            query_redaction: QueryRedaction::default(),
             tracer: None,
         }
     }
@@ -149,6 +153,7 @@ pub struct ServerLayerBuilder {
     response_headers: Vec<HeaderName>,
     traceresponse: bool,
     server_timing: bool,
+    query_redaction: QueryRedaction,
     tracer: Option<TracerSource>,
 }
 
@@ -193,6 +198,19 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Redacts the values of these query keys in `url.query` too, besides
+    /// [`SENSITIVE_QUERY_KEYS`](crate::SENSITIVE_QUERY_KEYS) and keys ending in
+    /// `_token`, `_secret`, `_password`, `_signature` or `_key` (compared
+    /// after percent-decoding, ignoring case).
+    pub fn redact_query_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        self.query_redaction.add(keys);
+        self
+    }
+
     /// Uses this provider instead of the global one.
     pub fn tracer_provider<P>(mut self, provider: &P) -> Self
     where
@@ -213,6 +231,7 @@ impl ServerLayerBuilder {
                 response_headers: self.response_headers,
                 traceresponse: self.traceresponse,
                 server_timing: self.server_timing,
+                query_redaction: self.query_redaction,
                 tracer: self
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),

@@ -116,8 +116,14 @@ impl<S> ServerService<S> {
     ) -> (Cow<'static, str>, Vec<KeyValue>) {
         let base = base_name(method);
         let (name, route) = match (grpc, matched_path(request)) {
+            // A gRPC span is named `package.Service/Method` only when the
+            // path has that form and a bounded length (the path is the
+            // client's text); otherwise by the method alone.
             (true, route) => (
-                Cow::Owned(request.uri().path().trim_start_matches('/').to_owned()),
+                match grpc::method_of(request.uri().path()) {
+                    Some(_) => Cow::Owned(request.uri().path()[1..].to_owned()),
+                    None => Cow::Borrowed(base),
+                },
                 route.map(|r| StringValue::from(r.to_owned())),
             ),
             (false, Some(route)) => match recent::route_name(base, route) {
@@ -132,7 +138,14 @@ impl<S> ServerService<S> {
             },
             (false, None) => (Cow::Borrowed(base), None),
         };
-        let mut attributes = request_attributes(request, headers, method, method_original, route);
+        let mut attributes = request_attributes(
+            request,
+            headers,
+            method,
+            method_original,
+            route,
+            &self.config.query_redaction,
+        );
         if grpc {
             grpc::rpc_attributes(request.uri().path(), &mut attributes);
         }
@@ -186,6 +199,7 @@ fn request_attributes<B>(
     method: &'static str,
     method_original: Option<String>,
     route: Option<StringValue>,
+    redaction: &attr::QueryRedaction,
 ) -> Vec<KeyValue> {
     let uri = request.uri();
     let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
@@ -203,7 +217,7 @@ fn request_attributes<B>(
     if let Some(query) = uri.query() {
         attrs.push(KeyValue::new(
             attr::URL_QUERY,
-            attr::redact_query(query).into_owned(),
+            attr::redact_query_with(query, redaction).into_owned(),
         ));
     }
     let forwarded = attr::Forwarded::parse(headers.forwarded());

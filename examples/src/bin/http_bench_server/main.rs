@@ -54,24 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
         let listener = tokio::net::TcpListener::bind(&addr).await?;
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .map_err(|e| e.to_string());
-            match term.as_mut() {
-                Ok(term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(examples::shutdown_signal())
             .await
     })?;
     if let Some(telemetry) = telemetry {

@@ -96,7 +96,7 @@ async fn run(args: Args, telemetry: &TelemetryGuard) -> Result<(), Error> {
             let router = gateway::router(args.api_url.clone(), &global);
             let (addr, task) = serve(router, listen).await?;
             eprintln!("gateway listening on http://{addr}");
-            tokio::select! { _ = task => {}, () = shutdown_signal() => {} }
+            tokio::select! { _ = task => {}, () = examples::shutdown_signal() => {} }
             Ok(())
         }
         Some("api") => {
@@ -104,7 +104,7 @@ async fn run(args: Args, telemetry: &TelemetryGuard) -> Result<(), Error> {
             let listen = args.listen.as_deref().unwrap_or("127.0.0.1:8081");
             let (addr, task) = serve(api::router(&broker, &global), listen).await?;
             eprintln!("api listening on http://{addr}");
-            tokio::select! { _ = task => {}, () = shutdown_signal() => {} }
+            tokio::select! { _ = task => {}, () = examples::shutdown_signal() => {} }
             Ok(())
         }
         Some("worker") => {
@@ -113,7 +113,7 @@ async fn run(args: Args, telemetry: &TelemetryGuard) -> Result<(), Error> {
             let (stop, stopped) = watch::channel(false);
             eprintln!("worker consuming from {} ({})", broker.queue(), args.broker);
             tokio::spawn(async move {
-                shutdown_signal().await;
+                examples::shutdown_signal().await;
                 let _ = stop.send(true);
             });
             broker.consume(worker, args.max_messages, stopped).await
@@ -186,18 +186,4 @@ async fn start_worker(telemetry: &Telemetry) -> Result<Arc<Worker>, Error> {
         format!("http://{provider}"),
         telemetry,
     )))
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
