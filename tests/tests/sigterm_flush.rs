@@ -62,7 +62,10 @@ fn serves_and_flushes_on_sigterm(name: &str, args: &[&str], port: u16, raw: &str
         .unwrap();
     request(port, raw);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(receiver.spans().is_empty(), "{name}: exported before the signal");
+    assert!(
+        receiver.spans().is_empty(),
+        "{name}: exported before the signal"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
