@@ -13,6 +13,7 @@ mod scrub;
 mod service;
 mod subscriber;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 use std::sync::{Arc, OnceLock};
@@ -264,6 +265,7 @@ impl Builder {
 
     /// Also records every finished span into `capture`, for tests.
     #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn span_capture(mut self, capture: &testing::SpanCapture) -> Self {
         self.extra_processors.push(Box::new(capture.processor()));
         self

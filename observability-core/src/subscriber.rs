@@ -55,6 +55,40 @@ impl<S> Filter<S> for TraceFilter {
     }
 }
 
+/// The text format of `tracing-subscriber`, each line inside a trace led by
+/// its trace id (`4bf92f3577b34da6a3ce929d0e0e4736 2026-11-30T... INFO ...`),
+/// so a line read on a terminal leads to its trace as a JSON line does.
+struct WithTraceId<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use opentelemetry::trace::TraceContextExt as _;
+        let trace_id = opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| sc.trace_id())
+        });
+        if let Some(trace_id) = trace_id {
+            if writer.has_ansi_escapes() {
+                write!(writer, "\x1b[2m{trace_id}\x1b[0m ")?;
+            } else {
+                write!(writer, "{trace_id} ")?;
+            }
+        }
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
 /// Crates whose logs never go to the OTLP log exporter: the exporter's own
 /// stack (exporting them would feed itself).
 const NOT_EXPORTED_AS_LOGS: &[&str] = &[
@@ -119,6 +153,9 @@ pub(crate) fn build(
         LogFormat::Text => {
             let ansi = settings.log_writer_is_stdout && std::io::stdout().is_terminal();
             let text = tracing_subscriber::fmt::layer()
+                .event_format(WithTraceId(
+                    tracing_subscriber::fmt::format().with_ansi(ansi),
+                ))
                 .with_writer(writer)
                 .with_ansi(ansi)
                 .with_filter(filter());

@@ -136,6 +136,64 @@ fn grpc_export_carries_resource_headers_and_parentage() {
         request.headers.get("authorization").map(String::as_str),
         Some("Bearer s3cret")
     );
+    // The OTLP exporter specification's User-Agent: exporter, language,
+    // version.
+    let agent = request
+        .headers
+        .get("user-agent")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        agent.starts_with(&format!(
+            "OTel-OTLP-Exporter-Rust/{} (observability-core)",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{agent}"
+    );
+}
+
+#[test]
+fn exporting_to_the_other_protocol_says_which_to_set() {
+    // OTLP/HTTP to the gRPC port: the error names the endpoint and the fix.
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.grpc_endpoint();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = lines.clone();
+    let guard = observability_core::builder()
+        .env_lookup(env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ]))
+        .log_writer(move || LineWriter(writer.clone()))
+        .build()
+        .unwrap();
+    traced(&guard, make_order_trace);
+    let text = || String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
+    let deadline = Instant::now() + WAIT;
+    while !text().contains("span export failed") && Instant::now() < deadline {
+        guard.force_flush().ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = guard.shutdown_blocking();
+    let text = text();
+    assert!(
+        text.contains(&endpoint) && text.contains("set OTEL_EXPORTER_OTLP_PROTOCOL=grpc"),
+        "{text}"
+    );
+}
+
+/// A log writer into a shared buffer.
+struct LineWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -760,4 +818,36 @@ fn a_transient_refusal_is_retried_and_nothing_is_lost() {
         );
         assert_order_trace(&receiver.spans());
     }
+}
+
+#[test]
+fn text_lines_inside_a_trace_lead_with_its_trace_id() {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = lines.clone();
+    let guard = observability_core::builder()
+        .env_lookup(env_of(&[
+            ("OTEL_LOG_FORMAT", "text"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ]))
+        .log_writer(move || LineWriter(writer.clone()))
+        .build()
+        .unwrap();
+    let trace_id = traced(&guard, || {
+        tracing::info!("before any span");
+        let span = tracing::info_span!("handle_order");
+        let _entered = span.enter();
+        tracing::info!(order.id = 7, "inside the trace");
+        span.context().span().span_context().trace_id().to_string()
+    });
+    let text = String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
+    let inside = text
+        .lines()
+        .find(|l| l.contains("inside the trace"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(inside.starts_with(&format!("{trace_id} ")), "{inside}");
+    let before = text
+        .lines()
+        .find(|l| l.contains("before any span"))
+        .unwrap();
+    assert!(!before.contains(&trace_id), "{before}");
 }

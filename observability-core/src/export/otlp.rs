@@ -90,7 +90,9 @@ mod fast_http {
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
-    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE};
+    use http::header::{
+        CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE, USER_AGENT,
+    };
     use http::{HeaderMap, Request, Response, StatusCode, Uri};
     use opentelemetry_sdk::Resource;
     use opentelemetry_sdk::trace::SpanData;
@@ -108,6 +110,13 @@ mod fast_http {
         /// OTLP/gRPC: HTTP/2, `application/grpc`, length-prefixed frames.
         Grpc,
     }
+
+    /// The `User-Agent` of every export.
+    pub(super) const EXPORTER_USER_AGENT: &str = concat!(
+        "OTel-OTLP-Exporter-Rust/",
+        env!("CARGO_PKG_VERSION"),
+        " (observability-core)"
+    );
 
     /// The gRPC method of the trace service.
     const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -157,6 +166,11 @@ mod fast_http {
                 let value = HeaderValue::from_str(value)
                     .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
                 headers.append(name, value);
+            }
+            // The OTLP exporter specification ("User Agent"): name the
+            // exporter, its language and its version, unless the user set one.
+            if !headers.contains_key(USER_AGENT) {
+                headers.insert(USER_AGENT, HeaderValue::from_static(EXPORTER_USER_AGENT));
             }
             match wire {
                 Wire::Http => {
@@ -352,10 +366,11 @@ mod fast_http {
                         retry_after(response.headers()).unwrap_or(backoff)
                     }
                     Err(error) if !can_retry => {
+                        let error = with_sources(error.as_ref());
                         return Sent::Failed(format!(
-                            "{}: {}",
+                            "{}: {error}{}",
                             self.endpoint,
-                            with_sources(error.as_ref())
+                            self.hint(&error)
                         ));
                     }
                     Err(_) => backoff,
@@ -368,6 +383,30 @@ mod fast_http {
                 }
                 tokio::time::sleep(wait).await;
                 attempt += 1;
+            }
+        }
+    }
+
+    impl Shared {
+        /// What to try when an error suggests the endpoint speaks the other
+        /// protocol (HTTP/1 answers to gRPC's HTTP/2, and the reverse).
+        fn hint(&self, error: &str) -> &'static str {
+            let other_protocol = [
+                "invalid HTTP version",
+                "frame with invalid size",
+                "connection error: PROTOCOL_ERROR",
+                "http2 error",
+            ]
+            .iter()
+            .any(|needle| error.contains(needle));
+            match (other_protocol, self.wire) {
+                (true, Wire::Http) => {
+                    "; is this a gRPC endpoint (port 4317)? set OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+                }
+                (true, Wire::Grpc) => {
+                    "; is this an OTLP/HTTP endpoint (port 4318)? set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+                }
+                (false, _) => "",
             }
         }
     }
