@@ -135,6 +135,24 @@ python3 scripts/w3c-harness-lite.py "$bin_dir/w3c-test-service"
 if [ -z "${SKIP_LINT:-}" ]; then
     step "cargo doc (warnings are errors)"
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+
+    # Every feature of every library crate on its own, and none: each
+    # builds without a warning (CI builds all of them together above).
+    step "feature matrix: each feature alone, and none, clippy-clean"
+    for spec in \
+        "observability-core:" "observability-core:otlp-grpc" "observability-core:otlp-http" "observability-core:testing" \
+        "observability-http:" "observability-http:axum" "observability-http:reqwest" "observability-http:reqwest-0-12" \
+        "observability-messaging:" "observability-messaging:sqs" "observability-messaging:amqp" \
+        "observability-logging:"; do
+        crate=${spec%%:*} feature=${spec#*:}
+        cargo clippy -q -p "$crate" --no-default-features ${feature:+--features "$feature"} -- -D warnings
+    done
+
+    # What `cargo publish` would upload, built on its own: metadata, README
+    # and every file the crates need, in dependency order.
+    step "cargo package: the four library crates, verified"
+    cargo package -q --allow-dirty \
+        -p observability-logging -p observability-core -p observability-http -p observability-messaging
 fi
 
 step "all checks passed"

@@ -6,8 +6,8 @@ mod body;
 pub mod client;
 mod grpc;
 mod propagation;
-#[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+#[cfg(any(feature = "reqwest", feature = "reqwest-0-12"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "reqwest", feature = "reqwest-0-12"))))]
 pub mod reqwest;
 pub mod server;
 mod tracer;

@@ -10,5 +10,5 @@ pub use future::ClientFuture;
 pub use layer::{ClientLayer, ClientLayerBuilder};
 pub use service::ClientService;
 
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest-0-12"))]
 pub(crate) use service::start_client_span;
