@@ -29,6 +29,7 @@ const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 fn setup() -> (TelemetryGuard, SpanCapture) {
     let capture = SpanCapture::new();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(|_| None)
         .exporter(Exporter::None)
         .span_event_level(tracing::Level::INFO)

@@ -26,6 +26,7 @@ fn a_million_span_burst_is_bounded_and_fully_accounted_for() {
     let receiver = OtlpReceiver::start_counting("127.0.0.1:0", "127.0.0.1:0");
     let endpoint = receiver.grpc_endpoint();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(move |name| match name {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
             "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("grpc".to_owned()),

@@ -14,6 +14,7 @@ fn exports_overlap_up_to_the_limit_and_every_span_arrives() {
         receiver.set_behaviour(Behaviour::Delay(Duration::from_millis(300)));
         let endpoint = receiver.endpoint(protocol);
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
                 "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),

@@ -23,6 +23,7 @@ fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Syn
 
 fn telemetry(vars: &[(&str, &str)]) -> TelemetryGuard {
     observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(vars))
         .build()
         .expect("telemetry builds")
@@ -269,6 +270,7 @@ fn the_signal_specific_endpoint_is_used_as_given() {
 fn code_settings_win_over_the_environment() {
     let receiver = OtlpReceiver::start();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[
             ("OTEL_SERVICE_NAME", "from-env"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
@@ -326,6 +328,7 @@ const REMOTE_SPAN: &str = "00f067aa0ba902b7";
 fn a_sampled_remote_parent_is_honoured_even_at_ratio_zero() {
     let receiver = OtlpReceiver::start();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             &receiver.http_endpoint(),
@@ -458,6 +461,7 @@ fn closed_port_endpoint() -> String {
 fn a_dead_collector_costs_counted_spans_and_never_a_hung_shutdown() {
     for protocol in ["grpc", "http/protobuf"] {
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(env_of(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &closed_port_endpoint()),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
@@ -498,6 +502,7 @@ fn a_slow_collector_cannot_stretch_shutdown_past_its_deadline() {
     let receiver = OtlpReceiver::start();
     receiver.set_behaviour(Behaviour::Delay(Duration::from_secs(20)));
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             &receiver.http_endpoint(),
@@ -554,6 +559,7 @@ fn export_recovers_when_the_collector_comes_back() {
         receiver.set_behaviour(Behaviour::Unavailable);
         let endpoint = receiver.endpoint(protocol);
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(env_of(&[
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
@@ -641,6 +647,7 @@ fn exporter_none_records_ids_but_sends_nothing() {
 fn span_capture_records_for_tests() {
     let capture = observability_core::testing::SpanCapture::new();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[("OTEL_TRACES_EXPORTER", "none")]))
         .span_capture(&capture)
         .build()
@@ -679,6 +686,7 @@ async fn async_shutdown_with_a_dead_collector_ends_at_its_deadline() {
     let receiver = OtlpReceiver::start();
     receiver.set_behaviour(Behaviour::Delay(Duration::from_secs(20)));
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             &receiver.http_endpoint(),
@@ -722,11 +730,13 @@ fn force_flush_exports_without_shutting_down() {
 #[test]
 fn invalid_code_settings_are_errors() {
     let err = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .sample_ratio(1.5)
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("sample_ratio"), "{err}");
     let err = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .otlp_endpoint("collector:4317")
         .build()
         .unwrap_err();
@@ -737,6 +747,7 @@ fn invalid_code_settings_are_errors() {
 fn secrets_are_scrubbed_before_they_leave_the_process() {
     let receiver = OtlpReceiver::start();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint()),
             ("OBSERVABILITY_SCRUB_PATTERNS", "email,card"),

@@ -43,6 +43,7 @@ fn the_collector_comes_and_goes() {
             format!("http://{http}")
         };
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
                 "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),

@@ -78,6 +78,7 @@ async fn one_trace_across_two_services() {
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.http_endpoint();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(move |name| (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.clone()))
         .service_name("shop")
         .build()

@@ -32,6 +32,7 @@ fn shared() -> &'static Shared {
         let receiver = OtlpReceiver::start();
         let endpoint = receiver.http_endpoint();
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(move |name| {
                 (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.clone())
             })

@@ -26,6 +26,7 @@ fn sdk_disabled_is_a_no_op_for_tracing_only() {
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.http_endpoint();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(move |name| match name {
             "OTEL_SDK_DISABLED" => Some("TRUE".into()),
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
@@ -74,6 +75,7 @@ fn sdk_disabled_is_a_no_op_for_tracing_only() {
     );
     let disabled = || {
         observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| "true".into()))
             .build()
             .unwrap()

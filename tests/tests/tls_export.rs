@@ -30,6 +30,7 @@ fn https_endpoints_use_rustls_and_the_system_roots() {
     ] {
         let before = receiver.spans().len();
         let guard = observability_core::builder()
+            .log_writer(tracing_subscriber::fmt::TestWriter::new())
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
                 "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),
@@ -55,6 +56,7 @@ fn https_endpoints_use_rustls_and_the_system_roots() {
     let untrusted = OtlpReceiver::start_tls(&other.cert.pem(), &other.signing_key.serialize_pem());
     let endpoint = untrusted.http_tls_endpoint();
     let guard = observability_core::builder()
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(move |name| (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| endpoint.clone()))
         .build()
         .unwrap();

@@ -21,6 +21,8 @@ use super::{ExportFuture, Outcome, Sink};
 
 /// How long a trace whose root has ended waits for late spans.
 const LINGER: Duration = Duration::from_millis(300);
+/// How long a finished trace waits for traces that started before it.
+const HOLD: Duration = Duration::from_secs(2);
 /// Width of the waterfall column.
 const BAR: usize = 24;
 /// Traces held at most; the oldest is printed when more arrive.
@@ -33,6 +35,8 @@ struct Pending {
     /// The `service.name` of each span, by index.
     services: Vec<Arc<str>>,
     last_arrival: Instant,
+    /// When the trace's earliest span started: traces print in this order.
+    first_start: SystemTime,
 }
 
 /// The traces waiting to be printed, shared by the console sinks of every
@@ -62,12 +66,12 @@ impl State {
         }
     }
 
-    /// Prints every pending trace, oldest arrival first.
+    /// Prints every pending trace, the earliest started first.
     fn print_all(&mut self) {
-        let mut all: Vec<(Instant, TraceId)> = self
+        let mut all: Vec<(SystemTime, TraceId)> = self
             .traces
             .iter()
-            .map(|(id, p)| (p.last_arrival, *id))
+            .map(|(id, p)| (p.first_start, *id))
             .collect();
         all.sort_by_key(|(at, _)| *at);
         for (_, id) in all {
@@ -158,8 +162,10 @@ impl Sink for ConsoleSink {
                     spans: Vec::new(),
                     services: Vec::new(),
                     last_arrival: now,
+                    first_start: span.start_time,
                 });
             pending.last_arrival = now;
+            pending.first_start = pending.first_start.min(span.start_time);
             pending.spans.push(span);
             pending.services.push(Arc::clone(&self.service));
         }
@@ -189,14 +195,28 @@ impl Sink for ConsoleSink {
                 return;
             }
         }
-        let mut ready: Vec<(Instant, TraceId)> = state
+        // Traces print in the order they started: a finished trace waits
+        // (at most `HOLD`) for traces that started before it and are still
+        // going, so a slow request does not print after the ones behind it.
+        let ready = |p: &Pending| p.last_arrival.elapsed() >= LINGER && has_root(&p.spans);
+        let oldest_open = state
+            .traces
+            .values()
+            .filter(|p| !ready(p))
+            .map(|p| p.first_start)
+            .min();
+        let mut due: Vec<(SystemTime, TraceId)> = state
             .traces
             .iter()
-            .filter(|(_, p)| p.last_arrival.elapsed() >= LINGER && has_root(&p.spans))
-            .map(|(id, p)| (p.last_arrival, *id))
+            .filter(|(_, p)| {
+                ready(p)
+                    && (oldest_open.is_none_or(|open| p.first_start <= open)
+                        || p.last_arrival.elapsed() >= HOLD)
+            })
+            .map(|(id, p)| (p.first_start, *id))
             .collect();
-        ready.sort_by_key(|(at, _)| *at);
-        for (_, id) in ready {
+        due.sort_by_key(|(at, _)| *at);
+        for (_, id) in due {
             state.print(id);
         }
     }
@@ -362,6 +382,17 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -
             "",
             format_duration(duration)
         );
+        // A message that waited in a queue: the time between the producer's
+        // end and the consumer's start, which the trace's duration includes.
+        if s.span_kind == SpanKind::Consumer
+            && let Some(&p) = ids.get(&s.parent_span_id)
+            && spans[p].span_kind == SpanKind::Producer
+        {
+            let waited = since(s.start_time, spans[p].end_time);
+            if waited >= Duration::from_millis(1) {
+                let _ = write!(out, "  ⋯ {} in the queue", format_duration(waited));
+            }
+        }
         if let Status::Error { description } = &s.status {
             let message = if description.is_empty() {
                 error_message(s).unwrap_or_default()
@@ -583,5 +614,37 @@ mod tests {
             4,
             "printed when the last sink goes"
         );
+    }
+
+    #[test]
+    fn traces_print_in_the_order_they_started() {
+        let (shared, out) = collected();
+        let mut sink = shared.sink(&Resource::builder_empty().with_service_name("svc").build());
+        // Trace 1 started first and is still going (its root has not ended);
+        // trace 2 started later and is done.
+        drop(sink.export(vec![span(1, 2, 1, "slow child", 0, 5)], Instant::now()));
+        drop(sink.export(vec![span(2, 9, 0, "fast", 10, 11)], Instant::now()));
+        std::thread::sleep(LINGER);
+        sink.tick(false);
+        assert!(out.lock().unwrap().is_empty(), "the later trace waits");
+        drop(sink.export(vec![span(1, 1, 0, "slow root", 0, 400)], Instant::now()));
+        std::thread::sleep(LINGER);
+        sink.tick(false);
+        let printed = out.lock().unwrap().clone();
+        assert_eq!(printed.len(), 2, "{printed:?}");
+        assert!(printed[0].contains("slow root"), "{printed:?}");
+        assert!(printed[1].contains("fast"), "{printed:?}");
+    }
+
+    #[test]
+    fn time_in_a_queue_is_shown() {
+        let mut producer = span(1, 2, 1, "send orders", 1, 2);
+        producer.span_kind = SpanKind::Producer;
+        let mut consumer = span(1, 3, 2, "process orders", 302, 303);
+        consumer.span_kind = SpanKind::Consumer;
+        let spans = vec![span(1, 1, 0, "cron", 0, 3), producer, consumer];
+        let text = render(TraceId::from(1u128), &spans, &["svc"; 3]);
+        let line = text.lines().find(|l| l.contains("process orders")).unwrap();
+        assert!(line.ends_with("⋯ 300.0 ms in the queue"), "{text}");
     }
 }
