@@ -140,7 +140,7 @@ if [ -z "${SKIP_LINT:-}" ]; then
     # builds without a warning (CI builds all of them together above).
     step "feature matrix: each feature alone, and none, clippy-clean"
     for spec in \
-        "observability-core:" "observability-core:otlp-grpc" "observability-core:otlp-http" "observability-core:testing" \
+        "observability-core:" "observability-core:otlp-grpc" "observability-core:otlp-http" "observability-core:otlp-grpc-logs" "observability-core:testing" \
         "observability-http:" "observability-http:axum" "observability-http:reqwest" "observability-http:reqwest-0-12" \
         "observability-messaging:" "observability-messaging:sqs" "observability-messaging:amqp" \
         "observability-logging:"; do

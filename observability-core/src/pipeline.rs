@@ -324,7 +324,7 @@ fn otlp_logs(
     settings: &Settings,
     runtime: &ExportRuntime,
 ) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
-    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+    #[cfg(feature = "otlp-http")]
     {
         let exporter =
             crate::export::otlp_log_exporter(logs, &settings.resource, runtime.handle())?;
@@ -333,7 +333,7 @@ fn otlp_logs(
             .with_batch_exporter(exporter)
             .build())
     }
-    #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+    #[cfg(not(feature = "otlp-http"))]
     {
         let _ = (logs, settings, runtime);
         Err(
@@ -348,7 +348,7 @@ fn otlp(
     resource: &Resource,
     runtime: &ExportRuntime,
 ) -> Result<Box<dyn Sink>, String> {
-    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+    #[cfg(feature = "otlp-http")]
     {
         crate::export::otlp_sink(
             &settings.otlp,
@@ -357,7 +357,7 @@ fn otlp(
             runtime.handle(),
         )
     }
-    #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+    #[cfg(not(feature = "otlp-http"))]
     {
         let _ = (settings, resource, runtime);
         Err(

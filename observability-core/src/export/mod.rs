@@ -3,7 +3,7 @@
 mod console;
 #[cfg(feature = "otlp-http")]
 mod encode;
-#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+#[cfg(feature = "otlp-http")]
 mod otlp;
 pub(crate) mod processor;
 pub(crate) mod queue;
@@ -20,7 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 pub use queue::ExportStats;
 
 pub(crate) use console::ConsoleShared;
-#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+#[cfg(feature = "otlp-http")]
 pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
 
 /// How one export ended: of its spans, how many the destination accepted,

@@ -1,43 +1,13 @@
 //! The OTLP exporters, over gRPC or HTTP/protobuf, with rustls and the
 //! system's root certificates. Traces use this crate's encoder and a hyper
-//! client for both transports (tonic through `opentelemetry-otlp` when only
-//! the `otlp-grpc` feature is on); logs go through `opentelemetry-otlp`.
-
-use std::time::Instant;
+//! client for both transports; logs go through `opentelemetry-otlp` (over
+//! gRPC with tonic, feature `otlp-grpc-logs`).
 
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use tokio::runtime::Handle;
 
-use super::{ExportFuture, Outcome, Sink};
+use super::Sink;
 use crate::config::{OtlpSettings, Protocol};
-
-struct OtlpSink {
-    exporter: std::sync::Arc<opentelemetry_otlp::SpanExporter>,
-}
-
-impl Sink for OtlpSink {
-    fn name(&self) -> &'static str {
-        "otlp"
-    }
-
-    fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static> {
-        let exporter = std::sync::Arc::clone(&self.exporter);
-        let len = batch.len() as u64;
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::from_std(deadline);
-            match tokio::time::timeout_at(deadline, exporter.export(batch)).await {
-                Ok(Ok(())) => Outcome::sent(len),
-                Ok(Err(error)) => Outcome::failed(len, error.to_string()),
-                Err(_) => Outcome::failed(len, "no answer by the export deadline".to_owned()),
-            }
-        })
-    }
-
-    fn shutdown(&mut self) {
-        let _ = self.exporter.shutdown();
-    }
-}
 
 /// Builds the OTLP sink inside the export runtime (tonic's channel spawns
 /// its worker there). Errors are described for a warning.
@@ -48,34 +18,21 @@ pub(crate) fn otlp_sink(
     runtime: &Handle,
 ) -> Result<Box<dyn Sink>, String> {
     let _enter = runtime.enter();
-    // Both wires use the direct encoder when hyper is compiled in.
-    #[cfg(feature = "otlp-http")]
-    {
-        let wire = match settings.protocol {
-            Protocol::HttpProtobuf => Some(fast_http::Wire::Http),
-            Protocol::Grpc if cfg!(feature = "otlp-grpc") => Some(fast_http::Wire::Grpc),
-            Protocol::Grpc => None,
-        };
-        if let Some(wire) = wire {
-            return Ok(Box::new(fast_http::HttpSink::new(
-                settings,
-                max_request_bytes,
-                resource,
-                wire,
-            )?));
-        }
-    }
-    let _ = max_request_bytes; // tonic's exporter sends what it is given
-    let mut exporter = match settings.protocol {
-        Protocol::Grpc => grpc(settings)?,
-        Protocol::HttpProtobuf => {
-            return Err("OTLP over http/protobuf needs the `otlp-http` feature".to_owned());
+    let wire = match settings.protocol {
+        Protocol::HttpProtobuf => fast_http::Wire::Http,
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::Grpc => fast_http::Wire::Grpc,
+        #[cfg(not(feature = "otlp-grpc"))]
+        Protocol::Grpc => {
+            return Err("OTLP over gRPC needs the `otlp-grpc` feature".to_owned());
         }
     };
-    exporter.set_resource(resource);
-    Ok(Box::new(OtlpSink {
-        exporter: std::sync::Arc::new(exporter),
-    }))
+    Ok(Box::new(fast_http::HttpSink::new(
+        settings,
+        max_request_bytes,
+        resource,
+        wire,
+    )?))
 }
 
 /// OTLP over HTTP/protobuf and over gRPC, with protobuf bodies encoded
@@ -83,7 +40,6 @@ pub(crate) fn otlp_sink(
 /// span than building the protobuf structs first. gRPC is the same message
 /// behind the 5-byte gRPC frame, over HTTP/2, with the outcome in
 /// `grpc-status`.
-#[cfg(feature = "otlp-http")]
 mod fast_http {
     use std::io::Write as _;
     use std::sync::Arc;
@@ -576,17 +532,7 @@ mod fast_http {
     }
 }
 
-#[cfg(feature = "otlp-grpc")]
-fn grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    configure_grpc(
-        opentelemetry_otlp::SpanExporter::builder().with_tonic(),
-        settings,
-    )?
-    .build()
-    .map_err(|e| e.to_string())
-}
-
-#[cfg(feature = "otlp-grpc")]
+#[cfg(feature = "otlp-grpc-logs")]
 fn configure_grpc<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
@@ -620,12 +566,6 @@ where
     Ok(builder)
 }
 
-#[cfg(not(feature = "otlp-grpc"))]
-fn grpc(_: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    Err("OTLP over grpc needs the `otlp-grpc` feature".to_owned())
-}
-
-#[cfg(feature = "otlp-http")]
 fn configure_http<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
@@ -662,22 +602,27 @@ pub(crate) fn otlp_log_exporter(
     use opentelemetry_sdk::logs::LogExporter as _;
     let _enter = runtime.enter();
     let mut exporter = match settings.protocol {
-        #[cfg(feature = "otlp-grpc")]
+        #[cfg(feature = "otlp-grpc-logs")]
         Protocol::Grpc => configure_grpc(
             opentelemetry_otlp::LogExporter::builder().with_tonic(),
             settings,
         )?
         .build()
         .map_err(|e| e.to_string())?,
-        #[cfg(feature = "otlp-http")]
+        #[cfg(not(feature = "otlp-grpc-logs"))]
+        Protocol::Grpc => {
+            return Err(
+                "OTLP logs over gRPC need the `otlp-grpc-logs` feature (traces over gRPC do not); \
+                 or set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf"
+                    .to_owned(),
+            );
+        }
         Protocol::HttpProtobuf => configure_http(
             opentelemetry_otlp::LogExporter::builder().with_http(),
             settings,
         )?
         .build()
         .map_err(|e| e.to_string())?,
-        #[allow(unreachable_patterns)]
-        _ => return Err("this OTLP protocol is not compiled in".to_owned()),
     };
     exporter.set_resource(resource);
     Ok(OnRuntime {
@@ -738,7 +683,6 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
     }
 }
 
-#[cfg(feature = "otlp-http")]
 mod http_client {
     use std::time::Duration;
 
