@@ -141,6 +141,7 @@ if [ -z "${SKIP_LINT:-}" ]; then
     step "feature matrix: each feature alone, and none, clippy-clean"
     for spec in \
         "observability-core:" "observability-core:otlp-grpc" "observability-core:otlp-http" "observability-core:otlp-grpc-logs" "observability-core:testing" \
+        "observability-core:otlp-http,rustls-ring" "observability-core:otlp-http,rustls-aws-lc" \
         "observability-http:" "observability-http:axum" "observability-http:reqwest" "observability-http:reqwest-0-12" \
         "observability-messaging:" "observability-messaging:sqs" "observability-messaging:amqp" \
         "observability-logging:"; do

@@ -698,6 +698,26 @@ mod http_client {
     /// Responses larger than this are refused (a collector answers in bytes).
     const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
+    /// The rustls crypto provider: aws-lc-rs (feature `rustls-aws-lc`, what
+    /// reqwest 0.13 and the AWS SDK use) or ring (feature `rustls-ring`, the
+    /// default), else the process's default provider, so that a service
+    /// compiles one.
+    fn crypto_provider() -> Result<rustls::crypto::CryptoProvider, String> {
+        #[cfg(feature = "rustls-aws-lc")]
+        return Ok(rustls::crypto::aws_lc_rs::default_provider());
+        #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
+        return Ok(rustls::crypto::ring::default_provider());
+        #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+        rustls::crypto::CryptoProvider::get_default()
+            .map(|provider| (**provider).clone())
+            .ok_or_else(|| {
+                "no TLS crypto provider: enable the `rustls-ring` or `rustls-aws-lc` feature \
+                 of observability-core, or install a process default \
+                 (rustls::crypto::CryptoProvider::install_default)"
+                    .to_owned()
+            })
+    }
+
     /// A hyper client running on the export runtime, HTTP/1.1 and HTTP/2,
     /// rustls with the system's roots for `https`.
     #[derive(Clone, Debug)]
@@ -719,17 +739,16 @@ mod http_client {
             http.set_nodelay(true);
             http.set_connect_timeout(Some(timeout));
             let builder = hyper_rustls::HttpsConnectorBuilder::new();
+            let provider = crypto_provider()?;
             let builder = if https {
                 builder
-                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+                    .with_provider_and_native_roots(provider)
                     .map_err(|e| format!("cannot load the system's root certificates: {e}"))?
             } else {
                 // No certificates are needed for plain HTTP; an empty root
                 // store keeps start-up independent of the system's.
                 builder.with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(
-                        rustls::crypto::ring::default_provider().into(),
-                    )
+                    rustls::ClientConfig::builder_with_provider(provider.into())
                     .with_safe_default_protocol_versions()
                     .map_err(|e| e.to_string())?
                     .with_root_certificates(rustls::RootCertStore::empty())
