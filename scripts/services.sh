@@ -38,6 +38,14 @@ install_services() {
         echo "installing moto[server] (PyPI)"
         python3 -m pip install -q 'moto[server]'
     fi
+    # An independent implementation of B3, Jaeger, X-Ray and OT for the
+    # propagator interop test.
+    if ! python3 -c 'import opentelemetry.propagators.b3, opentelemetry.propagators.jaeger, opentelemetry.propagators.ot_trace, opentelemetry.propagators.aws' 2>/dev/null; then
+        echo "installing the opentelemetry-python propagators (PyPI)"
+        python3 -m pip install -q opentelemetry-api opentelemetry-propagator-b3 \
+            opentelemetry-propagator-jaeger opentelemetry-propagator-ot-trace \
+            opentelemetry-propagator-aws-xray
+    fi
 }
 
 start_rabbitmq() {

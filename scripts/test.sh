@@ -144,16 +144,19 @@ if [ -z "${SKIP_LINT:-}" ]; then
         "observability-core:otlp-http,rustls-ring" "observability-core:otlp-http,rustls-aws-lc" \
         "observability-http:" "observability-http:axum" "observability-http:reqwest" "observability-http:reqwest-0-12" \
         "observability-messaging:" "observability-messaging:sqs" "observability-messaging:amqp" \
-        "observability-logging:"; do
+        "observability-logging:" \
+        "observability-propagation:" "observability-propagation:b3" "observability-propagation:jaeger" \
+        "observability-propagation:xray" "observability-propagation:ottrace" \
+        "observability-core:propagators"; do
         crate=${spec%%:*} feature=${spec#*:}
         cargo clippy -q -p "$crate" --no-default-features ${feature:+--features "$feature"} -- -D warnings
     done
 
     # What `cargo publish` would upload, built on its own: metadata, README
     # and every file the crates need, in dependency order.
-    step "cargo package: the four library crates, verified"
-    cargo package -q --allow-dirty \
-        -p observability-logging -p observability-core -p observability-http -p observability-messaging
+    step "cargo package: the five library crates, verified"
+    cargo package -q --allow-dirty -p observability-logging -p observability-propagation \
+        -p observability-core -p observability-http -p observability-messaging
 fi
 
 step "all checks passed"

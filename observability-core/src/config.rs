@@ -75,6 +75,13 @@ impl Protocol {
 pub(crate) enum PropagatorKind {
     TraceContext,
     Baggage,
+    /// B3, single header.
+    B3,
+    /// B3, multiple headers.
+    B3Multi,
+    Jaeger,
+    Xray,
+    OtTrace,
 }
 
 /// The sampler, as resolved; turned into the SDK's sampler at build time.
@@ -827,12 +834,42 @@ fn resolve_propagators(env: &Env, w: &mut Warnings) -> Vec<PropagatorKind> {
                 none = true;
                 continue;
             }
-            "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
-                w.push(format!(
-                    "{}: the `{item}` propagator is not supported by observability-core; ignoring it",
-                    env::OTEL_PROPAGATORS
-                ));
-                continue;
+            name @ ("b3" | "b3multi" | "jaeger" | "xray" | "ottrace") => {
+                let (kind, compiled, feature) = match name {
+                    "b3" => (
+                        PropagatorKind::B3,
+                        cfg!(feature = "propagator-b3"),
+                        "propagator-b3",
+                    ),
+                    "b3multi" => (
+                        PropagatorKind::B3Multi,
+                        cfg!(feature = "propagator-b3"),
+                        "propagator-b3",
+                    ),
+                    "jaeger" => (
+                        PropagatorKind::Jaeger,
+                        cfg!(feature = "propagator-jaeger"),
+                        "propagator-jaeger",
+                    ),
+                    "xray" => (
+                        PropagatorKind::Xray,
+                        cfg!(feature = "propagator-xray"),
+                        "propagator-xray",
+                    ),
+                    _ => (
+                        PropagatorKind::OtTrace,
+                        cfg!(feature = "propagator-ottrace"),
+                        "propagator-ottrace",
+                    ),
+                };
+                if !compiled {
+                    w.push(format!(
+                        "{}: the `{item}` propagator needs the `{feature}` feature of observability-core; ignoring it",
+                        env::OTEL_PROPAGATORS
+                    ));
+                    continue;
+                }
+                kind
             }
             _ => {
                 w.push(format!(
@@ -1307,9 +1344,24 @@ mod tests {
                 .propagators
                 .is_empty()
         );
-        let s = resolve(&[("OTEL_PROPAGATORS", "tracecontext,b3,whatever")]);
+        let s = resolve(&[("OTEL_PROPAGATORS", "tracecontext,whatever")]);
         assert_eq!(s.propagators, [TraceContext]);
-        assert_eq!(s.warnings.len(), 2);
+        assert_eq!(s.warnings.len(), 1);
+        // The order is kept: later ones win on extraction.
+        let s = resolve(&[(
+            "OTEL_PROPAGATORS",
+            "xray, B3multi,tracecontext,b3,jaeger,ottrace",
+        )]);
+        if cfg!(feature = "propagators") {
+            assert_eq!(
+                s.propagators,
+                [Xray, B3Multi, TraceContext, B3, Jaeger, OtTrace]
+            );
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        } else {
+            assert_eq!(s.propagators, [TraceContext]);
+            assert!(s.warnings[0].contains("feature"), "{:?}", s.warnings);
+        }
     }
 
     #[test]

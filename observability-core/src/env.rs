@@ -247,28 +247,7 @@ pub(crate) fn parse_millis(env: &Env, name: &str, warnings: &mut Warnings) -> Op
     parse_u64(env, name, warnings).map(Duration::from_millis)
 }
 
-/// Percent-decodes `input`; `None` when an escape is malformed or the
-/// result is not UTF-8.
-pub(crate) fn percent_decode(input: &str) -> Option<String> {
-    if !input.contains('%') {
-        return Some(input.to_owned());
-    }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16))?;
-            let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16))?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+pub(crate) use observability_propagation::percent_decode;
 
 /// Parses `key1=value1,key2=value2` with percent-encoded values, the format
 /// of `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`. Any

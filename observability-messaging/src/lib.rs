@@ -9,8 +9,6 @@ mod span;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub mod sqs;
-#[cfg(feature = "sqs")]
-mod xray;
 
 pub use carrier::{
     Consumer, JSON_FIELD, MapInjector, Producer, extract_json, extract_map, has_parent,

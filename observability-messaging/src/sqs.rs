@@ -262,8 +262,21 @@ pub fn with_trace_attributes(request: ReceiveMessageFluentBuilder) -> ReceiveMes
     let all = asked.iter().any(|a| a == "All" || a == ".*");
     let mut request = request;
     if !all {
-        for name in PROPAGATION_ATTRIBUTES {
-            if !asked.iter().any(|a| a == name) {
+        // The W3C fields, and whatever else the installed propagators
+        // write (`b3`, `uber-trace-id`, ...).
+        let mut names: Vec<String> = PROPAGATION_ATTRIBUTES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            for field in p.fields() {
+                if !names.iter().any(|n| n == field) {
+                    names.push(field.to_owned());
+                }
+            }
+        });
+        for name in names {
+            if !asked.contains(&name) {
                 request = request.message_attribute_names(name);
             }
         }
@@ -346,7 +359,7 @@ pub fn extract(message: &Message) -> Context {
     message
         .attributes()
         .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
-        .and_then(|header| crate::xray::parse(header))
+        .and_then(|header| observability_propagation::xray::parse_header(header))
         .map_or(cx, |sc| Context::new().with_remote_span_context(sc))
 }
 

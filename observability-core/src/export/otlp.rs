@@ -749,10 +749,10 @@ mod http_client {
                 // store keeps start-up independent of the system's.
                 builder.with_tls_config(
                     rustls::ClientConfig::builder_with_provider(provider.into())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| e.to_string())?
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
                 )
             };
             let connector = if http2_only {

@@ -5,7 +5,7 @@ use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 
-use crate::env::percent_decode;
+use crate::percent_decode;
 
 const BAGGAGE: &str = "baggage";
 /// W3C Baggage: a propagator must accept at least 64 members and 8192 bytes;
