@@ -43,3 +43,49 @@ pub(crate) fn build(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
         .collect();
     TextMapCompositePropagator::new(list)
 }
+
+#[cfg(all(test, feature = "propagators"))]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+    use std::collections::HashMap;
+
+    /// The specification's composite: each extracts in turn, a later one
+    /// winning where it finds a context; every one injects.
+    #[test]
+    fn later_propagators_win_and_all_inject() {
+        let headers: HashMap<String, String> = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let trace_of = |kinds: &[PropagatorKind]| {
+            let cx = build(kinds).extract(&headers);
+            cx.span().span_context().trace_id().to_string()
+        };
+        use PropagatorKind::{B3, TraceContext, Xray};
+        assert_eq!(
+            trace_of(&[TraceContext, B3]),
+            "80f198ee56343ba864fe8b2a57d3eff7"
+        );
+        assert_eq!(
+            trace_of(&[B3, TraceContext]),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // A propagator that finds nothing leaves the earlier one's context.
+        assert_eq!(
+            trace_of(&[TraceContext, Xray]),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let cx = build(&[TraceContext]).extract(&headers);
+        let mut out: HashMap<String, String> = HashMap::new();
+        build(&[TraceContext, B3, Xray]).inject_context(&cx, &mut out);
+        assert!(out.contains_key("traceparent") && out.contains_key("b3"));
+        assert!(out.contains_key("x-amzn-trace-id"), "{out:?}");
+    }
+}
