@@ -17,7 +17,7 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 /// The bound this test holds the whole process to while one million spans
-/// go through the pipeline (documented in the README).
+/// go through the pipeline (documented in docs/guide.md).
 const MAX_PEAK_RSS_MIB: u64 = 64;
 const SPANS: u64 = 1_000_000;
 
