@@ -22,14 +22,6 @@ pub enum Error {
          before any other subscriber is set, or use Builder::build for a local one"
     )]
     AlreadyInitialized,
-    /// The exporter could not be built (for example a TLS set-up failure).
-    #[error("could not build the {exporter} exporter: {message}")]
-    Exporter {
-        /// Which exporter.
-        exporter: &'static str,
-        /// What failed.
-        message: String,
-    },
     /// The background export thread could not be started.
     #[error("could not start the export thread")]
     Thread(#[source] std::io::Error),
@@ -40,7 +32,7 @@ pub enum Error {
         /// The deadline that passed.
         deadline: Duration,
         /// The counts when it passed (after shutdown, final).
-        stats: crate::ExportStats,
+        stats: crate::export::ExportStats,
     },
     /// Telemetry was already shut down.
     #[error("telemetry is already shut down")]

@@ -43,10 +43,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 
-use crate::span::{
-    self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError, TracerChoice,
-};
+use crate::span::{self, MESSAGING_MESSAGE_ID, ParentMode, ProcessError, TracerChoice};
 
 const ROUTING_KEY: &str = "messaging.rabbitmq.destination.routing_key";
 const DELIVERY_TAG: &str = "messaging.rabbitmq.message.delivery_tag";
@@ -142,12 +139,8 @@ pub async fn publish(
     properties: BasicProperties,
 ) -> lapin::Result<PublisherConfirm> {
     let destination = publish_destination(exchange, routing_key);
-    let mut attributes = vec![
-        KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
-        KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
-        KeyValue::new(MESSAGING_OPERATION_NAME, "publish"),
-        KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
-    ];
+    let mut attributes =
+        span::convention_attributes("rabbitmq", "send", "publish", destination.clone(), 3);
     if !routing_key.is_empty() {
         attributes.push(KeyValue::new(ROUTING_KEY, routing_key.to_owned()));
     }
@@ -272,13 +265,9 @@ impl Process {
         let producer = extract(delivery);
         let routing_key = delivery.routing_key.as_str();
         let destination = consume_destination(delivery.exchange.as_str(), routing_key, &self.queue);
-        let mut attributes = vec![
-            KeyValue::new(MESSAGING_SYSTEM, "rabbitmq"),
-            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
-            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
-            KeyValue::new(MESSAGING_DESTINATION_NAME, destination.clone()),
-            KeyValue::new(DELIVERY_TAG, delivery.delivery_tag as i64),
-        ];
+        let mut attributes =
+            span::convention_attributes("rabbitmq", "process", "process", destination.clone(), 4);
+        attributes.push(KeyValue::new(DELIVERY_TAG, delivery.delivery_tag as i64));
         if !routing_key.is_empty() {
             attributes.push(KeyValue::new(ROUTING_KEY, routing_key.to_owned()));
         }

@@ -11,10 +11,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use serde_json::{Map, Value};
 
-use crate::span::{
-    self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, TracerChoice,
-};
+use crate::span::{self, MESSAGING_MESSAGE_ID, ParentMode, TracerChoice};
 
 /// The field of a JSON payload that carries the context:
 /// `{"traceContext": {"traceparent": "...", "tracestate": "..."}}`.
@@ -190,12 +187,7 @@ impl Producer {
             format!("send {}", self.destination),
             SpanKind::Producer,
             &Context::current(),
-            vec![
-                KeyValue::new(MESSAGING_SYSTEM, self.system),
-                KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
-                KeyValue::new(MESSAGING_OPERATION_NAME, "send"),
-                KeyValue::new(MESSAGING_DESTINATION_NAME, self.destination.clone()),
-            ],
+            span::convention_attributes(self.system, "send", "send", self.destination.clone(), 0),
             Vec::new(),
         );
         inject_map(&cx, &mut headers);
@@ -259,12 +251,13 @@ impl Consumer {
         E: Display,
     {
         let producer = extract_map(headers);
-        let mut attributes = vec![
-            KeyValue::new(MESSAGING_SYSTEM, self.system),
-            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
-            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
-            KeyValue::new(MESSAGING_DESTINATION_NAME, self.destination.clone()),
-        ];
+        let mut attributes = span::convention_attributes(
+            self.system,
+            "process",
+            "process",
+            self.destination.clone(),
+            1,
+        );
         if let Some(id) = message_id {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
         }

@@ -18,6 +18,28 @@ pub(crate) const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name"
 pub(crate) const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
 pub(crate) const ERROR_TYPE: &str = "error.type";
 
+/// The attributes every messaging span carries (messaging semantic
+/// conventions): `messaging.system`, `messaging.operation.type`,
+/// `messaging.operation.name` and `messaging.destination.name`, with room for
+/// `extra` more.
+pub(crate) fn convention_attributes(
+    system: &'static str,
+    operation_type: &'static str,
+    operation_name: &'static str,
+    destination: impl Into<opentelemetry::StringValue>,
+    extra: usize,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(4 + extra);
+    attributes.push(KeyValue::new(MESSAGING_SYSTEM, system));
+    attributes.push(KeyValue::new(MESSAGING_OPERATION_TYPE, operation_type));
+    attributes.push(KeyValue::new(MESSAGING_OPERATION_NAME, operation_name));
+    attributes.push(KeyValue::new(
+        MESSAGING_DESTINATION_NAME,
+        destination.into(),
+    ));
+    attributes
+}
+
 /// Why a consumer wrapper's `run` failed.
 #[derive(Debug)]
 #[non_exhaustive]

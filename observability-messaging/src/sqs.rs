@@ -39,10 +39,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 
-use crate::span::{
-    self, MESSAGING_DESTINATION_NAME, MESSAGING_MESSAGE_ID, MESSAGING_OPERATION_NAME,
-    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, ParentMode, ProcessError, TracerChoice,
-};
+use crate::span::{self, MESSAGING_MESSAGE_ID, ParentMode, ProcessError, TracerChoice};
 
 /// `messaging.batch.message_count` (only SQS batches here).
 const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
@@ -134,14 +131,13 @@ pub fn inject_attributes(
     true
 }
 
-fn producer_attributes(queue_url: &str, operation: &'static str) -> Vec<KeyValue> {
-    vec![
-        KeyValue::new(MESSAGING_SYSTEM, "aws_sqs"),
-        KeyValue::new(MESSAGING_OPERATION_TYPE, operation),
-        KeyValue::new(MESSAGING_OPERATION_NAME, operation),
-        KeyValue::new(MESSAGING_DESTINATION_NAME, queue_name(queue_url).to_owned()),
-        KeyValue::new(AWS_SQS_QUEUE_URL, queue_url.to_owned()),
-    ]
+/// The attributes of an SQS span: the conventions' four and the queue URL.
+fn sqs_attributes(queue_url: &str, operation: &'static str) -> Vec<KeyValue> {
+    let destination = queue_name(queue_url).to_owned();
+    let mut attributes =
+        span::convention_attributes("aws_sqs", operation, operation, destination, 3);
+    attributes.push(KeyValue::new(AWS_SQS_QUEUE_URL, queue_url.to_owned()));
+    attributes
 }
 
 type HttpResponse = aws_sdk_sqs::config::http::HttpResponse;
@@ -160,7 +156,7 @@ pub async fn send(
         format!("send {}", queue_name(&url)),
         SpanKind::Producer,
         &Context::current(),
-        producer_attributes(&url, "send"),
+        sqs_attributes(&url, "send"),
         Vec::new(),
     );
     let mut attributes = request.get_message_attributes().clone().unwrap_or_default();
@@ -203,7 +199,7 @@ pub async fn send_batch(
             format!("create {}", queue_name(&url)),
             SpanKind::Producer,
             &parent,
-            producer_attributes(&url, "create"),
+            sqs_attributes(&url, "create"),
             Vec::new(),
         );
         let mut attributes = entry.message_attributes().cloned().unwrap_or_default();
@@ -222,7 +218,7 @@ pub async fn send_batch(
         links.push(Link::with_context(create.span().span_context().clone()));
         create.span().end();
     }
-    let mut attributes = producer_attributes(&url, "send");
+    let mut attributes = sqs_attributes(&url, "send");
     attributes.push(KeyValue::new(
         MESSAGING_BATCH_MESSAGE_COUNT,
         entries.len() as i64,
@@ -320,7 +316,7 @@ pub async fn receive(
                 .collect()
         })
         .unwrap_or_default();
-    let mut attributes = producer_attributes(&url, "receive");
+    let mut attributes = sqs_attributes(&url, "receive");
     if let Ok(output) = &result {
         attributes.push(KeyValue::new(
             MESSAGING_BATCH_MESSAGE_COUNT,
@@ -423,16 +419,7 @@ impl Process {
         E: Display,
     {
         let producer = extract(message);
-        let mut attributes = vec![
-            KeyValue::new(MESSAGING_SYSTEM, "aws_sqs"),
-            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
-            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
-            KeyValue::new(
-                MESSAGING_DESTINATION_NAME,
-                queue_name(&self.queue_url).to_owned(),
-            ),
-            KeyValue::new(AWS_SQS_QUEUE_URL, self.queue_url.clone()),
-        ];
+        let mut attributes = sqs_attributes(&self.queue_url, "process");
         if let Some(id) = message.message_id() {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
         }
