@@ -26,14 +26,10 @@ where
         metadata.insert(key, value);
     }
     let mut builder = builder
-        .with_endpoint(settings.endpoint.clone())
+        .with_endpoint(settings.endpoint.as_str())
         .with_timeout(settings.timeout)
         .with_metadata(metadata);
-    if settings
-        .endpoint
-        .to_ascii_lowercase()
-        .starts_with("https://")
-    {
+    if settings.endpoint.is_https() {
         builder = builder.with_tls_config(ClientTlsConfig::new().with_native_roots());
     }
     if settings.gzip {
@@ -48,17 +44,10 @@ where
 {
     use opentelemetry_otlp::Compression;
 
-    let client = client::HyperClient::new(
-        settings.timeout,
-        settings
-            .endpoint
-            .to_ascii_lowercase()
-            .starts_with("https://"),
-        false,
-    )?;
+    let client = client::HyperClient::new(settings.timeout, settings.endpoint.is_https(), false)?;
     let mut builder = builder
         .with_http_client(client)
-        .with_endpoint(settings.endpoint.clone())
+        .with_endpoint(settings.endpoint.as_str())
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_timeout(settings.timeout)
         .with_headers(settings.headers.iter().cloned().collect());

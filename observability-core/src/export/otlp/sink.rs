@@ -74,12 +74,13 @@ impl HttpSink {
     ) -> Result<Self, String> {
         let mut endpoint: Uri = settings
             .endpoint
+            .as_str()
             .parse()
             .map_err(|e| format!("`{}` is not a valid URL: {e}", settings.endpoint))?;
         if wire == Wire::Grpc {
             endpoint = grpc_uri(&endpoint)?;
         }
-        let https = endpoint.scheme_str() == Some("https");
+        let https = settings.endpoint.is_https();
         let mut headers = HeaderMap::new();
         for (name, value) in &settings.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
