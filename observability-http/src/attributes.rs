@@ -144,6 +144,22 @@ fn decode_query_component(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The span name of a request before anything more is known: the method
+/// as the conventions name it, or `HTTP` for a method outside their list
+/// (`http.request.method` is then `_OTHER`).
+pub(crate) fn span_name_of_method(method: &'static str) -> &'static str {
+    if method == "_OTHER" { "HTTP" } else { method }
+}
+
+/// The port a scheme implies (`server.port` when the URL does not say).
+pub(crate) fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    }
+}
+
 /// Headers whose values are never recorded.
 pub(crate) const NEVER_RECORDED_HEADERS: &[&str] = &[
     "authorization",

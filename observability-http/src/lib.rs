@@ -18,4 +18,4 @@ pub use client::{ClientLayer, ClientService};
 pub use propagation::{
     HeaderExtractor, HeaderInjector, extract_context, inject_context, inject_current_context,
 };
-pub use server::{ServerLayer, ServerService};
+pub use server::{RequestHead, ServerLayer, ServerService, SpanStart};

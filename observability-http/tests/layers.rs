@@ -1031,3 +1031,41 @@ async fn query_keys_are_redacted_as_the_server_reads_them() {
         Some("q=shoes&tok%65n=REDACTED&Signature=REDACTED&jwt=REDACTED&tenant=REDACTED")
     );
 }
+
+#[tokio::test]
+async fn a_hook_renames_the_span_and_adds_attributes_from_the_request() {
+    let (guard, capture) = setup();
+    let layer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .on_request(|request, span| {
+            assert_eq!(span.name(), "GET");
+            if let Some(tenant) = request.headers().get("x-tenant") {
+                span.set_attribute(opentelemetry::KeyValue::new(
+                    "tenant.id",
+                    tenant.to_str().unwrap().to_owned(),
+                ));
+            }
+            if request.uri().path().starts_with("/admin") {
+                span.set_name("admin");
+            }
+        })
+        .build();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let request = Request::get("/admin/users")
+        .header("x-tenant", "acme")
+        .body(Body::empty())
+        .unwrap();
+    let _ = layer
+        .layer(service)
+        .oneshot(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await;
+    let span = capture.span("admin").expect("renamed by the hook");
+    assert_eq!(attr(&span, "tenant.id").as_deref(), Some("acme"));
+    assert_eq!(attr(&span, "http.request.method").as_deref(), Some("GET"));
+}

@@ -42,10 +42,8 @@ pub(crate) fn start_client_span(
     let (method_name, method_original) = attr::method(method);
     let name: Cow<'static, str> = if grpc {
         Cow::Owned(uri.path().trim_start_matches('/').to_owned())
-    } else if method_name == "_OTHER" {
-        Cow::Borrowed("HTTP")
     } else {
-        Cow::Borrowed(method_name)
+        Cow::Borrowed(attr::span_name_of_method(method_name))
     };
     let mut span = tracer
         .span_builder(name)
@@ -69,11 +67,7 @@ pub(crate) fn start_client_span(
             let host = host.rsplit('@').next().unwrap_or(host);
             let (address, port) = split_host_port(host);
             attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
-            let port = port.or(match uri.scheme_str() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            });
+            let port = port.or_else(|| attr::default_port(uri.scheme_str()));
             if let Some(port) = port {
                 attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
             }

@@ -6,6 +6,7 @@ use opentelemetry::trace::TracerProvider;
 use tower::Layer;
 
 use super::ServerService;
+use super::hook::{Hook, RequestHead, SpanStart};
 use crate::attributes::QueryRedaction;
 use crate::tracer::TracerSource;
 
@@ -23,6 +24,8 @@ pub(crate) struct ServerConfig {
     pub(crate) server_timing: bool,
     /// Which query values `url.query` redacts.
     pub(crate) query_redaction: QueryRedaction,
+    /// Renames spans or adds attributes, before a span starts.
+    pub(crate) on_request: Option<Hook>,
     pub(crate) tracer: TracerSource,
     /// Whether the next span will record, guessed from the last one of the
     /// same kind (see `ServerService::call`).
@@ -131,6 +134,7 @@ impl ServerLayer {
             traceresponse: false,
             server_timing: false,
             query_redaction: QueryRedaction::default(),
+            on_request: None,
             tracer: None,
         }
     }
@@ -154,6 +158,7 @@ pub struct ServerLayerBuilder {
     traceresponse: bool,
     server_timing: bool,
     query_redaction: QueryRedaction,
+    on_request: Option<Hook>,
     tracer: Option<TracerSource>,
 }
 
@@ -211,6 +216,35 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Calls `hook` before each recorded server span starts, with the
+    /// request's head and the span's name and attributes as the layer made
+    /// them: rename the span, add attributes from the request. It runs only
+    /// for spans that record (a sampled-out request pays nothing), so it
+    /// should be cheap and must not block.
+    ///
+    /// ```
+    /// use observability_http::ServerLayer;
+    /// use opentelemetry::KeyValue;
+    ///
+    /// let layer = ServerLayer::builder()
+    ///     .on_request(|request, span| {
+    ///         if let Some(tenant) = request.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+    ///             span.set_attribute(KeyValue::new("tenant.id", tenant.to_owned()));
+    ///         }
+    ///         if request.uri().path().starts_with("/admin") {
+    ///             span.set_name("admin");
+    ///         }
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn on_request<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>, &mut SpanStart<'_>) + Send + Sync + 'static,
+    {
+        self.on_request = Some(Hook(Arc::new(hook)));
+        self
+    }
+
     /// Uses this provider instead of the global one.
     pub fn tracer_provider<P>(mut self, provider: &P) -> Self
     where
@@ -232,6 +266,7 @@ impl ServerLayerBuilder {
                 traceresponse: self.traceresponse,
                 server_timing: self.server_timing,
                 query_redaction: self.query_redaction,
+                on_request: self.on_request,
                 tracer: self
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),

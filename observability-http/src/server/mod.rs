@@ -8,10 +8,12 @@
 
 mod future;
 mod headers;
+mod hook;
 mod layer;
 mod recent;
 mod service;
 
 pub use future::ServerFuture;
+pub use hook::{RequestHead, SpanStart};
 pub use layer::{DEFAULT_SKIP_PATHS, ServerLayer, ServerLayerBuilder};
 pub use service::ServerService;

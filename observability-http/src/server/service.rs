@@ -15,6 +15,7 @@ use crate::grpc;
 use crate::propagation::extract_from;
 
 use super::headers::RequestHeaders;
+use super::hook::{RequestHead, SpanStart};
 use super::recent::{self, Slot};
 
 /// Attributes a server span usually carries (request and response).
@@ -156,14 +157,29 @@ impl<S> ServerService<S> {
                 request.headers(),
             ));
         }
+        let mut name = name;
+        if let Some(hook) = &self.config.on_request {
+            let head = RequestHead {
+                method: request.method(),
+                uri: request.uri(),
+                headers: request.headers(),
+                extensions: request.extensions(),
+            };
+            (hook.0)(
+                &head,
+                &mut SpanStart {
+                    name: &mut name,
+                    attributes: &mut attributes,
+                },
+            );
+        }
         (name, attributes)
     }
 }
 
-/// The span name before the route is known: the method, or `HTTP` for a
-/// method outside the conventions' list.
+/// The span name before the route is known.
 fn base_name(method: &'static str) -> &'static str {
-    if method == "_OTHER" { "HTTP" } else { method }
+    attr::span_name_of_method(method)
 }
 
 #[cfg(feature = "axum")]
@@ -237,11 +253,7 @@ fn request_attributes<B>(
         if !address.is_empty() {
             attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address));
         }
-        let port = port.or(match scheme {
-            "https" => Some(443),
-            "http" => Some(80),
-            _ => None,
-        });
+        let port = port.or_else(|| attr::default_port(Some(scheme)));
         if let Some(port) = port {
             attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
