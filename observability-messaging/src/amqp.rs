@@ -40,7 +40,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::span::{self, MESSAGING_MESSAGE_ID, ParentMode, ProcessError, TracerChoice};
@@ -226,17 +226,7 @@ impl Process {
         self
     }
 
-    /// Uses this provider instead of the global one (for a service with a
-    /// provider of its own).
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.tracer = TracerChoice::from_provider(provider);
-        self
-    }
+    crate::span::tracer_provider_option!();
 
     /// The queue the deliveries come from (a delivery does not say), the last
     /// part of `messaging.destination.name`.
@@ -277,40 +267,31 @@ impl Process {
         if let Some(id) = delivery.properties.message_id() {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
         }
-        let cx = span::consumer_span(
+        let (ack, requeue) = (self.ack, self.requeue_on_failure);
+        let settle = |succeeded: bool| async move {
+            if !ack {
+                return Ok(());
+            }
+            if succeeded {
+                delivery.acker.ack(BasicAckOptions::default()).await?;
+            } else {
+                let nack = BasicNackOptions {
+                    requeue,
+                    ..BasicNackOptions::default()
+                };
+                delivery.acker.nack(nack).await?;
+            }
+            Ok(())
+        };
+        span::process(
             &self.tracer,
             format!("process {destination}"),
             &producer,
             self.mode,
             attributes,
-        );
-        let (ack, requeue) = (self.ack, self.requeue_on_failure);
-        span::run_in(cx, || async move {
-            match handler().await {
-                Ok(value) => {
-                    if ack {
-                        delivery
-                            .acker
-                            .ack(BasicAckOptions::default())
-                            .await
-                            .map_err(|e| ProcessError::Settle(Box::new(e)))?;
-                    }
-                    Ok(value)
-                }
-                Err(error) => {
-                    if ack {
-                        let _ = delivery
-                            .acker
-                            .nack(BasicNackOptions {
-                                requeue,
-                                ..BasicNackOptions::default()
-                            })
-                            .await;
-                    }
-                    Err(ProcessError::Handler(error))
-                }
-            }
-        })
+            handler,
+            settle,
+        )
         .await
     }
 }

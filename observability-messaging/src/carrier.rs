@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use serde_json::{Map, Value};
 
@@ -157,17 +157,7 @@ impl Producer {
         }
     }
 
-    /// Uses this provider instead of the global one (for a service with a
-    /// provider of its own).
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.tracer = TracerChoice::from_provider(provider);
-        self
-    }
+    crate::span::tracer_provider_option!();
 
     /// Sends a message inside a PRODUCER span `send {destination}` (child of
     /// the current context), its context injected into `headers` before
@@ -224,17 +214,7 @@ impl Consumer {
         self
     }
 
-    /// Uses this provider instead of the global one (for a service with a
-    /// provider of its own).
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.tracer = TracerChoice::from_provider(provider);
-        self
-    }
+    crate::span::tracer_provider_option!();
 
     /// Runs `handler` inside a CONSUMER span `process {destination}` whose
     /// parent is the producer's context in `headers` (or linked to it); an

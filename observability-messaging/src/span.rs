@@ -120,6 +120,25 @@ impl TracerChoice {
     }
 }
 
+/// The `tracer_provider` option every wrapper's builder has (a builder with
+/// a `tracer: TracerChoice` field).
+macro_rules! tracer_provider_option {
+    () => {
+        /// Uses this provider instead of the global one (for a service with a
+        /// provider of its own).
+        pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+        where
+            P: opentelemetry::trace::TracerProvider,
+            P::Tracer: Send + Sync + 'static,
+            <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+        {
+            self.tracer = $crate::span::TracerChoice::from_provider(provider);
+            self
+        }
+    };
+}
+pub(crate) use tracer_provider_option;
+
 /// Starts a span and returns the context holding it.
 pub(crate) fn start(
     tracer: &TracerChoice,
@@ -186,6 +205,48 @@ pub(crate) fn fail(cx: &Context, error_type: &'static str, error: &dyn Display) 
     let span = cx.span();
     span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
     span.set_status(Status::error(error.to_string()));
+}
+
+/// What settling a message failed with.
+#[cfg(any(feature = "amqp", feature = "sqs"))]
+pub(crate) type SettleError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The shape every consumer wrapper shares: a CONSUMER span for the message,
+/// the handler run inside it, then the message settled — `settle(true)`
+/// after success (its failure is the caller's `ProcessError::Settle`),
+/// `settle(false)` after a failure (its own failure is ignored: the
+/// handler's error is the one to report).
+#[cfg(any(feature = "amqp", feature = "sqs"))]
+pub(crate) async fn process<F, Fut, T, E, S, SFut>(
+    tracer: &TracerChoice,
+    name: String,
+    producer: &Context,
+    mode: ParentMode,
+    attributes: Vec<KeyValue>,
+    handler: F,
+    settle: S,
+) -> Result<T, ProcessError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+    S: FnOnce(bool) -> SFut,
+    SFut: Future<Output = Result<(), SettleError>>,
+{
+    let cx = consumer_span(tracer, name, producer, mode, attributes);
+    run_in(cx, || async move {
+        match handler().await {
+            Ok(value) => {
+                settle(true).await.map_err(ProcessError::Settle)?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = settle(false).await;
+                Err(ProcessError::Handler(error))
+            }
+        }
+    })
+    .await
 }
 
 /// The consumer span for a message whose producer context is `producer`.

@@ -36,7 +36,7 @@ use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::span::{self, MESSAGING_MESSAGE_ID, ParentMode, ProcessError, TracerChoice};
@@ -380,17 +380,7 @@ impl Process {
         }
     }
 
-    /// Uses this provider instead of the global one (for a service with a
-    /// provider of its own).
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.tracer = TracerChoice::from_provider(provider);
-        self
-    }
+    crate::span::tracer_provider_option!();
 
     /// Whether the consumer span is the producer's child (default) or
     /// starts its own trace with a link to it.
@@ -423,29 +413,29 @@ impl Process {
         if let Some(id) = message.message_id() {
             attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.to_owned()));
         }
-        let cx = span::consumer_span(
-            &self.tracer,
-            format!("process {}", queue_name(&self.queue_url)),
-            &producer,
-            self.mode,
-            attributes,
-        );
         let client = self.delete_with.clone();
         let url = self.queue_url.clone();
         let receipt = message.receipt_handle().map(str::to_owned);
-        span::run_in(cx.clone(), || async move {
-            let value = handler().await.map_err(ProcessError::Handler)?;
-            if let (Some(client), Some(receipt)) = (client, receipt) {
+        let settle = |succeeded: bool| async move {
+            if let (true, Some(client), Some(receipt)) = (succeeded, client, receipt) {
                 client
                     .delete_message()
                     .queue_url(url)
                     .receipt_handle(receipt)
                     .send()
-                    .await
-                    .map_err(|e| ProcessError::Settle(Box::new(e)))?;
+                    .await?;
             }
-            Ok(value)
-        })
+            Ok(())
+        };
+        span::process(
+            &self.tracer,
+            format!("process {}", queue_name(&self.queue_url)),
+            &producer,
+            self.mode,
+            attributes,
+            handler,
+            settle,
+        )
         .await
     }
 }
