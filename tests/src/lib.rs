@@ -1009,3 +1009,45 @@ mod tests {
         assert!(CountedTraces::decode(&[0x0a, 0x05, 0x12][..]).is_err());
     }
 }
+
+/// Log lines written to memory, for tests that read what was logged.
+#[derive(Clone, Default)]
+pub struct MemoryLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryLog {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl std::io::Write for MemoryLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A collector that accepts connections, reads nothing back and never
+/// answers; its address.
+///
+/// # Panics
+///
+/// When it cannot bind to 127.0.0.1.
+pub fn black_hole() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}

@@ -6,8 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use observability_core::opentelemetry::KeyValue;
@@ -28,25 +26,7 @@ fn guard(vars: &[(&str, &str)], lines: &Lines) -> TelemetryGuard {
         .unwrap()
 }
 
-/// Log lines written to memory.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use observability_tests::MemoryLog as Lines;
 
 /// A span carrying `bytes` bytes in one attribute.
 fn span(guard: &TelemetryGuard, name: &'static str, bytes: usize) {
@@ -195,14 +175,7 @@ fn drops_are_warned_while_a_slow_collector_holds_the_export() {
 #[test]
 fn a_shutdown_stuck_on_a_collector_that_never_answers_accounts_for_every_span() {
     // A black hole: accepts connections, reads, never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let addr = observability_tests::black_hole();
     let lines = Lines::default();
     let endpoint = format!("http://{addr}");
     let guard = observability_core::builder()

@@ -46,14 +46,7 @@ fn hostile(i: usize, big: &str) -> Request<axum::body::Body> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_requests_and_a_black_hole_collector_stay_within_50_mb() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let addr = observability_tests::black_hole();
     let endpoint = format!("http://{addr}");
     let guard = observability_core::builder()
         .env_lookup(move |name| match name {

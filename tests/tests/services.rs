@@ -5,26 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use observability_core::opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use observability_tests::OtlpReceiver;
 
-/// Log lines written to memory.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use observability_tests::MemoryLog as Lines;
 
 fn run(protocol: &str) {
     let receiver = OtlpReceiver::start();
@@ -113,7 +99,7 @@ fn run(protocol: &str) {
     assert_eq!(worker_trace, trace, "one trace across the services");
     assert_eq!(service_of("main work").0, "shop");
 
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.text();
     let logged: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -156,7 +142,7 @@ fn a_service_without_the_sdk_still_logs_under_its_name() {
     let api = guard.service("shop-api");
     assert!(api.tracer_provider().is_none());
     tracing::dispatcher::with_default(api.dispatch(), || tracing::info!("hello"));
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.text();
     let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(line["service.name"], "shop-api");
     assert_eq!(guard.shutdown_blocking().unwrap().exported, 0);
