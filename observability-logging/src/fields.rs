@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 
-use crate::layer::Format;
+use crate::format::Syntax;
 use crate::redact::Redaction;
 use crate::write::{JsonEscaper, json_escape, json_f64, json_str, logfmt_value};
 
@@ -138,14 +138,14 @@ impl Seen {
 }
 
 /// Writes one `key=value` (or `"key":value`) separator and key.
-pub(crate) fn write_key(out: &mut String, format: Format, key: &str) {
-    match format {
-        Format::Json | Format::Ecs => {
+pub(crate) fn write_key(out: &mut String, syntax: Syntax, key: &str) {
+    match syntax {
+        Syntax::Json => {
             out.push(',');
             json_str(out, key);
             out.push(':');
         }
-        Format::Logfmt => {
+        Syntax::Logfmt => {
             out.push(' ');
             out.push_str(key);
             out.push('=');
@@ -153,16 +153,16 @@ pub(crate) fn write_key(out: &mut String, format: Format, key: &str) {
     }
 }
 
-pub(crate) fn write_str_value(out: &mut String, format: Format, value: &str) {
-    match format {
-        Format::Json | Format::Ecs => json_str(out, value),
-        Format::Logfmt => logfmt_value(out, value),
+pub(crate) fn write_str_value(out: &mut String, syntax: Syntax, value: &str) {
+    match syntax {
+        Syntax::Json => json_str(out, value),
+        Syntax::Logfmt => logfmt_value(out, value),
     }
 }
 
-pub(crate) fn write_stored(out: &mut String, format: Format, value: &Stored) {
+pub(crate) fn write_stored(out: &mut String, syntax: Syntax, value: &Stored) {
     match value {
-        Stored::Str(s) => write_str_value(out, format, s),
+        Stored::Str(s) => write_str_value(out, syntax, s),
         Stored::I64(v) => {
             let _ = write!(out, "{v}");
         }
@@ -172,8 +172,8 @@ pub(crate) fn write_stored(out: &mut String, format: Format, value: &Stored) {
         Stored::I128(v) => {
             let _ = write!(out, "{v}");
         }
-        Stored::F64(v) => match format {
-            Format::Logfmt => {
+        Stored::F64(v) => match syntax {
+            Syntax::Logfmt => {
                 let _ = write!(out, "{v}");
             }
             _ => json_f64(out, *v),
@@ -186,7 +186,7 @@ pub(crate) fn write_stored(out: &mut String, format: Format, value: &Stored) {
 pub(crate) struct EventVisitor<'a> {
     pub(crate) out: &'a mut String,
     pub(crate) message: &'a mut String,
-    pub(crate) format: Format,
+    pub(crate) syntax: Syntax,
     pub(crate) redaction: &'a Redaction,
     pub(crate) seen: &'a mut Seen,
 }
@@ -199,9 +199,9 @@ impl EventVisitor<'_> {
         if !self.seen.insert(field.name()) {
             return false;
         }
-        write_key(self.out, self.format, field.name());
+        write_key(self.out, self.syntax, field.name());
         if self.redaction.matches(field.name()) {
-            write_str_value(self.out, self.format, REDACTED);
+            write_str_value(self.out, self.syntax, REDACTED);
             return false;
         }
         true
@@ -217,13 +217,13 @@ impl Visit for EventVisitor<'_> {
         if !self.key(field) {
             return;
         }
-        match self.format {
-            Format::Json | Format::Ecs => {
+        match self.syntax {
+            Syntax::Json => {
                 self.out.push('"');
                 let _ = write!(JsonEscaper(self.out), "{value:?}");
                 self.out.push('"');
             }
-            Format::Logfmt => {
+            Syntax::Logfmt => {
                 let text = format!("{value:?}");
                 logfmt_value(self.out, &text);
             }
@@ -236,7 +236,7 @@ impl Visit for EventVisitor<'_> {
             return;
         }
         if self.key(field) {
-            write_str_value(self.out, self.format, value);
+            write_str_value(self.out, self.syntax, value);
         }
     }
 
@@ -266,7 +266,7 @@ impl Visit for EventVisitor<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         if self.key(field) {
-            write_stored(self.out, self.format, &Stored::F64(value));
+            write_stored(self.out, self.syntax, &Stored::F64(value));
         }
     }
 
@@ -278,7 +278,7 @@ impl Visit for EventVisitor<'_> {
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
         if self.key(field) {
-            write_str_value(self.out, self.format, &String::from_utf8_lossy(value));
+            write_str_value(self.out, self.syntax, &String::from_utf8_lossy(value));
         }
     }
 
@@ -286,13 +286,13 @@ impl Visit for EventVisitor<'_> {
         if !self.key(field) {
             return;
         }
-        match self.format {
-            Format::Json | Format::Ecs => {
+        match self.syntax {
+            Syntax::Json => {
                 self.out.push('"');
                 error_chain(value, &mut JsonEscaper(self.out));
                 self.out.push('"');
             }
-            Format::Logfmt => {
+            Syntax::Logfmt => {
                 let mut text = String::new();
                 error_chain(value, &mut text);
                 logfmt_value(self.out, &text);
@@ -302,13 +302,13 @@ impl Visit for EventVisitor<'_> {
 }
 
 /// Writes `message` for the line's format (already collected raw).
-pub(crate) fn write_message(out: &mut String, format: Format, message: &str) {
-    match format {
-        Format::Json | Format::Ecs => {
+pub(crate) fn write_message(out: &mut String, syntax: Syntax, message: &str) {
+    match syntax {
+        Syntax::Json => {
             out.push('"');
             json_escape(out, message);
             out.push('"');
         }
-        Format::Logfmt => logfmt_value(out, message),
+        Syntax::Logfmt => logfmt_value(out, message),
     }
 }

@@ -12,43 +12,18 @@ use crate::fields::{
     EventVisitor, Seen, SpanFields, SpanRecorder, write_key, write_message, write_stored,
     write_str_value,
 };
+use crate::format::{Format, Keys, Syntax};
 use crate::redact::Redaction;
 use crate::write::timestamp;
-
-/// The shape of each line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Format {
-    /// One JSON object per line with `timestamp`, `level`, `message`,
-    /// `target`, `trace_id`, `span_id`, `trace_flags`, `service.name` and the
-    /// fields as top-level keys.
-    #[default]
-    Json,
-    /// Elastic Common Schema names: `@timestamp`, `log.level`, `message`,
-    /// `log.logger`, `trace.id`, `span.id`, `service.name`,
-    /// `service.environment`, `ecs.version`.
-    Ecs,
-    /// `key=value` pairs (`trace_id=...`), values quoted when needed.
-    Logfmt,
-}
-
-impl Format {
-    /// Parses `json`, `ecs` or `logfmt` (case-insensitive).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "json" => Some(Self::Json),
-            "ecs" => Some(Self::Ecs),
-            "logfmt" => Some(Self::Logfmt),
-            _ => None,
-        }
-    }
-}
 
 /// A `tracing-subscriber` layer that writes one line per event, carrying the
 /// ids of the current OpenTelemetry span. See the [crate docs](crate).
 #[derive(Debug)]
 pub struct LogLayer<W = fn() -> io::Stdout> {
-    format: Format,
+    /// How keys and values are written (chosen once, from the format).
+    syntax: Syntax,
+    /// The names of the fixed keys (chosen once, from the format).
+    keys: &'static Keys,
     writer: W,
     service_name: Option<String>,
     environment: Option<String>,
@@ -152,7 +127,8 @@ impl<W> LogLayerBuilder<W> {
     /// The layer.
     pub fn build(self) -> LogLayer<W> {
         LogLayer {
-            format: self.format,
+            syntax: self.format.syntax(),
+            keys: self.format.keys(),
             writer: self.writer,
             service_name: self.service_name,
             environment: self.environment,
@@ -220,40 +196,34 @@ impl<W> LogLayer<W> {
         line.clear();
         message.clear();
         fields.clear();
-        let format = self.format;
+        let (syntax, keys) = (self.syntax, self.keys);
         let meta = event.metadata();
         let now = SystemTime::now();
         let ids = current_ids();
 
-        // The fixed keys.
-        match format {
-            Format::Json => {
-                line.push_str("{\"timestamp\":\"");
+        // The fixed keys: the timestamp opens the line.
+        match syntax {
+            Syntax::Json => {
+                line.push_str("{\"");
+                line.push_str(keys.timestamp);
+                line.push_str("\":\"");
                 timestamp(line, now);
-                line.push_str("\",\"level\":\"");
-                line.push_str(level_str(meta.level(), false));
                 line.push('"');
             }
-            Format::Ecs => {
-                line.push_str("{\"@timestamp\":\"");
+            Syntax::Logfmt => {
+                line.push_str(keys.timestamp);
+                line.push('=');
                 timestamp(line, now);
-                line.push_str("\",\"log.level\":\"");
-                line.push_str(level_str(meta.level(), true));
-                line.push('"');
-            }
-            Format::Logfmt => {
-                line.push_str("timestamp=");
-                timestamp(line, now);
-                line.push_str(" level=");
-                line.push_str(level_str(meta.level(), true));
             }
         }
+        write_key(line, syntax, keys.level);
+        write_str_value(line, syntax, level_str(meta.level(), keys.lowercase_level));
         // Fields go after the fixed keys; the message is lifted out first.
         let mut seen = Seen::new();
         event.record(&mut EventVisitor {
             out: fields,
             message,
-            format,
+            syntax,
             redaction: &self.redaction,
             seen: &mut seen,
         });
@@ -265,71 +235,44 @@ impl<W> LogLayer<W> {
                 if let Some(stored) = extensions.get::<SpanFields>() {
                     for (key, value) in &stored.fields {
                         if seen.insert(key) {
-                            write_key(fields, format, key);
-                            write_stored(fields, format, value);
+                            write_key(fields, syntax, key);
+                            write_stored(fields, syntax, value);
                         }
                     }
                 }
             }
         }
 
-        let (message_key, target_key) = match format {
-            Format::Json => ("message", "target"),
-            Format::Ecs => ("message", "log.logger"),
-            Format::Logfmt => ("msg", "target"),
-        };
-        write_key(line, format, message_key);
-        write_message(line, format, message);
-        write_key(line, format, target_key);
-        write_str_value(line, format, meta.target());
+        write_key(line, syntax, keys.message);
+        write_message(line, syntax, message);
+        write_key(line, syntax, keys.target);
+        write_str_value(line, syntax, meta.target());
         if let Some((trace_id, span_id, flags)) = ids {
-            let (t, s) = match format {
-                Format::Ecs => ("trace.id", "span.id"),
-                _ => ("trace_id", "span_id"),
-            };
-            write_key(line, format, t);
-            let quote = format != Format::Logfmt;
-            if quote {
-                line.push('"');
-            }
-            let _ = write!(line, "{trace_id}");
-            if quote {
-                line.push('"');
-            }
-            write_key(line, format, s);
-            if quote {
-                line.push('"');
-            }
-            let _ = write!(line, "{span_id}");
-            if quote {
-                line.push('"');
-            }
-            if format != Format::Ecs {
-                write_key(line, format, "trace_flags");
-                let _ = if quote {
-                    write!(line, "\"{flags:02x}\"")
-                } else {
-                    write!(line, "{flags:02x}")
-                };
+            // Hex ids never need escaping: written straight, quoted in JSON.
+            let quote = if syntax == Syntax::Json { "\"" } else { "" };
+            write_key(line, syntax, keys.trace_id);
+            let _ = write!(line, "{quote}{trace_id}{quote}");
+            write_key(line, syntax, keys.span_id);
+            let _ = write!(line, "{quote}{span_id}{quote}");
+            if let Some(key) = keys.trace_flags {
+                write_key(line, syntax, key);
+                let _ = write!(line, "{quote}{flags:02x}{quote}");
             }
         }
         if let Some(name) = &self.service_name {
-            write_key(line, format, "service.name");
-            write_str_value(line, format, name);
+            write_key(line, syntax, "service.name");
+            write_str_value(line, syntax, name);
         }
         if let Some(env) = &self.environment {
-            let key = match format {
-                Format::Ecs => "service.environment",
-                _ => "deployment.environment.name",
-            };
-            write_key(line, format, key);
-            write_str_value(line, format, env);
+            write_key(line, syntax, keys.environment);
+            write_str_value(line, syntax, env);
         }
-        if format == Format::Ecs {
-            line.push_str(",\"ecs.version\":\"8.11.0\"");
+        if let Some((key, version)) = keys.schema_version {
+            write_key(line, syntax, key);
+            write_str_value(line, syntax, version);
         }
         line.push_str(fields);
-        if format != Format::Logfmt {
+        if syntax == Syntax::Json {
             line.push('}');
         }
         line.push('\n');
