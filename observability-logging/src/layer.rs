@@ -183,11 +183,12 @@ fn current_ids() -> Option<(
 }
 
 impl<W> LogLayer<W> {
+    /// One event as one line: the fixed keys (timestamp, level, message,
+    /// target, ids, resource), then the event's fields, then its spans'.
     fn render<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, buffers: &mut Buffers)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        use std::fmt::Write as _;
         let Buffers {
             line,
             message,
@@ -219,46 +220,64 @@ impl<W> LogLayer<W> {
         write_key(line, syntax, keys.level);
         write_str_value(line, syntax, level_str(meta.level(), keys.lowercase_level));
         // Fields go after the fixed keys; the message is lifted out first.
-        let mut seen = Seen::new();
-        event.record(&mut EventVisitor {
-            out: fields,
-            message,
-            syntax,
-            redaction: &self.redaction,
-            seen: &mut seen,
-        });
-        if self.span_fields
-            && let Some(scope) = ctx.event_scope(event)
-        {
-            for span in scope {
-                let extensions = span.extensions();
-                if let Some(stored) = extensions.get::<SpanFields>() {
-                    for (key, value) in &stored.fields {
-                        if seen.insert(key) {
-                            write_key(fields, syntax, key);
-                            write_stored(fields, syntax, value);
-                        }
-                    }
-                }
-            }
-        }
-
+        self.record_fields(event, ctx, message, fields);
         write_key(line, syntax, keys.message);
         write_message(line, syntax, message);
         write_key(line, syntax, keys.target);
         write_str_value(line, syntax, meta.target());
-        if let Some((trace_id, span_id, flags)) = ids {
-            // Hex ids never need escaping: written straight, quoted in JSON.
-            let quote = if syntax == Syntax::Json { "\"" } else { "" };
-            write_key(line, syntax, keys.trace_id);
-            let _ = write!(line, "{quote}{trace_id}{quote}");
-            write_key(line, syntax, keys.span_id);
-            let _ = write!(line, "{quote}{span_id}{quote}");
-            if let Some(key) = keys.trace_flags {
-                write_key(line, syntax, key);
-                let _ = write!(line, "{quote}{flags:02x}{quote}");
+        if let Some(ids) = ids {
+            write_ids(line, syntax, keys, ids);
+        }
+        self.write_resource(line);
+        line.push_str(fields);
+        if syntax == Syntax::Json {
+            line.push('}');
+        }
+        line.push('\n');
+    }
+
+    /// The event's fields into `fields` (its message into `message`), then
+    /// the stored fields of its spans, innermost first, each key once.
+    fn record_fields<S>(
+        &self,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+        message: &mut String,
+        fields: &mut String,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut seen = Seen::new();
+        event.record(&mut EventVisitor {
+            out: fields,
+            message,
+            syntax: self.syntax,
+            redaction: &self.redaction,
+            seen: &mut seen,
+        });
+        if !self.span_fields {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope {
+            let extensions = span.extensions();
+            if let Some(stored) = extensions.get::<SpanFields>() {
+                for (key, value) in &stored.fields {
+                    if seen.insert(key) {
+                        write_key(fields, self.syntax, key);
+                        write_stored(fields, self.syntax, value);
+                    }
+                }
             }
         }
+    }
+
+    /// `service.name`, the environment and the schema version, as the layer
+    /// was configured.
+    fn write_resource(&self, line: &mut String) {
+        let (syntax, keys) = (self.syntax, self.keys);
         if let Some(name) = &self.service_name {
             write_key(line, syntax, "service.name");
             write_str_value(line, syntax, name);
@@ -271,11 +290,30 @@ impl<W> LogLayer<W> {
             write_key(line, syntax, key);
             write_str_value(line, syntax, version);
         }
-        line.push_str(fields);
-        if syntax == Syntax::Json {
-            line.push('}');
-        }
-        line.push('\n');
+    }
+}
+
+/// The trace id, span id and (when the keys name them) trace flags.
+fn write_ids(
+    line: &mut String,
+    syntax: Syntax,
+    keys: &Keys,
+    (trace_id, span_id, flags): (
+        opentelemetry::trace::TraceId,
+        opentelemetry::trace::SpanId,
+        u8,
+    ),
+) {
+    use std::fmt::Write as _;
+    // Hex ids never need escaping: written straight, quoted in JSON.
+    let quote = if syntax == Syntax::Json { "\"" } else { "" };
+    write_key(line, syntax, keys.trace_id);
+    let _ = write!(line, "{quote}{trace_id}{quote}");
+    write_key(line, syntax, keys.span_id);
+    let _ = write!(line, "{quote}{span_id}{quote}");
+    if let Some(key) = keys.trace_flags {
+        write_key(line, syntax, key);
+        let _ = write!(line, "{quote}{flags:02x}{quote}");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Which exporters spans go to: `OTEL_TRACES_EXPORTER` and the builder.
+//! Which exporters spans and logs go to: `OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`
+//! and the builder.
 
 use super::CodeSettings;
 use crate::env::{self, Env, Warnings};
@@ -14,6 +15,26 @@ pub enum Exporter {
     /// Nothing is exported (spans are still created, so ids propagate and
     /// appear in logs).
     None,
+}
+
+/// Whether logs are exported over OTLP: the choice made in code, else
+/// `OTEL_LOGS_EXPORTER` (`otlp` or `none`; off when unset).
+pub(super) fn resolve_logs_exporter(code: Option<bool>, env: &Env, w: &mut Warnings) -> bool {
+    match code {
+        Some(on) => on,
+        None => match env.get(env::OTEL_LOGS_EXPORTER) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("otlp") => true,
+            Some(v) if v.eq_ignore_ascii_case("none") => false,
+            Some(v) => {
+                w.push(format!(
+                    "{}={v} is not supported (otlp or none); not exporting logs",
+                    env::OTEL_LOGS_EXPORTER
+                ));
+                false
+            }
+        },
+    }
 }
 
 pub(super) fn resolve_exporters(code: &CodeSettings, env: &Env, w: &mut Warnings) -> Vec<Exporter> {

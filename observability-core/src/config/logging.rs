@@ -30,6 +30,26 @@ impl LogFormat {
     }
 }
 
+/// The format given in code, else `OTEL_LOG_FORMAT`, else text on a
+/// terminal and JSON elsewhere.
+pub(super) fn resolve_log_format(
+    code: Option<LogFormat>,
+    env: &Env,
+    w: &mut Warnings,
+) -> LogFormat {
+    code.unwrap_or_else(|| match env.get(env::OTEL_LOG_FORMAT) {
+        Some(value) => LogFormat::parse(&value).unwrap_or_else(|| {
+            w.push(format!(
+                "{}={value} is not json, ecs, logfmt or text; using json",
+                env::OTEL_LOG_FORMAT
+            ));
+            LogFormat::Json
+        }),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => LogFormat::Text,
+        None => LogFormat::Json,
+    })
+}
+
 pub(super) fn resolve_log_filter(
     code: Option<String>,
     env: &Env,

@@ -23,9 +23,9 @@ use opentelemetry_sdk::trace::SpanLimits;
 pub(crate) use batch::BatchSettings;
 use batch::{resolve_batch, resolve_limits};
 pub use exporters::Exporter;
-use exporters::resolve_exporters;
+use exporters::{resolve_exporters, resolve_logs_exporter};
 pub use logging::LogFormat;
-use logging::resolve_log_filter;
+use logging::{resolve_log_filter, resolve_log_format};
 pub use otlp::Protocol;
 use otlp::resolve_otlp;
 pub(crate) use otlp::{LOGS, OtlpSettings, TRACES, validate_endpoint};
@@ -98,44 +98,14 @@ impl Settings {
         let mut w = Warnings::default();
         let mut notes = Vec::new();
 
-        if let Some(ratio) = code.sample_ratio
-            && !(0.0..=1.0).contains(&ratio)
-        {
-            return Err(Error::config(
-                "sample_ratio",
-                format!("{ratio} is outside [0, 1]"),
-            ));
-        }
-        if let Some(endpoint) = &code.endpoint {
-            validate_endpoint(endpoint).map_err(|why| Error::config("otlp_endpoint", why))?;
-        }
-        if code.shutdown_timeout == Some(Duration::ZERO) {
-            return Err(Error::config(
-                "shutdown_timeout",
-                "a zero deadline cannot flush anything; give at least a few milliseconds",
-            ));
-        }
+        check_code(&code)?;
 
         let disabled = parse_bool(env, env::OTEL_SDK_DISABLED, &mut w);
         let resolved = resource::resolve(&code.resource, env, &mut w);
         let sampler = resolve_sampler(code.sample_ratio, resolved.is_production(), env, &mut w);
         let exporters = resolve_exporters(&code, env, &mut w);
         let otlp = resolve_otlp(&TRACES, &code, env, &mut w, &mut notes);
-        let logs_exporter = match code.export_logs {
-            Some(on) => on,
-            None => match env.get(env::OTEL_LOGS_EXPORTER) {
-                None => false,
-                Some(v) if v.eq_ignore_ascii_case("otlp") => true,
-                Some(v) if v.eq_ignore_ascii_case("none") => false,
-                Some(v) => {
-                    w.push(format!(
-                        "{}={v} is not supported (otlp or none); not exporting logs",
-                        env::OTEL_LOGS_EXPORTER
-                    ));
-                    false
-                }
-            },
-        };
+        let logs_exporter = resolve_logs_exporter(code.export_logs, env, &mut w);
         let logs = logs_exporter.then(|| {
             let mut ignored = Vec::new();
             resolve_otlp(&LOGS, &code, env, &mut w, &mut ignored)
@@ -145,19 +115,7 @@ impl Settings {
         let (limits, attribute_value_length_limit) = resolve_limits(env, &mut w);
         let propagators = resolve_propagators(env, &mut w);
         let log_filter = resolve_log_filter(code.log_filter, env, &mut w)?;
-        let log_format = code
-            .log_format
-            .unwrap_or_else(|| match env.get(env::OTEL_LOG_FORMAT) {
-                Some(value) => LogFormat::parse(&value).unwrap_or_else(|| {
-                    w.push(format!(
-                        "{}={value} is not json, ecs, logfmt or text; using json",
-                        env::OTEL_LOG_FORMAT
-                    ));
-                    LogFormat::Json
-                }),
-                None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => LogFormat::Text,
-                None => LogFormat::Json,
-            });
+        let log_format = resolve_log_format(code.log_format, env, &mut w);
 
         let scrubber = crate::scrub::Scrubber::resolve(&code.scrub, env, &mut w)?;
         let service_name = resolved.service_name();
@@ -187,4 +145,27 @@ impl Settings {
             notes,
         })
     }
+}
+
+/// Settings given in code are the program's own: a wrong one is an error,
+/// where a wrong environment variable is a warning and its default.
+fn check_code(code: &CodeSettings) -> Result<(), Error> {
+    if let Some(ratio) = code.sample_ratio
+        && !(0.0..=1.0).contains(&ratio)
+    {
+        return Err(Error::config(
+            "sample_ratio",
+            format!("{ratio} is outside [0, 1]"),
+        ));
+    }
+    if let Some(endpoint) = &code.endpoint {
+        validate_endpoint(endpoint).map_err(|why| Error::config("otlp_endpoint", why))?;
+    }
+    if code.shutdown_timeout == Some(Duration::ZERO) {
+        return Err(Error::config(
+            "shutdown_timeout",
+            "a zero deadline cannot flush anything; give at least a few milliseconds",
+        ));
+    }
+    Ok(())
 }

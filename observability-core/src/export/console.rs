@@ -277,24 +277,8 @@ fn kind_label(kind: &SpanKind) -> &'static str {
 /// whose parent is not here (remote, or not ended yet) are roots.
 /// `services[i]` is the `service.name` of `spans[i]`.
 pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -> String {
-    let ids: HashMap<SpanId, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_context.span_id(), i))
-        .collect();
-    let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
-    let mut roots = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        if s.parent_span_id != SpanId::INVALID && ids.contains_key(&s.parent_span_id) {
-            children.entry(s.parent_span_id).or_default().push(i);
-        } else {
-            roots.push(i);
-        }
-    }
-    let by_start = |v: &mut Vec<usize>| v.sort_by_key(|&i| spans[i].start_time);
-    by_start(&mut roots);
-    children.values_mut().for_each(by_start);
-
+    let tree = Tree::of(spans);
+    let lines = tree.lines(spans);
     let start = spans
         .iter()
         .map(|s| s.start_time)
@@ -302,41 +286,6 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
     let total = since(end, start);
-
-    // Lines as (tree prefix + name, index), depth-first.
-    let mut lines: Vec<(String, usize)> = Vec::with_capacity(spans.len());
-    fn walk(
-        i: usize,
-        prefix: &str,
-        connector: &str,
-        spans: &[SpanData],
-        children: &HashMap<SpanId, Vec<usize>>,
-        lines: &mut Vec<(String, usize)>,
-    ) {
-        let s = &spans[i];
-        lines.push((
-            format!("{prefix}{connector}{}{}", s.name, kind_label(&s.span_kind)),
-            i,
-        ));
-        let child_prefix = match connector {
-            "├─ " => format!("{prefix}│  "),
-            "└─ " => format!("{prefix}   "),
-            _ => prefix.to_owned(),
-        };
-        if let Some(kids) = children.get(&s.span_context.span_id()) {
-            for (n, &k) in kids.iter().enumerate() {
-                let c = if n + 1 == kids.len() {
-                    "└─ "
-                } else {
-                    "├─ "
-                };
-                walk(k, &child_prefix, c, spans, children, lines);
-            }
-        }
-    }
-    for &r in &roots {
-        walk(r, "", "", spans, &children, &mut lines);
-    }
 
     let width = lines
         .iter()
@@ -349,6 +298,112 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -
         .map(|s| s.chars().count())
         .max()
         .unwrap_or(0);
+    let mut out = header(trace_id, spans, total);
+    for (label, i) in lines {
+        let s = &spans[i];
+        let duration = since(s.end_time, s.start_time);
+        let bar = waterfall(since(s.start_time, start), duration, total);
+        let pad = width.saturating_sub(label.chars().count());
+        let service = services.get(i).copied().unwrap_or_default();
+        let _ = write!(
+            out,
+            "  {label}{:pad$}  {service:<service_width$}  {:>9}  |{bar}|",
+            "",
+            format_duration(duration)
+        );
+        annotate(&mut out, s, tree.producer_of(spans, s));
+        out.push('\n');
+    }
+    out
+}
+
+/// The spans of one trace as a tree: each span's children and the roots,
+/// both in start order, by index into the trace's spans.
+struct Tree {
+    index: HashMap<SpanId, usize>,
+    children: HashMap<SpanId, Vec<usize>>,
+    roots: Vec<usize>,
+}
+
+impl Tree {
+    fn of(spans: &[SpanData]) -> Self {
+        let index: HashMap<SpanId, usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_context.span_id(), i))
+            .collect();
+        let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
+        let mut roots = Vec::new();
+        for (i, s) in spans.iter().enumerate() {
+            if s.parent_span_id != SpanId::INVALID && index.contains_key(&s.parent_span_id) {
+                children.entry(s.parent_span_id).or_default().push(i);
+            } else {
+                roots.push(i);
+            }
+        }
+        let by_start = |v: &mut Vec<usize>| v.sort_by_key(|&i| spans[i].start_time);
+        by_start(&mut roots);
+        children.values_mut().for_each(by_start);
+        Tree {
+            index,
+            children,
+            roots,
+        }
+    }
+
+    /// One line per span, depth-first: the tree's prefix and the span's
+    /// name and kind, with the span's index.
+    fn lines(&self, spans: &[SpanData]) -> Vec<(String, usize)> {
+        let mut lines = Vec::with_capacity(spans.len());
+        for &root in &self.roots {
+            self.walk(root, "", "", spans, &mut lines);
+        }
+        lines
+    }
+
+    fn walk(
+        &self,
+        i: usize,
+        prefix: &str,
+        connector: &str,
+        spans: &[SpanData],
+        lines: &mut Vec<(String, usize)>,
+    ) {
+        let s = &spans[i];
+        lines.push((
+            format!("{prefix}{connector}{}{}", s.name, kind_label(&s.span_kind)),
+            i,
+        ));
+        let child_prefix = match connector {
+            "├─ " => format!("{prefix}│  "),
+            "└─ " => format!("{prefix}   "),
+            _ => prefix.to_owned(),
+        };
+        if let Some(kids) = self.children.get(&s.span_context.span_id()) {
+            for (n, &k) in kids.iter().enumerate() {
+                let c = if n + 1 == kids.len() {
+                    "└─ "
+                } else {
+                    "├─ "
+                };
+                self.walk(k, &child_prefix, c, spans, lines);
+            }
+        }
+    }
+
+    /// The producer span a consumer span's message came from, when it is
+    /// in this trace and is the consumer's parent.
+    fn producer_of<'a>(&self, spans: &'a [SpanData], span: &SpanData) -> Option<&'a SpanData> {
+        if span.span_kind != SpanKind::Consumer {
+            return None;
+        }
+        let parent = &spans[*self.index.get(&span.parent_span_id)?];
+        (parent.span_kind == SpanKind::Producer).then_some(parent)
+    }
+}
+
+/// `trace {id} · {n} spans · {duration}[ · {n} errors]`, after a blank line.
+fn header(trace_id: TraceId, spans: &[SpanData], total: Duration) -> String {
     let errors = spans
         .iter()
         .filter(|s| matches!(s.status, Status::Error { .. }))
@@ -369,44 +424,30 @@ pub(crate) fn render(trace_id: TraceId, spans: &[SpanData], services: &[&str]) -
         );
     }
     out.push('\n');
-    for (label, i) in lines {
-        let s = &spans[i];
-        let duration = since(s.end_time, s.start_time);
-        let offset = since(s.start_time, start);
-        let bar = waterfall(offset, duration, total);
-        let pad = width.saturating_sub(label.chars().count());
-        let service = services.get(i).copied().unwrap_or_default();
-        let _ = write!(
-            out,
-            "  {label}{:pad$}  {service:<service_width$}  {:>9}  |{bar}|",
-            "",
-            format_duration(duration)
-        );
-        // A message that waited in a queue: the time between the producer's
-        // end and the consumer's start, which the trace's duration includes.
-        if s.span_kind == SpanKind::Consumer
-            && let Some(&p) = ids.get(&s.parent_span_id)
-            && spans[p].span_kind == SpanKind::Producer
-        {
-            let waited = since(s.start_time, spans[p].end_time);
-            if waited >= Duration::from_millis(1) {
-                let _ = write!(out, "  ⋯ {} in the queue", format_duration(waited));
-            }
-        }
-        if let Status::Error { description } = &s.status {
-            let message = if description.is_empty() {
-                error_message(s).unwrap_or_default()
-            } else {
-                description.to_string()
-            };
-            let _ = write!(out, "  ERROR");
-            if !message.is_empty() {
-                let _ = write!(out, ": {}", message.replace('\n', " "));
-            }
-        }
-        out.push('\n');
-    }
     out
+}
+
+/// What follows a span's bar: the time its message waited in a queue (the
+/// time between the producer's end and the consumer's start, which the
+/// trace's duration includes), and its error.
+fn annotate(out: &mut String, span: &SpanData, producer: Option<&SpanData>) {
+    if let Some(producer) = producer {
+        let waited = since(span.start_time, producer.end_time);
+        if waited >= Duration::from_millis(1) {
+            let _ = write!(out, "  ⋯ {} in the queue", format_duration(waited));
+        }
+    }
+    if let Status::Error { description } = &span.status {
+        let message = if description.is_empty() {
+            error_message(span).unwrap_or_default()
+        } else {
+            description.to_string()
+        };
+        let _ = write!(out, "  ERROR");
+        if !message.is_empty() {
+            let _ = write!(out, ": {}", message.replace('\n', " "));
+        }
+    }
 }
 
 /// An exception event's message, when the status has none.
