@@ -3,9 +3,14 @@
 # scripts/bench-http.sh run under valgrind's callgrind, bare and in each
 # mode, and the user-space instructions per request each case costs (every
 # thread counted, the export thread too), with the difference to bare.
-# Instruction counts repeat to within a few instructions from run to run,
-# where timings on a shared machine vary by several percent; they leave out
-# the kernel (most of a bare request's CPU time is its socket calls).
+# Instruction counts of the cases that export nothing repeat to within about
+# 50 from run to run, where timings on a shared machine vary by several
+# percent; they leave out the kernel (most of a bare request's CPU time is
+# its socket calls). The exporting cases count the export thread, whose cost
+# per span depends on how full its batches get, which follows wrk's request
+# rate: the same commit read +7,263 one morning and +7,954 that afternoon.
+# Compare them only between commits measured in one sitting, one after the
+# other.
 #
 #   scripts/instructions-http.sh [seconds-per-case]
 #
