@@ -8,9 +8,7 @@
 # percent; they leave out the kernel (most of a bare request's CPU time is
 # its socket calls). The exporting cases count the export thread, whose cost
 # per span depends on how full its batches get, which follows wrk's request
-# rate: the same commit read +7,263 one morning and +7,954 that afternoon.
-# Compare them only between commits measured in one sitting, one after the
-# other.
+# rate: compare them between commits measured one after the other.
 #
 #   scripts/instructions-http.sh [seconds-per-case]
 #
