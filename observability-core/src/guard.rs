@@ -195,6 +195,9 @@ impl TelemetryGuard {
                     dropped = stats.dropped(),
                     dropped_queue_full = stats.dropped_queue_full,
                     dropped_export_failed = stats.dropped_export_failed,
+                    failed_timeout = stats.failures.timeout,
+                    failed_unreachable = stats.failures.unreachable,
+                    failed_rejected = stats.failures.rejected,
                     dropped_too_large = stats.dropped_too_large,
                     dropped_at_shutdown = stats.dropped_at_shutdown,
                     "{} span(s) were not exported", stats.dropped()

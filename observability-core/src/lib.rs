@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use config::{Exporter, LogFormat, Protocol};
 pub use error::Error;
-pub use export::ExportStats;
+pub use export::{ExportFailures, ExportStats, FailureCause};
 pub use guard::TelemetryGuard;
 pub use scrub::{DEFAULT_DELETED_KEYS, ScrubAction, ScrubPattern};
 pub use service::ServiceTelemetry;

@@ -8,6 +8,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::config::{Exporter, Settings};
+use crate::export::error::BuildError;
 use crate::export::processor::QueueProcessor;
 use crate::export::queue::{Reply, Shared};
 use crate::export::report::Reporter;
@@ -319,11 +320,19 @@ fn with_service_name(resource: &Resource, service: &str) -> Resource {
         .build()
 }
 
+/// Without the OTLP features, an OTLP exporter cannot be built.
+#[cfg(not(feature = "otlp-http"))]
+const NO_OTLP: BuildError = BuildError::MissingFeature {
+    what: "OTLP export",
+    feature: "otlp-http` or `otlp-grpc",
+    advice: "",
+};
+
 fn otlp_logs(
     logs: &crate::config::OtlpSettings,
     settings: &Settings,
     runtime: &ExportRuntime,
-) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
+) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, BuildError> {
     #[cfg(feature = "otlp-http")]
     {
         let exporter =
@@ -336,10 +345,7 @@ fn otlp_logs(
     #[cfg(not(feature = "otlp-http"))]
     {
         let _ = (logs, settings, runtime);
-        Err(
-            "observability-core was built without the `otlp-grpc` and `otlp-http` features"
-                .to_owned(),
-        )
+        Err(NO_OTLP)
     }
 }
 
@@ -347,7 +353,7 @@ fn otlp(
     settings: &Settings,
     resource: &Resource,
     runtime: &ExportRuntime,
-) -> Result<Box<dyn Sink>, String> {
+) -> Result<Box<dyn Sink>, BuildError> {
     #[cfg(feature = "otlp-http")]
     {
         crate::export::otlp_sink(
@@ -360,10 +366,7 @@ fn otlp(
     #[cfg(not(feature = "otlp-http"))]
     {
         let _ = (settings, resource, runtime);
-        Err(
-            "observability-core was built without the `otlp-grpc` and `otlp-http` features"
-                .to_owned(),
-        )
+        Err(NO_OTLP)
     }
 }
 

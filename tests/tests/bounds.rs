@@ -211,3 +211,37 @@ fn a_shutdown_stuck_on_a_collector_that_never_answers_accounts_for_every_span() 
     assert_eq!(stats.exported, 0, "{stats:?}");
     assert_accounted(stats, created);
 }
+
+#[test]
+fn a_collector_that_never_answers_counts_as_a_timeout() {
+    let addr = observability_tests::black_hole();
+    let lines = Lines::default();
+    let endpoint = format!("http://{addr}");
+    let guard = guard(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+        &lines,
+    );
+    span(&guard, "unanswered", 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while guard.stats().dropped_export_failed == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = guard.stats();
+    assert_eq!(stats.dropped_export_failed, 1, "{stats:?}");
+    assert_eq!(stats.failures.timeout, 1, "{stats:?}");
+    assert_eq!(
+        stats
+            .failures
+            .get(observability_core::FailureCause::Timeout),
+        1
+    );
+    let stats = guard.shutdown_blocking().unwrap_or_else(|e| match e {
+        observability_core::Error::Timeout { stats, .. } => stats,
+        other => panic!("{other}"),
+    });
+    assert_accounted(stats, 1);
+}

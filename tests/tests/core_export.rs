@@ -574,7 +574,11 @@ fn export_recovers_when_the_collector_comes_back() {
         while guard.stats().dropped_export_failed == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(guard.stats().dropped_export_failed, 1, "{protocol}");
+        let stats = guard.stats();
+        assert_eq!(stats.dropped_export_failed, 1, "{protocol}");
+        // 503 / UNAVAILABLE after the retries: refused by the collector.
+        assert_eq!(stats.failures.rejected, 1, "{protocol}: {stats:?}");
+        assert_eq!(stats.failures.total(), 1, "{protocol}: {stats:?}");
         assert!(receiver.refused() >= 1, "{protocol}");
         receiver.set_behaviour(Behaviour::Accept);
         traced(&guard, || {

@@ -65,6 +65,10 @@ fn the_collector_comes_and_goes() {
         wait_until("export failures counted", || {
             guard.stats().dropped_export_failed >= 100
         });
+        // Nothing listens: counted as unreachable, in all and by cause.
+        let stats = guard.stats();
+        assert!(stats.failures.unreachable >= 100, "{protocol}: {stats:?}");
+        assert_eq!(stats.failures.total(), stats.dropped_export_failed);
 
         // 2. It appears: new spans arrive.
         let receiver = OtlpReceiver::start_counting(&grpc, &http);

@@ -159,7 +159,8 @@ fn check_code(code: &CodeSettings) -> Result<(), Error> {
         ));
     }
     if let Some(endpoint) = &code.endpoint {
-        validate_endpoint(endpoint).map_err(|why| Error::config("otlp_endpoint", why))?;
+        validate_endpoint(endpoint)
+            .map_err(|why| Error::config("otlp_endpoint", why.to_string()))?;
     }
     if code.shutdown_timeout == Some(Duration::ZERO) {
         return Err(Error::config(

@@ -53,20 +53,19 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     /// Checks `text`: an `http://` or `https://` URL with a host.
-    pub(crate) fn parse(text: impl Into<String>) -> Result<Self, String> {
+    pub(crate) fn parse(text: impl Into<String>) -> Result<Self, InvalidEndpoint> {
         let text = text.into();
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| {
-            format!("`{text}` has no scheme; write http://host:port or https://host:port")
-        })?;
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err(InvalidEndpoint::NoScheme(text));
+        };
         let https = scheme.eq_ignore_ascii_case("https");
         if !https && !scheme.eq_ignore_ascii_case("http") {
-            return Err(format!(
-                "`{text}` uses the scheme `{scheme}`; only http and https are supported"
-            ));
+            let scheme = scheme.to_owned();
+            return Err(InvalidEndpoint::Scheme { text, scheme });
         }
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if authority.is_empty() {
-            return Err(format!("`{text}` has no host"));
+            return Err(InvalidEndpoint::NoHost(text));
         }
         let port = port_of(authority);
         Ok(Self { text, https, port })
@@ -121,8 +120,19 @@ fn port_of(authority: &str) -> Option<u16> {
     port.parse().ok()
 }
 
+/// Why an endpoint was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InvalidEndpoint {
+    #[error("`{0}` has no scheme; write http://host:port or https://host:port")]
+    NoScheme(String),
+    #[error("`{text}` uses the scheme `{scheme}`; only http and https are supported")]
+    Scheme { text: String, scheme: String },
+    #[error("`{0}` has no host")]
+    NoHost(String),
+}
+
 /// Checks an endpoint given in code (see [`Endpoint::parse`]).
-pub(crate) fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+pub(crate) fn validate_endpoint(endpoint: &str) -> Result<(), InvalidEndpoint> {
     Endpoint::parse(endpoint).map(|_| ())
 }
 

@@ -3,6 +3,7 @@
 mod console;
 #[cfg(feature = "otlp-http")]
 mod encode;
+pub(crate) mod error;
 #[cfg(feature = "otlp-http")]
 mod otlp;
 pub(crate) mod processor;
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use opentelemetry_sdk::trace::SpanData;
 
+pub use error::{ExportFailures, FailureCause};
 pub use queue::ExportStats;
 
 pub(crate) use console::ConsoleShared;
@@ -26,13 +28,13 @@ pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
 /// How one export ended: of its spans, how many the destination accepted,
 /// how many were dropped as too large to send (alone over the request size
 /// limit, or refused as too large by the collector even alone), and how many
-/// were lost to a failure, with the last failure's reason.
+/// were lost to a failure, by cause, with the last failure.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outcome {
     pub(crate) sent: u64,
     pub(crate) too_large: u64,
-    pub(crate) failed: u64,
-    pub(crate) error: Option<String>,
+    pub(crate) failed: ExportFailures,
+    pub(crate) error: Option<error::ExportError>,
 }
 
 impl Outcome {
@@ -45,12 +47,16 @@ impl Outcome {
     }
 
     /// All `n` spans lost to `error`.
-    pub(crate) fn failed(n: u64, error: String) -> Self {
-        Self {
-            failed: n,
-            error: Some(error),
-            ..Self::default()
-        }
+    pub(crate) fn failed(n: u64, error: error::ExportError) -> Self {
+        let mut outcome = Self::default();
+        outcome.fail(n, error);
+        outcome
+    }
+
+    /// `n` more spans lost to `error`.
+    pub(crate) fn fail(&mut self, n: u64, error: error::ExportError) {
+        *self.failed.get_mut(error.cause()) += n;
+        self.error = Some(error);
     }
 }
 

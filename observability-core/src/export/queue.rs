@@ -11,6 +11,8 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::error::{ExportError, ExportFailures, FailureCause};
+
 /// Export counts of one processor, or of all of them added up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -21,8 +23,12 @@ pub struct ExportStats {
     /// exporter could not keep up, or the collector was unreachable for
     /// long).
     pub dropped_queue_full: u64,
-    /// Spans dropped because their export failed or timed out.
+    /// Spans dropped because their export failed or timed out (the sum
+    /// of [`failures`](Self::failures)).
     pub dropped_export_failed: u64,
+    /// The spans of [`dropped_export_failed`](Self::dropped_export_failed)
+    /// by cause.
+    pub failures: ExportFailures,
     /// Spans dropped because they were too large to send: alone over the
     /// request size limit, or refused as too large by the collector.
     pub dropped_too_large: u64,
@@ -44,6 +50,7 @@ impl ExportStats {
         self.exported += other.exported;
         self.dropped_queue_full += other.dropped_queue_full;
         self.dropped_export_failed += other.dropped_export_failed;
+        self.failures.add(other.failures);
         self.dropped_too_large += other.dropped_too_large;
         self.dropped_at_shutdown += other.dropped_at_shutdown;
     }
@@ -54,10 +61,31 @@ pub(crate) struct Counters {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    /// `dropped_export_failed` by cause, in the order of `FailureCause::ALL`.
+    failures: [AtomicU64; FailureCause::ALL.len()],
     pub(crate) dropped_too_large: AtomicU64,
     pub(crate) dropped_at_shutdown: AtomicU64,
     /// Spans taken from the queue and not yet counted as exported or dropped.
     pub(crate) in_flight: AtomicU64,
+}
+
+impl Counters {
+    /// Counts spans lost to failed exports, in all and by cause.
+    pub(crate) fn add_failures(&self, failures: ExportFailures) {
+        for (counter, cause) in self.failures.iter().zip(FailureCause::ALL) {
+            counter.fetch_add(failures.get(cause), Ordering::Relaxed);
+        }
+        self.dropped_export_failed
+            .fetch_add(failures.total(), Ordering::Relaxed);
+    }
+
+    fn failures(&self) -> ExportFailures {
+        let mut failures = ExportFailures::default();
+        for (counter, cause) in self.failures.iter().zip(FailureCause::ALL) {
+            *failures.get_mut(cause) = counter.load(Ordering::Relaxed);
+        }
+        failures
+    }
 }
 
 /// How a waiter hears that a flush or shutdown is done.
@@ -125,7 +153,7 @@ pub(crate) struct Shared {
     pub(crate) recovered: AtomicBool,
     pub(crate) control: mpsc::UnboundedSender<Control>,
     /// The last export failure, for the warning that reports it.
-    pub(crate) last_error: Mutex<Option<String>>,
+    pub(crate) last_error: Mutex<Option<ExportError>>,
 }
 
 /// Why a span was not queued.
@@ -158,6 +186,7 @@ impl Shared {
             exported: c.exported.load(Ordering::Relaxed),
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             dropped_export_failed: c.dropped_export_failed.load(Ordering::Relaxed),
+            failures: c.failures(),
             dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
             dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
         }

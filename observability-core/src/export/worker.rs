@@ -209,9 +209,7 @@ impl Worker {
             let cut_off = tokio::time::Instant::from_std(until + GRACE);
             let outcome = tokio::time::timeout_at(cut_off, export)
                 .await
-                .unwrap_or_else(|_| {
-                    Outcome::failed(len, "the export did not end by its deadline".to_owned())
-                });
+                .unwrap_or_else(|_| Outcome::failed(len, super::error::ExportError::Deadline));
             Finished { len, outcome }
         }));
         taken
@@ -230,8 +228,10 @@ impl Worker {
         let counters = &self.shared.counters;
         counters.in_flight.fetch_sub(len, Ordering::AcqRel);
         // Whatever the sink did not account for is counted as failed.
-        let accounted = outcome.sent + outcome.too_large + outcome.failed;
-        let failed = outcome.failed + len.saturating_sub(accounted);
+        let mut failures = outcome.failed;
+        let accounted = outcome.sent + outcome.too_large + failures.total();
+        failures.other += len.saturating_sub(accounted);
+        let failed = failures.total();
         counters.exported.fetch_add(outcome.sent, Ordering::Relaxed);
         counters
             .dropped_too_large
@@ -244,9 +244,7 @@ impl Worker {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
             }
-            counters
-                .dropped_export_failed
-                .fetch_add(failed, Ordering::Relaxed);
+            counters.add_failures(failures);
             self.failing = true;
         } else if self.failing && outcome.sent > 0 {
             self.failing = false;

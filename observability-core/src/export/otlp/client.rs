@@ -12,6 +12,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_http::{HttpClient, HttpError};
 
+use crate::export::error::BuildError;
+
 /// Responses larger than this are refused (a collector answers in bytes).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -19,7 +21,7 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// reqwest 0.13 and the AWS SDK use) or ring (feature `rustls-ring`, the
 /// default), else the process's default provider, so that a service
 /// compiles one.
-fn crypto_provider() -> Result<rustls::crypto::CryptoProvider, String> {
+fn crypto_provider() -> Result<rustls::crypto::CryptoProvider, BuildError> {
     #[cfg(feature = "rustls-aws-lc")]
     return Ok(rustls::crypto::aws_lc_rs::default_provider());
     #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
@@ -28,10 +30,12 @@ fn crypto_provider() -> Result<rustls::crypto::CryptoProvider, String> {
     rustls::crypto::CryptoProvider::get_default()
         .map(|provider| (**provider).clone())
         .ok_or_else(|| {
-            "no TLS crypto provider: enable the `rustls-ring` or `rustls-aws-lc` feature \
-             of observability-core, or install a process default \
-             (rustls::crypto::CryptoProvider::install_default)"
-                .to_owned()
+            BuildError::Tls(
+                "no TLS crypto provider: enable the `rustls-ring` or `rustls-aws-lc` feature \
+                 of observability-core, or install a process default \
+                 (rustls::crypto::CryptoProvider::install_default)"
+                    .to_owned(),
+            )
         })
 }
 
@@ -46,7 +50,11 @@ pub(super) struct HyperClient {
 impl HyperClient {
     /// `http2_only`: speak HTTP/2 from the first byte (gRPC), with
     /// prior knowledge over plain TCP and by ALPN over TLS.
-    pub(super) fn new(timeout: Duration, https: bool, http2_only: bool) -> Result<Self, String> {
+    pub(super) fn new(
+        timeout: Duration,
+        https: bool,
+        http2_only: bool,
+    ) -> Result<Self, BuildError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -56,14 +64,16 @@ impl HyperClient {
         let builder = if https {
             builder
                 .with_provider_and_native_roots(provider)
-                .map_err(|e| format!("cannot load the system's root certificates: {e}"))?
+                .map_err(|e| {
+                    BuildError::Tls(format!("cannot load the system's root certificates: {e}"))
+                })?
         } else {
             // No certificates are needed for plain HTTP; an empty root
             // store keeps start-up independent of the system's.
             builder.with_tls_config(
                 rustls::ClientConfig::builder_with_provider(provider.into())
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| BuildError::Tls(e.to_string()))?
                     .with_root_certificates(rustls::RootCertStore::empty())
                     .with_no_client_auth(),
             )

@@ -7,9 +7,10 @@ use tokio::runtime::Handle;
 
 use super::client;
 use crate::config::{OtlpSettings, Protocol};
+use crate::export::error::BuildError;
 
 #[cfg(feature = "otlp-grpc-logs")]
-fn configure_grpc<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
+fn configure_grpc<B>(builder: B, settings: &OtlpSettings) -> Result<B, BuildError>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
 {
@@ -19,10 +20,14 @@ where
 
     let mut metadata = MetadataMap::new();
     for (key, value) in &settings.headers {
+        let header = |what| BuildError::Header {
+            name: key.clone(),
+            what,
+        };
         let key = MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-            .map_err(|_| format!("`{key}` is not a valid gRPC metadata key"))?;
-        let value = MetadataValue::try_from(value.as_str())
-            .map_err(|_| format!("the value of `{key}` is not a valid gRPC metadata value"))?;
+            .map_err(|_| header("name (gRPC metadata key)"))?;
+        let value =
+            MetadataValue::try_from(value.as_str()).map_err(|_| header("value (gRPC metadata)"))?;
         metadata.insert(key, value);
     }
     let mut builder = builder
@@ -38,7 +43,7 @@ where
     Ok(builder)
 }
 
-fn configure_http<B>(builder: B, settings: &OtlpSettings) -> Result<B, String>
+fn configure_http<B>(builder: B, settings: &OtlpSettings) -> Result<B, BuildError>
 where
     B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
 {
@@ -63,7 +68,7 @@ pub(crate) fn otlp_log_exporter(
     settings: &OtlpSettings,
     resource: &Resource,
     runtime: &Handle,
-) -> Result<OnRuntime<opentelemetry_otlp::LogExporter>, String> {
+) -> Result<OnRuntime<opentelemetry_otlp::LogExporter>, BuildError> {
     use opentelemetry_sdk::logs::LogExporter as _;
     let _enter = runtime.enter();
     let mut exporter = match settings.protocol {
@@ -73,21 +78,21 @@ pub(crate) fn otlp_log_exporter(
             settings,
         )?
         .build()
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| BuildError::Otlp(e.to_string()))?,
         #[cfg(not(feature = "otlp-grpc-logs"))]
         Protocol::Grpc => {
-            return Err(
-                "OTLP logs over gRPC need the `otlp-grpc-logs` feature (traces over gRPC do not); \
-                 or set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf"
-                    .to_owned(),
-            );
+            return Err(BuildError::MissingFeature {
+                what: "OTLP logs over gRPC",
+                feature: "otlp-grpc-logs",
+                advice: " (traces over gRPC do not); or set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf",
+            });
         }
         Protocol::HttpProtobuf => configure_http(
             opentelemetry_otlp::LogExporter::builder().with_http(),
             settings,
         )?
         .build()
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| BuildError::Otlp(e.to_string()))?,
     };
     exporter.set_resource(resource);
     Ok(OnRuntime {

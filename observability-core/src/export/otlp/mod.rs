@@ -14,16 +14,17 @@ mod status;
 pub(crate) use logs::otlp_log_exporter;
 
 use super::Sink;
+use super::error::BuildError;
 use crate::config::{OtlpSettings, Protocol};
 
 /// Builds the OTLP sink inside the export runtime (tonic's channel spawns
-/// its worker there). Errors are described for a warning.
+/// its worker there). Errors become a warning.
 pub(crate) fn otlp_sink(
     settings: &OtlpSettings,
     max_request_bytes: usize,
     resource: &Resource,
     runtime: &Handle,
-) -> Result<Box<dyn Sink>, String> {
+) -> Result<Box<dyn Sink>, BuildError> {
     let _enter = runtime.enter();
     let wire = match settings.protocol {
         Protocol::HttpProtobuf => sink::Wire::Http,
@@ -31,7 +32,11 @@ pub(crate) fn otlp_sink(
         Protocol::Grpc => sink::Wire::Grpc,
         #[cfg(not(feature = "otlp-grpc"))]
         Protocol::Grpc => {
-            return Err("OTLP over gRPC needs the `otlp-grpc` feature".to_owned());
+            return Err(BuildError::MissingFeature {
+                what: "OTLP over gRPC",
+                feature: "otlp-grpc",
+                advice: "; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+            });
         }
     };
     Ok(Box::new(sink::HttpSink::new(

@@ -21,6 +21,7 @@ use super::status::{
 };
 use crate::config::OtlpSettings;
 use crate::export::encode::Encoder;
+use crate::export::error::{BuildError, ExportError};
 use crate::export::{ExportFuture, Outcome, Sink};
 
 /// Which OTLP transport a sink speaks.
@@ -71,22 +72,28 @@ impl HttpSink {
         max_request_bytes: usize,
         resource: &Resource,
         wire: Wire,
-    ) -> Result<Self, String> {
-        let mut endpoint: Uri = settings
-            .endpoint
-            .as_str()
-            .parse()
-            .map_err(|e| format!("`{}` is not a valid URL: {e}", settings.endpoint))?;
+    ) -> Result<Self, BuildError> {
+        let mut endpoint: Uri =
+            settings
+                .endpoint
+                .as_str()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| BuildError::Url {
+                    endpoint: settings.endpoint.to_string(),
+                    reason: e.to_string(),
+                })?;
         if wire == Wire::Grpc {
             endpoint = grpc_uri(&endpoint)?;
         }
         let https = settings.endpoint.is_https();
         let mut headers = HeaderMap::new();
         for (name, value) in &settings.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("`{name}` is not a valid header name"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
+            let header = |what| BuildError::Header {
+                name: name.clone(),
+                what,
+            };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| header("name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| header("value"))?;
             headers.append(name, value);
         }
         // The OTLP exporter specification ("User Agent"): name the
@@ -144,14 +151,15 @@ enum Sent {
     /// The collector refused it as too large (HTTP 413, or gRPC
     /// RESOURCE_EXHAUSTED saying the message is larger than its limit).
     TooLarge,
-    Failed(String),
+    Failed(ExportError),
 }
 
 impl Shared {
     /// Encodes `batch` into `body` (left empty for the next batch when
     /// uncompressed: the encoded batch becomes the request's body without
     /// a copy).
-    fn encode(&self, body: &mut Vec<u8>, batch: &[SpanData]) -> Result<Encoded, String> {
+    fn encode(&self, body: &mut Vec<u8>, batch: &[SpanData]) -> Result<Encoded, ExportError> {
+        let failed = |e: &dyn std::fmt::Display| ExportError::Encoding(e.to_string());
         // gRPC frames the message: a compressed flag, then its length.
         let frame = if self.wire == Wire::Grpc { 5 } else { 0 };
         let headroom = if self.gzip { 0 } else { frame };
@@ -162,8 +170,8 @@ impl Shared {
             let mut compressed = Vec::with_capacity(frame + message_len / 4);
             compressed.resize(frame, 0);
             let mut gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
-            gz.write_all(&body[start..]).map_err(|e| e.to_string())?;
-            (gz.finish().map_err(|e| e.to_string())?, frame)
+            gz.write_all(&body[start..]).map_err(|e| failed(&e))?;
+            (gz.finish().map_err(|e| failed(&e))?, frame)
         } else {
             let capacity = body.capacity();
             (std::mem::replace(body, Vec::with_capacity(capacity)), start)
@@ -171,14 +179,14 @@ impl Shared {
         let begin = start - frame;
         if frame > 0 {
             let len = u32::try_from(buffer.len() - start)
-                .map_err(|_| "the batch is larger than 4 GiB".to_owned())?;
+                .map_err(|_| failed(&"the batch is larger than 4 GiB"))?;
             buffer[begin] = u8::from(self.gzip);
             buffer[begin + 1..start].copy_from_slice(&len.to_be_bytes());
         }
         let body = Bytes::from(buffer).slice(begin..);
         let mut request = Request::post(self.endpoint.clone())
             .body(body)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(&e))?;
         *request.headers_mut() = self.headers.clone();
         Ok(Encoded {
             request,
@@ -193,7 +201,7 @@ impl Shared {
     async fn deliver(
         self: Arc<Self>,
         batch: Vec<SpanData>,
-        first: Result<Encoded, String>,
+        first: Result<Encoded, ExportError>,
         deadline: tokio::time::Instant,
     ) -> Outcome {
         let mut outcome = Outcome::default();
@@ -210,8 +218,7 @@ impl Shared {
             let encoded = match encoded {
                 Ok(encoded) => encoded,
                 Err(error) => {
-                    outcome.failed += len;
-                    outcome.error = Some(error);
+                    outcome.fail(len, error);
                     continue;
                 }
             };
@@ -225,8 +232,7 @@ impl Shared {
                     }
                     Sent::TooLarge => true,
                     Sent::Failed(error) => {
-                        outcome.failed += len;
-                        outcome.error = Some(error);
+                        outcome.fail(len, error);
                         false
                     }
                 }
@@ -255,10 +261,9 @@ impl Shared {
             let answer = match tokio::time::timeout_at(deadline, exchange).await {
                 Ok(answer) => answer,
                 Err(_) => {
-                    return Sent::Failed(format!(
-                        "no answer from {} within the export timeout",
-                        self.endpoint
-                    ));
+                    return Sent::Failed(ExportError::NoAnswer {
+                        endpoint: self.endpoint.to_string(),
+                    });
                 }
             };
             let wait = match answer {
@@ -280,28 +285,28 @@ impl Shared {
                     let status = response.status();
                     if !(is_transient(status) && can_retry) {
                         let body = String::from_utf8_lossy(response.body());
-                        return Sent::Failed(format!(
-                            "the collector answered {status}: {}",
-                            body.chars().take(200).collect::<String>()
-                        ));
+                        return Sent::Failed(ExportError::Http {
+                            status: status.as_u16(),
+                            body: body.chars().take(200).collect(),
+                        });
                     }
                     retry_after(response.headers()).unwrap_or(backoff)
                 }
                 Err(error) if !can_retry => {
-                    let error = with_sources(error.as_ref());
-                    return Sent::Failed(format!(
-                        "{}: {error}{}",
-                        self.endpoint,
-                        self.hint(&error)
-                    ));
+                    let reason = with_sources(error.as_ref());
+                    return Sent::Failed(ExportError::Unreachable {
+                        endpoint: self.endpoint.to_string(),
+                        hint: self.hint(&reason),
+                        reason,
+                    });
                 }
                 Err(_) => backoff,
             };
             if tokio::time::Instant::now() + wait >= deadline {
-                return Sent::Failed(format!(
-                    "{} asked to wait {wait:?}, past the export timeout",
-                    self.endpoint
-                ));
+                return Sent::Failed(ExportError::WaitPastDeadline {
+                    endpoint: self.endpoint.to_string(),
+                    wait,
+                });
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -351,15 +356,19 @@ static GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
 /// The endpoint with the trace service's method path after any path it
 /// has (gRPC endpoints are given without one).
-fn grpc_uri(endpoint: &Uri) -> Result<Uri, String> {
+fn grpc_uri(endpoint: &Uri) -> Result<Uri, BuildError> {
     let base = endpoint.path().trim_end_matches('/');
     let mut parts = endpoint.clone().into_parts();
-    parts.path_and_query = Some(
-        format!("{base}{GRPC_EXPORT_PATH}")
-            .parse()
-            .map_err(|e| format!("`{endpoint}` cannot take a gRPC path: {e}"))?,
-    );
-    Uri::from_parts(parts).map_err(|e| e.to_string())
+    parts.path_and_query = Some(format!("{base}{GRPC_EXPORT_PATH}").parse().map_err(
+        |e: http::uri::InvalidUri| BuildError::Url {
+            endpoint: endpoint.to_string(),
+            reason: format!("it cannot take a gRPC path: {e}"),
+        },
+    )?);
+    Uri::from_parts(parts).map_err(|e| BuildError::Url {
+        endpoint: endpoint.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Transient failures (connection errors, 429, 502, 503, 504) are retried

@@ -8,6 +8,8 @@ use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response};
 
+use crate::export::error::ExportError;
+
 /// HTTP answers worth another attempt: 429, 502, 503, 504.
 pub(super) fn is_transient(status: http::StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
@@ -76,12 +78,11 @@ fn says_too_large(message: String) -> bool {
         .any(|needle| message.contains(needle))
 }
 
-pub(super) fn grpc_error(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> String {
+pub(super) fn grpc_error(response: &Response<Bytes>, trailers: Option<&HeaderMap>) -> ExportError {
     let Some(code) = grpc_status(response, trailers) else {
-        return format!(
-            "the collector answered {} without a gRPC status",
-            response.status()
-        );
+        return ExportError::NoGrpcStatus {
+            status: response.status().as_u16(),
+        };
     };
     let message = grpc_message(response, trailers).unwrap_or_default();
     let name = match code.trim() {
@@ -103,10 +104,11 @@ pub(super) fn grpc_error(response: &Response<Bytes>, trailers: Option<&HeaderMap
         "16" => "UNAUTHENTICATED",
         _ => "status",
     };
-    format!(
-        "the collector answered gRPC {name} ({code}): {}",
-        message.chars().take(200).collect::<String>()
-    )
+    ExportError::Grpc {
+        code: code.trim().chars().take(8).collect(),
+        name,
+        message: message.chars().take(200).collect(),
+    }
 }
 
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
