@@ -193,6 +193,7 @@ impl Builder {
         W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
     {
         self.log_writer = Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer));
+        self.code.log_writer_given = true;
         self
     }
 
@@ -320,7 +321,6 @@ impl Builder {
                 &mut warnings,
             )?)
         };
-        settings.log_writer_is_stdout = self.log_writer.is_none();
         let writer = subscriber::SharedWriter::new(self.log_writer.unwrap_or_else(|| {
             tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
         }));

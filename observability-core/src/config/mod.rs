@@ -55,6 +55,8 @@ pub(crate) struct CodeSettings {
     pub(crate) span_event_level: Option<tracing::Level>,
     pub(crate) export_logs: Option<bool>,
     pub(crate) scrub: crate::scrub::ScrubSettings,
+    /// Whether the logs go to a writer given in code, not standard output.
+    pub(crate) log_writer_given: bool,
 }
 
 /// Everything `init` needs, resolved.
@@ -134,7 +136,7 @@ impl Settings {
             propagators,
             log_filter,
             log_format,
-            log_writer_is_stdout: true,
+            log_writer_is_stdout: !code.log_writer_given,
             service_name,
             environment,
             trace_level: code.trace_level.unwrap_or(tracing::Level::INFO),
