@@ -38,6 +38,12 @@ install_services() {
         echo "installing moto[server] (PyPI)"
         python3 -m pip install -q 'moto[server]'
     fi
+    # An independent parser of the Prometheus text format and OpenMetrics
+    # (with exemplars) for the scrape test.
+    if ! python3 -c 'import prometheus_client.openmetrics.parser, prometheus_client.parser' 2>/dev/null; then
+        echo "installing prometheus-client (PyPI)"
+        python3 -m pip install -q prometheus-client
+    fi
     # An independent implementation of B3, Jaeger, X-Ray and OT for the
     # propagator interop test.
     if ! python3 -c 'import opentelemetry.propagators.b3, opentelemetry.propagators.jaeger, opentelemetry.propagators.ot_trace, opentelemetry.propagators.aws' 2>/dev/null; then

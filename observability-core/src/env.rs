@@ -64,6 +64,39 @@ pub const OTEL_EXPORTER_OTLP_LOGS_INSECURE: &str = "OTEL_EXPORTER_OTLP_LOGS_INSE
 /// `otlp` also exports log records over OTLP, with their trace context;
 /// `none` (the default) does not.
 pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+/// The OTLP endpoint for metrics, used as given.
+pub const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+/// The OTLP protocol for metrics.
+pub const OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
+/// Headers sent with metric exports.
+pub const OTEL_EXPORTER_OTLP_METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
+/// Compression for metric exports.
+pub const OTEL_EXPORTER_OTLP_METRICS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION";
+/// The export timeout for metrics, in milliseconds.
+pub const OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+/// The gRPC insecure setting for metrics.
+pub const OTEL_EXPORTER_OTLP_METRICS_INSECURE: &str = "OTEL_EXPORTER_OTLP_METRICS_INSECURE";
+/// `cumulative` (default), `delta` or `lowmemory`: which instruments
+/// report deltas over OTLP.
+pub const OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: &str =
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+/// Where metrics go: `otlp` (default), `prometheus`, `console`, `none`
+/// (a comma-separated list).
+pub const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+/// Milliseconds between two OTLP or console metric exports (default 60000).
+pub const OTEL_METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// Milliseconds one metric export may take (default 30000).
+pub const OTEL_METRIC_EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
+/// `trace_based` (default), `always_on` or `always_off`: which
+/// measurements may become exemplars.
+pub const OTEL_METRICS_EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
+/// The host the Prometheus scrape endpoint listens on (default `localhost`).
+pub const OTEL_EXPORTER_PROMETHEUS_HOST: &str = "OTEL_EXPORTER_PROMETHEUS_HOST";
+/// The port of the Prometheus scrape endpoint (default 9464).
+pub const OTEL_EXPORTER_PROMETHEUS_PORT: &str = "OTEL_EXPORTER_PROMETHEUS_PORT";
+/// Distinct attribute sets per instrument at most (default 2000); past it,
+/// measurements go to the overflow series.
+pub const OBSERVABILITY_METRICS_CARDINALITY_LIMIT: &str = "OBSERVABILITY_METRICS_CARDINALITY_LIMIT";
 /// Milliseconds between two scheduled exports (default 5000).
 pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// Milliseconds one batch export may take before it is abandoned (default 30000).
@@ -200,8 +233,13 @@ impl Env {
 pub(crate) struct Warnings(Vec<String>);
 
 impl Warnings {
+    /// Adds `message` unless it is already there: the generic OTLP
+    /// variables are read for each signal, and a bad one warns once.
     pub(crate) fn push(&mut self, message: impl Into<String>) {
-        self.0.push(message.into());
+        let message = message.into();
+        if !self.0.contains(&message) {
+            self.0.push(message);
+        }
     }
 
     pub(crate) fn into_vec(self) -> Vec<String> {

@@ -127,6 +127,37 @@ impl TelemetryGuard {
         self.pipeline.as_ref().map(|p| &p.provider)
     }
 
+    /// The meter provider, when an exporter reads metrics
+    /// (`OTEL_METRICS_EXPORTER`). [`init`](crate::init) installs it
+    /// globally; with [`Builder::build`](crate::Builder::build) give it to
+    /// the layers' `meter_provider`.
+    pub fn meter_provider(&self) -> Option<&observability_metrics::MeterProvider> {
+        self.pipeline
+            .as_ref()
+            .and_then(|p| p.metrics.as_ref())
+            .map(|m| &m.provider)
+    }
+
+    /// A tower service answering Prometheus scrapes with these metrics
+    /// (OpenMetrics with exemplars when asked), to mount on your own
+    /// router, e.g. `Router::route_service("/metrics", service)`. Absent
+    /// when no exporter reads metrics.
+    pub fn prometheus_service(&self) -> Option<observability_metrics::PrometheusService> {
+        self.pipeline
+            .as_ref()
+            .and_then(|p| p.metrics.as_ref())
+            .map(|m| m.prometheus_service())
+    }
+
+    /// The address the Prometheus endpoint listens on, when
+    /// `OTEL_METRICS_EXPORTER` includes `prometheus`.
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        self.pipeline
+            .as_ref()
+            .and_then(|p| p.metrics.as_ref())
+            .and_then(|m| m.prometheus)
+    }
+
     /// The `tracing` dispatcher this telemetry built. [`init`](crate::init)
     /// installs it globally; with [`Builder::build`](crate::Builder::build)
     /// use it with [`tracing::dispatcher::with_default`] or

@@ -6,6 +6,7 @@ pub mod env;
 mod error;
 mod export;
 mod guard;
+mod metrics;
 mod pipeline;
 pub mod propagation;
 mod resource;
@@ -29,7 +30,9 @@ pub use service::ServiceTelemetry;
 // What a user needs next to `init`, so that they never add a second copy of
 // the OpenTelemetry crates by accident.
 pub use observability_logging;
+pub use observability_metrics;
 pub use opentelemetry;
+pub use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 pub use opentelemetry::trace::{SpanId, Status, TraceId};
 pub use opentelemetry::{Context, KeyValue};
 pub use opentelemetry_sdk;
@@ -50,6 +53,22 @@ use env::Env;
 /// error). [`try_init`] returns an error instead.
 pub fn init() -> TelemetryGuard {
     builder().init()
+}
+
+/// A meter from the global meter provider, which [`init`] sets: its
+/// counters and histograms go through the same pipeline as the layers'
+/// (OTLP, Prometheus), and a histogram recorded inside a sampled span keeps
+/// that span as an exemplar.
+///
+/// ```
+/// let orders = observability_core::meter("shop")
+///     .u64_counter("shop.orders")
+///     .with_unit("{order}")
+///     .build();
+/// orders.add(1, &[observability_core::KeyValue::new("shop.channel", "web")]);
+/// ```
+pub fn meter(name: &'static str) -> Meter {
+    opentelemetry::global::meter(name)
 }
 
 /// Like [`init`], but returns an error instead of panicking.
@@ -205,6 +224,14 @@ impl Builder {
         self
     }
 
+    /// Turns metrics off whatever `OTEL_METRICS_EXPORTER` says (`false`),
+    /// or leaves them to it (`true`, the default: with the variable unset,
+    /// metrics go over OTLP when spans do).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.code.metrics = (!on).then_some(false);
+        self
+    }
+
     /// Also exports log records over OTLP (with their trace context), whatever
     /// `OTEL_LOGS_EXPORTER` says; they use the trace exporter's endpoint,
     /// protocol and headers unless `OTEL_EXPORTER_OTLP_LOGS_*` says otherwise.
@@ -289,6 +316,9 @@ impl Builder {
         opentelemetry::global::set_text_map_propagator(guard.new_propagator());
         if let Some(provider) = guard.tracer_provider() {
             opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        if let Some(provider) = guard.meter_provider() {
+            opentelemetry::global::set_meter_provider(provider.clone());
         }
         messages.emit(guard.dispatch());
         Ok(guard)

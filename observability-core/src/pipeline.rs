@@ -14,6 +14,7 @@ use crate::export::queue::{Reply, Shared};
 use crate::export::report::Reporter;
 use crate::export::runtime::{DispatchCell, ExportRuntime};
 use crate::export::{ConsoleShared, ExportStats, Sink};
+use crate::metrics::MetricsPipeline;
 use crate::scrub::Scrubber;
 
 /// The console prints sooner than OTLP batches unless told otherwise.
@@ -26,8 +27,11 @@ pub(crate) struct Pipeline {
     pub(crate) logs: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     runtime: Option<ExportRuntime>,
     /// Every processor feeding an exporter: the main provider's and those
-    /// of the services added since (see [`Pipeline::add_service`]).
-    processors: Mutex<Vec<Arc<Shared>>>,
+    /// of the services added since (see [`Pipeline::add_service`]). The
+    /// SDK's own metrics read them too.
+    processors: Arc<Mutex<Vec<Arc<Shared>>>>,
+    /// Metrics, when an exporter reads them.
+    pub(crate) metrics: Option<MetricsPipeline>,
     /// What another service of this process needs to export like the main
     /// one.
     recipe: Recipe,
@@ -53,7 +57,7 @@ impl Pipeline {
         warnings: &mut Vec<String>,
     ) -> Result<Self, crate::Error> {
         let exported = settings.exporters.iter().any(|e| *e != Exporter::None);
-        let runtime = if !exported && settings.logs.is_none() {
+        let runtime = if !exported && settings.logs.is_none() && !settings.metrics.enabled() {
             None
         } else {
             Some(ExportRuntime::start()?)
@@ -92,11 +96,24 @@ impl Pipeline {
             },
             _ => None,
         };
+        let processors = Arc::new(Mutex::new(processors));
+        let metrics = match &runtime {
+            Some(runtime) if settings.metrics.enabled() => Some(MetricsPipeline::start(
+                &settings.metrics,
+                &settings.resource,
+                runtime,
+                Arc::clone(&processors),
+                dispatch,
+                warnings,
+            )),
+            _ => None,
+        };
         Ok(Self {
             provider: builder.build(),
             logs,
             runtime,
-            processors: Mutex::new(processors),
+            processors,
+            metrics,
             recipe,
         })
     }
@@ -150,6 +167,12 @@ impl Pipeline {
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), crate::Error> {
         let deadline = Instant::now() + timeout;
         let mut waiting = Vec::new();
+        if let Some(metrics) = &self.metrics {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            if metrics.flush(Reply::Blocking(tx)) {
+                waiting.push(rx);
+            }
+        }
         for p in &self.processors() {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             if p.request_flush(Reply::Blocking(tx)) {
@@ -170,20 +193,29 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Begins shutdown of every processor; the replies come when each has
-    /// exported what it held (or the deadline passed).
-    fn begin_shutdown(&self, deadline: Instant, reply: impl Fn() -> Reply) {
-        for p in &self.processors() {
+    /// Begins shutdown of every processor and of the metrics reader; the
+    /// replies come when each has exported what it held (or the deadline
+    /// passed). Returns how many replies will come.
+    fn begin_shutdown(&mut self, deadline: Instant, reply: impl Fn() -> Reply) -> usize {
+        let processors = self.processors();
+        for p in &processors {
             p.begin_shutdown(deadline, reply());
         }
+        let mut count = processors.len();
+        if let Some(metrics) = &mut self.metrics {
+            if metrics.has_reader() {
+                count += 1;
+            }
+            metrics.begin_shutdown(deadline, reply());
+        }
+        count
     }
 
     /// Shuts down, blocking the caller until done or `timeout` has passed.
-    pub(crate) fn shutdown_blocking(self, timeout: Duration) -> (ExportStats, bool) {
+    pub(crate) fn shutdown_blocking(mut self, timeout: Duration) -> (ExportStats, bool) {
         let deadline = Instant::now() + timeout;
-        let count = self.lock().len();
-        let (tx, rx) = std::sync::mpsc::sync_channel(count.max(1));
-        self.begin_shutdown(deadline, || Reply::Blocking(tx.clone()));
+        let (tx, rx) = std::sync::mpsc::sync_channel(self.lock().len() + 2);
+        let count = self.begin_shutdown(deadline, || Reply::Blocking(tx.clone()));
         drop(tx);
         let mut in_time = true;
         for _ in 0..count {
@@ -202,17 +234,26 @@ impl Pipeline {
 
     /// Shuts down without blocking an executor thread: the waiting and the
     /// deadline run on the export thread.
-    pub(crate) async fn shutdown_async(self, timeout: Duration) -> (ExportStats, bool) {
+    pub(crate) async fn shutdown_async(mut self, timeout: Duration) -> (ExportStats, bool) {
         let deadline = Instant::now() + timeout;
+        if self.runtime.is_none() {
+            return self.finish(true);
+        }
+        let replies = Mutex::new(Vec::new());
+        self.begin_shutdown(deadline, || {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            replies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(rx);
+            Reply::Async(tx)
+        });
+        let replies = replies
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(runtime) = &self.runtime else {
             return self.finish(true);
         };
-        let mut replies = Vec::new();
-        for p in &self.processors() {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            p.begin_shutdown(deadline, Reply::Async(tx));
-            replies.push(rx);
-        }
         let waited = runtime.handle().spawn(async move {
             tokio::time::timeout_at(deadline.into(), async {
                 for rx in replies {

@@ -5,6 +5,7 @@ mod attributes;
 mod body;
 pub mod client;
 mod grpc;
+mod metrics;
 mod propagation;
 #[cfg(any(feature = "reqwest", feature = "reqwest-0-12"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "reqwest", feature = "reqwest-0-12"))))]
@@ -15,6 +16,7 @@ mod tracer;
 pub use attributes::SENSITIVE_QUERY_KEYS;
 pub use body::ResponseBody;
 pub use client::{ClientLayer, ClientService};
+pub use metrics::DURATION_BOUNDARIES;
 pub use propagation::{
     HeaderExtractor, HeaderInjector, extract_context, inject_context, inject_current_context,
 };

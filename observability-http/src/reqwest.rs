@@ -26,6 +26,7 @@ use opentelemetry::{Context, KeyValue};
 use crate::attributes::{self as attr, ERROR_TYPE};
 use crate::client::future::record_client_status;
 use crate::client::start_client_span;
+use crate::metrics::{ClientInstruments, ClientRequest, Instruments};
 use crate::tracer::TracerSource;
 
 fn tracer() -> &'static TracerSource {
@@ -51,12 +52,20 @@ pub trait SendTraced: Sized {
     fn send_traced(self) -> impl Future<Output = Self::Output> + Send;
 }
 
-/// What the span needs of a request, in any reqwest version.
+/// What the span and the duration need of a request, in any reqwest
+/// version.
 struct Started {
     cx: Context,
+    metered: Option<ClientRequest>,
+}
+
+fn instruments() -> &'static Instruments<ClientInstruments> {
+    static INSTRUMENTS: OnceLock<Instruments<ClientInstruments>> = OnceLock::new();
+    INSTRUMENTS.get_or_init(|| Instruments::new(ClientInstruments::make))
 }
 
 fn start(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Started {
+    let metered = ClientRequest::start(instruments(), method, uri);
     let cx = start_client_span(
         tracer().get(),
         &Default::default(),
@@ -65,12 +74,21 @@ fn start(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Started {
         headers,
         false,
     );
-    Started { cx }
+    Started { cx, metered }
 }
 
 impl Started {
     /// Ends the span with the response's status, or with the error.
     fn end(self, outcome: Result<StatusCode, (&'static str, String, String)>) {
+        if let Some(metered) = self.metered {
+            // With the span current: the duration's exemplar is its.
+            let _attached = self.cx.clone().attach();
+            match &outcome {
+                Ok(status) => metered.end(Some(*status), None),
+                Err((kind, _, _)) if !kind.is_empty() => metered.end(None, Some(kind)),
+                Err(_) => metered.end(None, Some("_OTHER")),
+            }
+        }
         let span = self.cx.span();
         match outcome {
             Ok(status) => record_client_status(&self.cx, status),

@@ -28,6 +28,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -169,6 +175,7 @@ fn find(attrs: &[KeyValue], key: &str) -> Option<String> {
 struct Store {
     traces: Vec<Received<ExportTraceServiceRequest>>,
     logs: Vec<Received<ExportLogsServiceRequest>>,
+    metrics: Vec<Received<ExportMetricsServiceRequest>>,
     refused: usize,
     /// Spans decoded so far (also counted when requests are not kept).
     span_count: u64,
@@ -383,6 +390,30 @@ where
     }
 }
 
+/// Metric exports are kept whatever the receiver was told to do with
+/// traces (the behaviours test the trace exporter).
+#[tonic::async_trait]
+impl MetricsService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let headers = metadata_map(request.metadata());
+        let request = request.into_inner();
+        self.0.keep(|s| {
+            s.metrics.push(Received {
+                transport: Transport::Grpc,
+                path: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export".into(),
+                headers,
+                request,
+            })
+        });
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
 #[tonic::async_trait]
 impl LogsService for GrpcService {
     async fn export(
@@ -413,6 +444,9 @@ async fn http_export(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    if uri.path().ends_with("/v1/metrics") {
+        return http_metrics(&state, uri, &headers, body);
+    }
     let _active = state.enter();
     match state.behaviour() {
         Behaviour::Accept => {}
@@ -503,6 +537,61 @@ async fn http_export(
         partial_success: None,
     };
     protobuf(reply.encode_to_vec())
+}
+
+/// Keeps a metric export (whatever the receiver was told to do with
+/// traces).
+fn http_metrics(
+    state: &State,
+    uri: Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let body = if headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+    {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
+        }
+        Bytes::from(out)
+    } else {
+        body
+    };
+    let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "not an ExportMetricsServiceRequest",
+        )
+            .into_response();
+    };
+    let headers = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    state.keep(|s| {
+        s.metrics.push(Received {
+            transport: Transport::Http,
+            path: uri.path().to_owned(),
+            headers,
+            request,
+        })
+    });
+    protobuf(
+        ExportMetricsServiceResponse {
+            partial_success: None,
+        }
+        .encode_to_vec(),
+    )
 }
 
 /// An `ExportTraceServiceRequest` as a counting receiver reads it: the
@@ -696,6 +785,20 @@ impl OtlpReceiver {
     /// Every log export request received so far.
     pub fn log_requests(&self) -> Vec<Received<ExportLogsServiceRequest>> {
         self.state.store().logs.clone()
+    }
+
+    /// Every metric export request received so far.
+    pub fn metric_requests(&self) -> Vec<Received<ExportMetricsServiceRequest>> {
+        self.state.store().metrics.clone()
+    }
+
+    /// Waits until a metric export has arrived, or `timeout` passes.
+    pub fn wait_for_metrics(
+        &self,
+        timeout: Duration,
+    ) -> Vec<Received<ExportMetricsServiceRequest>> {
+        self.wait_until(timeout, |s| !s.metrics.is_empty());
+        self.metric_requests()
     }
 
     /// Spans received so far (counted in both modes).
@@ -893,6 +996,10 @@ async fn serve(
         server.add_service(CountingTraceService(service.clone()))
     };
     let grpc = routes
+        .add_service(
+            MetricsServiceServer::new(service.clone())
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
         .add_service(
             LogsServiceServer::new(service)
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip),

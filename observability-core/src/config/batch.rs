@@ -44,7 +44,7 @@ pub(crate) mod bounds {
 
 /// A count from `name`: `default` when unset or invalid, at most `max`, and
 /// never 0 when `positive`.
-pub(super) fn bounded_u64(
+pub(crate) fn bounded_u64(
     env: &Env,
     name: &str,
     default: u64,

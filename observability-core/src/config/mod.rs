@@ -10,6 +10,7 @@
 mod batch;
 mod exporters;
 mod logging;
+mod metrics;
 mod otlp;
 mod propagators;
 mod sampler;
@@ -26,6 +27,8 @@ pub use exporters::Exporter;
 use exporters::{resolve_exporters, resolve_logs_exporter};
 pub use logging::LogFormat;
 use logging::{resolve_log_filter, resolve_log_format};
+use metrics::resolve_metrics;
+pub(crate) use metrics::{MetricsExporter, MetricsSettings};
 pub use otlp::Protocol;
 use otlp::resolve_otlp;
 pub(crate) use otlp::{LOGS, OtlpSettings, TRACES, validate_endpoint};
@@ -57,6 +60,8 @@ pub(crate) struct CodeSettings {
     pub(crate) scrub: crate::scrub::ScrubSettings,
     /// Whether the logs go to a writer given in code, not standard output.
     pub(crate) log_writer_given: bool,
+    /// `Some(false)`: no metrics whatever the environment says.
+    pub(crate) metrics: Option<bool>,
 }
 
 /// Everything `init` needs, resolved.
@@ -69,6 +74,8 @@ pub(crate) struct Settings {
     pub(crate) otlp: OtlpSettings,
     /// OTLP settings for logs, when `OTEL_LOGS_EXPORTER=otlp`.
     pub(crate) logs: Option<OtlpSettings>,
+    /// Where metrics go.
+    pub(crate) metrics: MetricsSettings,
     pub(crate) batch: BatchSettings,
     /// Whether `OTEL_BSP_SCHEDULE_DELAY` was given (the console exporter
     /// otherwise prints sooner than the OTLP default of 5 s).
@@ -112,6 +119,8 @@ impl Settings {
             let mut ignored = Vec::new();
             resolve_otlp(&LOGS, &code, env, &mut w, &mut ignored)
         });
+        let traces_otlp = exporters.contains(&Exporter::Otlp);
+        let metrics = resolve_metrics(&code, traces_otlp, env, &mut w, &mut notes);
         let schedule_delay_set = env.get(env::OTEL_BSP_SCHEDULE_DELAY).is_some();
         let batch = resolve_batch(env, &mut w);
         let (limits, attribute_value_length_limit) = resolve_limits(env, &mut w);
@@ -129,6 +138,7 @@ impl Settings {
             exporters,
             otlp,
             logs,
+            metrics,
             batch,
             schedule_delay_set,
             limits,

@@ -173,6 +173,16 @@ pub(crate) const LOGS: Signal = Signal {
     insecure: env::OTEL_EXPORTER_OTLP_LOGS_INSECURE,
 };
 
+pub(crate) const METRICS: Signal = Signal {
+    path: "/v1/metrics",
+    endpoint: env::OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    protocol: env::OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    headers: env::OTEL_EXPORTER_OTLP_METRICS_HEADERS,
+    compression: env::OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+    timeout: env::OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
+    insecure: env::OTEL_EXPORTER_OTLP_METRICS_INSECURE,
+};
+
 pub(super) fn resolve_otlp(
     signal: &Signal,
     code: &CodeSettings,

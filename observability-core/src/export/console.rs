@@ -150,6 +150,10 @@ impl Sink for ConsoleSink {
         "console"
     }
 
+    fn component_type(&self) -> &'static str {
+        "console_span_exporter"
+    }
+
     fn export(&mut self, batch: Vec<SpanData>, _deadline: Instant) -> ExportFuture<'static> {
         let now = Instant::now();
         let len = batch.len() as u64;

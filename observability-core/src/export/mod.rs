@@ -23,7 +23,7 @@ pub use queue::ExportStats;
 
 pub(crate) use console::ConsoleShared;
 #[cfg(feature = "otlp-http")]
-pub(crate) use otlp::{otlp_log_exporter, otlp_sink};
+pub(crate) use otlp::{MetricsSender, otlp_log_exporter, otlp_sink};
 
 /// How one export ended: of its spans, how many the destination accepted,
 /// how many were dropped as too large to send (alone over the request size
@@ -68,6 +68,10 @@ pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send +
 pub(crate) trait Sink: Send + 'static {
     /// A short name for diagnostics.
     fn name(&self) -> &'static str;
+    /// Its `otel.component.type` in the SDK's own metrics.
+    fn component_type(&self) -> &'static str {
+        "span_exporter"
+    }
     /// Sends one batch, ending by `deadline` (the worker's export timeout or
     /// the shutdown deadline) with every span accounted for in the
     /// [`Outcome`]. What needs the sink (encoding, bookkeeping) is done

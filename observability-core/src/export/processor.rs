@@ -53,7 +53,7 @@ impl QueueProcessor {
             batch_spans: batch.max_export_batch_size.max(1),
             batch_bytes: batch.max_request_bytes.max(1),
         };
-        let shared = Arc::new(Shared::new(bounds, control));
+        let shared = Arc::new(Shared::new(bounds, control, sink.component_type()));
         let name = sink.name();
         let worker = Worker::new(Arc::clone(&shared), sink, control_rx, batch, scrubber);
         let watch = reporter.watch(Arc::clone(&shared), name);

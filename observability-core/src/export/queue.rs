@@ -154,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) control: mpsc::UnboundedSender<Control>,
     /// The last export failure, for the warning that reports it.
     pub(crate) last_error: Mutex<Option<ExportError>>,
+    /// The exporter's `otel.component.type` (SDK metrics conventions).
+    pub(crate) component_type: &'static str,
 }
 
 /// Why a span was not queued.
@@ -164,7 +166,11 @@ pub(crate) enum Refused {
 }
 
 impl Shared {
-    pub(crate) fn new(bounds: Bounds, control: mpsc::UnboundedSender<Control>) -> Self {
+    pub(crate) fn new(
+        bounds: Bounds,
+        control: mpsc::UnboundedSender<Control>,
+        component_type: &'static str,
+    ) -> Self {
         Self {
             queue: SegQueue::new(),
             len: AtomicUsize::new(0),
@@ -177,6 +183,7 @@ impl Shared {
             recovered: AtomicBool::new(false),
             control,
             last_error: Mutex::new(None),
+            component_type,
         }
     }
 
@@ -190,6 +197,11 @@ impl Shared {
             dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
             dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
         }
+    }
+
+    /// Spans taken from the queue and not yet exported or dropped.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Ordering::Relaxed)
     }
 
     /// Spans queued.

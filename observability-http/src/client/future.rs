@@ -8,6 +8,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::attributes::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
+use crate::metrics::ClientRequest;
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ClientService`](super::ClientService).
@@ -15,6 +16,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         span: Option<(Context, bool)>,
+        metered: Option<ClientRequest>,
     }
 
     impl<F> PinnedDrop for ClientFuture<F> {
@@ -33,10 +35,11 @@ impl<F> std::fmt::Debug for ClientFuture<F> {
 }
 
 impl<F> ClientFuture<F> {
-    pub(crate) fn new(inner: F, cx: Context, grpc: bool) -> Self {
+    pub(crate) fn new(inner: F, cx: Context, grpc: bool, metered: Option<ClientRequest>) -> Self {
         Self {
             inner,
             span: Some((cx, grpc)),
+            metered,
         }
     }
 }
@@ -65,7 +68,15 @@ where
         let this = self.project();
         let result = {
             let _attached = this.span.as_ref().map(|(cx, _)| cx.clone().attach());
-            ready!(this.inner.poll(task))
+            let result = ready!(this.inner.poll(task));
+            // Timed with the span current: the duration's exemplar is its.
+            if let Some(metered) = this.metered.take() {
+                match &result {
+                    Ok(response) => metered.end(Some(response.status()), None),
+                    Err(_) => metered.end(None, Some("_OTHER")),
+                }
+            }
+            result
         };
         let Some((cx, grpc)) = this.span.take() else {
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));

@@ -5,6 +5,7 @@ use tower::Layer;
 
 use super::ClientService;
 use crate::attributes::QueryRedaction;
+use crate::metrics::{ClientInstruments, Instruments};
 use crate::tracer::TracerSource;
 
 #[derive(Debug)]
@@ -12,6 +13,8 @@ pub(crate) struct ClientConfig {
     pub(crate) tracer: TracerSource,
     /// Which query values `url.full` redacts.
     pub(crate) query_redaction: QueryRedaction,
+    /// `http.client.request.duration`.
+    pub(crate) metrics: Instruments<ClientInstruments>,
 }
 
 /// A tower [`Layer`] for outgoing requests (a hyper-util client, a tonic
@@ -52,6 +55,7 @@ impl ClientLayer {
         ClientLayerBuilder {
             tracer: None,
             query_redaction: QueryRedaction::default(),
+            metrics: Instruments::new(ClientInstruments::make),
         }
     }
 }
@@ -70,6 +74,7 @@ impl<S> Layer<S> for ClientLayer {
 pub struct ClientLayerBuilder {
     tracer: Option<TracerSource>,
     query_redaction: QueryRedaction,
+    metrics: Instruments<ClientInstruments>,
 }
 
 impl ClientLayerBuilder {
@@ -97,6 +102,23 @@ impl ClientLayerBuilder {
         self
     }
 
+    /// Records `http.client.request.duration` with this meter provider
+    /// instead of the global one.
+    pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
+        mut self,
+        provider: &P,
+    ) -> Self {
+        self.metrics = self.metrics.with_provider(provider);
+        self
+    }
+
+    /// Whether to record `http.client.request.duration` (default on; it
+    /// goes to the global meter provider, a no-op until one is set).
+    pub fn record_metrics(mut self, on: bool) -> Self {
+        self.metrics = self.metrics.enabled(on);
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> ClientLayer {
         ClientLayer {
@@ -105,6 +127,7 @@ impl ClientLayerBuilder {
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),
                 query_redaction: self.query_redaction,
+                metrics: self.metrics,
             }),
         }
     }

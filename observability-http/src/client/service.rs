@@ -13,6 +13,7 @@ use super::layer::ClientConfig;
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
 use crate::grpc;
+use crate::metrics::ClientRequest;
 use crate::propagation::inject_context;
 
 /// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.
@@ -99,6 +100,7 @@ where
         // In parts, so the headers can be written while method and URI are read.
         let (mut parts, body) = request.into_parts();
         let grpc = grpc::is_grpc(&parts.headers);
+        let metered = ClientRequest::start(&self.config.metrics, &parts.method, &parts.uri);
         let cx = start_client_span(
             self.config.tracer.get(),
             &self.config.query_redaction,
@@ -112,6 +114,6 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ClientFuture::new(future, cx, grpc)
+        ClientFuture::new(future, cx, grpc, metered)
     }
 }

@@ -11,6 +11,7 @@ use super::layer::ServerConfig;
 use super::service::traceparent_of;
 use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
+use crate::metrics::ServerRequest;
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ServerService`](super::ServerService): polls
@@ -36,6 +37,7 @@ struct Traced {
     cx: Context,
     config: Arc<ServerConfig>,
     grpc: bool,
+    metered: Option<ServerRequest>,
 }
 
 impl<F> std::fmt::Debug for ServerFuture<F> {
@@ -51,10 +53,21 @@ impl<F> ServerFuture<F> {
         Self { inner, span: None }
     }
 
-    pub(crate) fn traced(inner: F, cx: Context, config: Arc<ServerConfig>, grpc: bool) -> Self {
+    pub(crate) fn traced(
+        inner: F,
+        cx: Context,
+        config: Arc<ServerConfig>,
+        grpc: bool,
+        metered: Option<ServerRequest>,
+    ) -> Self {
         Self {
             inner,
-            span: Some(Traced { cx, config, grpc }),
+            span: Some(Traced {
+                cx,
+                config,
+                grpc,
+                metered,
+            }),
         }
     }
 }
@@ -84,7 +97,15 @@ where
         let this = self.project();
         let result = {
             let _attached = this.span.as_ref().map(|t| t.cx.clone().attach());
-            ready!(this.inner.poll(task))
+            let result = ready!(this.inner.poll(task));
+            // Timed with the span current: the duration's exemplar is its.
+            if let Some(metered) = this.span.as_mut().and_then(|t| t.metered.take()) {
+                match &result {
+                    Ok(response) => metered.end(Some(response.status()), None),
+                    Err(_) => metered.end(None, Some("_OTHER")),
+                }
+            }
+            result
         };
         let Some(traced) = this.span.take() else {
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));

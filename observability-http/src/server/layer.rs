@@ -8,6 +8,7 @@ use tower::Layer;
 use super::ServerService;
 use super::hook::{Hook, RequestHead, SpanStart};
 use crate::attributes::QueryRedaction;
+use crate::metrics::{Instruments, ServerInstruments};
 use crate::tracer::TracerSource;
 
 /// Paths not traced unless [`ServerLayerBuilder::skip_paths`] says otherwise.
@@ -30,6 +31,8 @@ pub(crate) struct ServerConfig {
     /// Whether the next span will record, guessed from the last one of the
     /// same kind (see `ServerService::call`).
     pub(crate) recording: RecordingGuess,
+    /// `http.server.request.duration` and `http.server.active_requests`.
+    pub(crate) metrics: Instruments<ServerInstruments>,
 }
 
 /// What the caller's context says about sampling, which is what a sampler
@@ -136,6 +139,7 @@ impl ServerLayer {
             query_redaction: QueryRedaction::default(),
             on_request: None,
             tracer: None,
+            metrics: Instruments::new(ServerInstruments::make),
         }
     }
 }
@@ -160,6 +164,7 @@ pub struct ServerLayerBuilder {
     query_redaction: QueryRedaction,
     on_request: Option<Hook>,
     tracer: Option<TracerSource>,
+    metrics: Instruments<ServerInstruments>,
 }
 
 impl ServerLayerBuilder {
@@ -256,6 +261,24 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Records `http.server.request.duration` and
+    /// `http.server.active_requests` with this meter provider instead of
+    /// the global one.
+    pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
+        mut self,
+        provider: &P,
+    ) -> Self {
+        self.metrics = self.metrics.with_provider(provider);
+        self
+    }
+
+    /// Whether to record the HTTP server metrics (default on; they go to
+    /// the global meter provider, a no-op until one is set).
+    pub fn record_metrics(mut self, on: bool) -> Self {
+        self.metrics = self.metrics.enabled(on);
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> ServerLayer {
         ServerLayer {
@@ -271,6 +294,7 @@ impl ServerLayerBuilder {
                     .tracer
                     .unwrap_or_else(|| TracerSource::global("observability-http")),
                 recording: RecordingGuess::default(),
+                metrics: self.metrics,
             }),
         }
     }

@@ -17,6 +17,7 @@ use crate::propagation::extract_from;
 use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
 use super::recent::{self, Slot};
+use crate::metrics::ServerRequest;
 
 /// Attributes a server span usually carries (request and response).
 const ATTRIBUTE_CAPACITY: usize = 16;
@@ -55,6 +56,18 @@ where
         let parent = extract_from(&headers);
         let grpc = headers.is_grpc();
         let (method, method_original) = attr::method(request.method());
+        let metered = if grpc {
+            None
+        } else {
+            let route = matched_path(&request)
+                .and_then(|route| recent::route_name(base_name(method), route))
+                .map(|r| r.route);
+            let scheme = headers
+                .x_forwarded_proto()
+                .or_else(|| request.uri().scheme_str())
+                .unwrap_or("http");
+            ServerRequest::start(&self.config.metrics, method, lowercase(scheme), route)
+        };
         let tracer = self.config.tracer.get();
         let parent_kind = {
             let span = parent.span();
@@ -101,7 +114,7 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc)
+        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered)
     }
 }
 

@@ -8,17 +8,34 @@ use tokio::runtime::Handle;
 
 mod client;
 mod logs;
+mod metrics;
 mod sink;
 mod status;
+mod transport;
 
 pub(crate) use logs::otlp_log_exporter;
+pub(crate) use metrics::MetricsSender;
 
 use super::Sink;
 use super::error::BuildError;
 use crate::config::{OtlpSettings, Protocol};
 
-/// Builds the OTLP sink inside the export runtime (tonic's channel spawns
-/// its worker there). Errors become a warning.
+/// The wire of `protocol`, if compiled in: the one place that decides.
+fn wire(protocol: Protocol) -> Result<transport::Wire, BuildError> {
+    match protocol {
+        Protocol::HttpProtobuf => Ok(transport::Wire::Http),
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::Grpc => Ok(transport::Wire::Grpc),
+        #[cfg(not(feature = "otlp-grpc"))]
+        Protocol::Grpc => Err(BuildError::MissingFeature {
+            what: "OTLP over gRPC",
+            feature: "otlp-grpc",
+            advice: "; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+        }),
+    }
+}
+
+/// Builds the OTLP sink inside the export runtime. Errors become a warning.
 pub(crate) fn otlp_sink(
     settings: &OtlpSettings,
     max_request_bytes: usize,
@@ -26,23 +43,10 @@ pub(crate) fn otlp_sink(
     runtime: &Handle,
 ) -> Result<Box<dyn Sink>, BuildError> {
     let _enter = runtime.enter();
-    let wire = match settings.protocol {
-        Protocol::HttpProtobuf => sink::Wire::Http,
-        #[cfg(feature = "otlp-grpc")]
-        Protocol::Grpc => sink::Wire::Grpc,
-        #[cfg(not(feature = "otlp-grpc"))]
-        Protocol::Grpc => {
-            return Err(BuildError::MissingFeature {
-                what: "OTLP over gRPC",
-                feature: "otlp-grpc",
-                advice: "; or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-            });
-        }
-    };
     Ok(Box::new(sink::HttpSink::new(
         settings,
         max_request_bytes,
         resource,
-        wire,
+        wire(settings.protocol)?,
     )?))
 }

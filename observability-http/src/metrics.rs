@@ -1,0 +1,326 @@
+//! The layers' RED metrics, recorded through the OpenTelemetry metrics API
+//! (so any meter provider works): `http.server.request.duration`,
+//! `http.server.active_requests` and `http.client.request.duration`, with
+//! the attributes and bucket boundaries of the HTTP semantic conventions
+//! ("Semantic conventions for HTTP metrics"). A duration is recorded with
+//! the request's span current, so a provider that keeps exemplars links
+//! it to the trace.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::attributes::{
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS,
+    SERVER_PORT, URL_SCHEME,
+};
+
+/// The conventions' boundaries for HTTP durations, in seconds.
+pub const DURATION_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("observability-http")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// Where a layer gets its instruments: the global meter provider at the
+/// first request (a layer built before `init()` still records), or a
+/// meter given to the builder; none when metrics are off.
+#[derive(Clone)]
+pub(crate) struct Instruments<T> {
+    cell: Arc<OnceLock<Option<T>>>,
+    meter: Option<Meter>,
+    enabled: bool,
+    make: fn(&Meter) -> T,
+}
+
+impl<T> std::fmt::Debug for Instruments<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instruments")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Instruments<T> {
+    pub(crate) fn new(make: fn(&Meter) -> T) -> Self {
+        Self {
+            cell: Arc::new(OnceLock::new()),
+            meter: None,
+            enabled: true,
+            make,
+        }
+    }
+
+    /// Records with `provider`'s meter instead of the global one.
+    pub(crate) fn with_provider<P: MeterProvider>(mut self, provider: &P) -> Self {
+        self.meter = Some(provider.meter_with_scope(scope()));
+        self
+    }
+
+    /// Records nothing when `enabled` is false.
+    pub(crate) fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.cell
+            .get_or_init(|| {
+                self.enabled.then(|| match &self.meter {
+                    Some(meter) => (self.make)(meter),
+                    None => (self.make)(&opentelemetry::global::meter_with_scope(scope())),
+                })
+            })
+            .as_ref()
+    }
+}
+
+/// The server's instruments.
+pub(crate) struct ServerInstruments {
+    duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+}
+
+impl ServerInstruments {
+    pub(crate) fn make(meter: &Meter) -> Self {
+        Self {
+            duration: meter
+                .f64_histogram("http.server.request.duration")
+                .with_unit("s")
+                .with_description("Duration of HTTP server requests.")
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+            active: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_unit("{request}")
+                .with_description("Number of active HTTP server requests.")
+                .build(),
+        }
+    }
+}
+
+/// A server request being timed: counted active until it ends.
+pub(crate) struct ServerRequest {
+    instruments: Arc<OnceLock<Option<ServerInstruments>>>,
+    start: Instant,
+    method: &'static str,
+    scheme: Cow<'static, str>,
+    route: Option<&'static str>,
+    ended: bool,
+}
+
+impl ServerRequest {
+    /// Starts timing a request (and counts it active).
+    pub(crate) fn start(
+        instruments: &Instruments<ServerInstruments>,
+        method: &'static str,
+        scheme: Cow<'static, str>,
+        route: Option<&'static str>,
+    ) -> Option<Self> {
+        let recorded = instruments.get()?;
+        recorded.active.add(
+            1,
+            &[
+                KeyValue::new(HTTP_REQUEST_METHOD, method),
+                KeyValue::new(URL_SCHEME, scheme.clone()),
+            ],
+        );
+        Some(Self {
+            instruments: Arc::clone(&instruments.cell),
+            start: Instant::now(),
+            method,
+            scheme,
+            route,
+            ended: false,
+        })
+    }
+
+    /// Records the duration with the response's status (call with the
+    /// request's span current, for exemplars).
+    pub(crate) fn end(mut self, status: Option<http::StatusCode>, error: Option<&'static str>) {
+        self.ended = true;
+        let Some(Some(instruments)) = self.instruments.get() else {
+            return;
+        };
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let mut attributes = Attributes::new();
+        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
+        attributes.push(KeyValue::new(URL_SCHEME, self.scheme.clone()));
+        if let Some(route) = self.route {
+            attributes.push(KeyValue::new(HTTP_ROUTE, route));
+        }
+        if let Some(status) = status {
+            attributes.push(KeyValue::new(
+                HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+        }
+        match (status, error) {
+            (_, Some(error)) => attributes.push(KeyValue::new(ERROR_TYPE, error)),
+            (Some(s), None) if s.is_server_error() => {
+                attributes.push(KeyValue::new(ERROR_TYPE, status_text(s)));
+            }
+            _ => {}
+        }
+        instruments.duration.record(elapsed, attributes.as_slice());
+        self.release(instruments);
+    }
+
+    fn release(&self, instruments: &ServerInstruments) {
+        instruments.active.add(
+            -1,
+            &[
+                KeyValue::new(HTTP_REQUEST_METHOD, self.method),
+                KeyValue::new(URL_SCHEME, self.scheme.clone()),
+            ],
+        );
+    }
+}
+
+impl Drop for ServerRequest {
+    fn drop(&mut self) {
+        // A request dropped before its response is no longer active.
+        if !self.ended
+            && let Some(Some(instruments)) = self.instruments.get()
+        {
+            self.release(instruments);
+        }
+    }
+}
+
+/// The client's instruments.
+pub(crate) struct ClientInstruments {
+    duration: Histogram<f64>,
+}
+
+impl ClientInstruments {
+    pub(crate) fn make(meter: &Meter) -> Self {
+        Self {
+            duration: meter
+                .f64_histogram("http.client.request.duration")
+                .with_unit("s")
+                .with_description("Duration of HTTP client requests.")
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+        }
+    }
+}
+
+/// A client request being timed.
+pub(crate) struct ClientRequest {
+    instruments: Arc<OnceLock<Option<ClientInstruments>>>,
+    start: Instant,
+    method: &'static str,
+    address: Option<String>,
+    port: Option<u16>,
+}
+
+impl ClientRequest {
+    /// Starts timing a request to `uri`.
+    pub(crate) fn start(
+        instruments: &Instruments<ClientInstruments>,
+        method: &http::Method,
+        uri: &http::Uri,
+    ) -> Option<Self> {
+        instruments.get()?;
+        let (method, _) = crate::attributes::method(method);
+        let (address, port) = match uri.authority() {
+            Some(authority) => {
+                let host = authority.as_str();
+                let host = host.rsplit('@').next().unwrap_or(host);
+                let (address, port) = crate::attributes::split_host_port(host);
+                let port = port.or_else(|| crate::attributes::default_port(uri.scheme_str()));
+                (Some(address.to_owned()), port)
+            }
+            None => (None, None),
+        };
+        Some(Self {
+            instruments: Arc::clone(&instruments.cell),
+            start: Instant::now(),
+            method,
+            address,
+            port,
+        })
+    }
+
+    /// Records the duration: with the status, or the error's type.
+    pub(crate) fn end(self, status: Option<http::StatusCode>, error: Option<&'static str>) {
+        let Some(Some(instruments)) = self.instruments.get() else {
+            return;
+        };
+        let mut attributes = Attributes::new();
+        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
+        if let Some(address) = self.address {
+            attributes.push(KeyValue::new(SERVER_ADDRESS, address));
+        }
+        if let Some(port) = self.port {
+            attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+        }
+        if let Some(status) = status {
+            attributes.push(KeyValue::new(
+                HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+            if status.is_client_error() || status.is_server_error() {
+                attributes.push(KeyValue::new(ERROR_TYPE, status_text(status)));
+            }
+        }
+        if let Some(error) = error {
+            attributes.push(KeyValue::new(ERROR_TYPE, error));
+        }
+        instruments
+            .duration
+            .record(self.start.elapsed().as_secs_f64(), attributes.as_slice());
+    }
+}
+
+/// At most five attributes, on the stack.
+struct Attributes {
+    items: [KeyValue; 5],
+    len: usize,
+}
+
+impl Attributes {
+    fn new() -> Self {
+        Self {
+            items: std::array::from_fn(|_| KeyValue::new("", false)),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, kv: KeyValue) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = kv;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[KeyValue] {
+        &self.items[..self.len]
+    }
+}
+
+/// A status code as `error.type` text, without allocating for the usual
+/// ones.
+fn status_text(status: http::StatusCode) -> Cow<'static, str> {
+    match status.as_u16() {
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        409 => "409".into(),
+        429 => "429".into(),
+        500 => "500".into(),
+        502 => "502".into(),
+        503 => "503".into(),
+        504 => "504".into(),
+        other => other.to_string().into(),
+    }
+}

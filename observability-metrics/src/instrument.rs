@@ -1,0 +1,289 @@
+//! Instruments: the series of each attribute set, found without a lock
+//! that writers hold (a read lock, taken for writing only when a new set
+//! appears), capped in number with an overflow series.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::SystemTime;
+
+use opentelemetry::metrics::SyncInstrument;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue, Value};
+
+use crate::aggregate::{Aggregator, NumKind, SpanRef};
+use crate::config::{ExemplarFilter, Kind};
+use crate::data::{Number, Temporality};
+
+/// The attribute the overflow series carries (specification "Metrics
+/// SDK", "Overflow attribute").
+pub(crate) const OVERFLOW_KEY: &str = "otel.metric.overflow";
+
+/// Name, description, unit and kind of an instrument.
+#[derive(Clone, Debug)]
+pub(crate) struct Descriptor {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) unit: String,
+    pub(crate) kind: Kind,
+    pub(crate) num: NumKind,
+}
+
+/// One attribute set and its state.
+#[derive(Debug)]
+pub(crate) struct Series<A> {
+    /// Sorted by key.
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) state: A,
+}
+
+/// The key of the series map is already a hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SeriesMap<A> = HashMap<u64, Vec<Series<A>>, BuildHasherDefault<Prehashed>>;
+
+/// A synchronous instrument with aggregator `A`.
+pub(crate) struct Instrument<A: Aggregator> {
+    pub(crate) descriptor: Descriptor,
+    config: A::Config,
+    series: RwLock<SeriesMap<A>>,
+    overflow: Series<A>,
+    overflowed: AtomicBool,
+    limit: usize,
+    filter: ExemplarFilter,
+    /// When the instrument was made, or last collected with a reset.
+    start: Mutex<SystemTime>,
+}
+
+impl<A: Aggregator> std::fmt::Debug for Instrument<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrument")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregator> Instrument<A> {
+    pub(crate) fn new(
+        descriptor: Descriptor,
+        config: A::Config,
+        limit: usize,
+        filter: ExemplarFilter,
+    ) -> Self {
+        let overflow = Series {
+            attributes: vec![KeyValue::new(OVERFLOW_KEY, true)],
+            state: A::new(&config),
+        };
+        Self {
+            descriptor,
+            series: RwLock::new(SeriesMap::default()),
+            overflow,
+            overflowed: AtomicBool::new(false),
+            // One place is the overflow series'.
+            limit: limit.saturating_sub(1).max(1),
+            filter,
+            start: Mutex::new(SystemTime::now()),
+            config,
+        }
+    }
+
+    /// Records `value` for `attributes`.
+    pub(crate) fn record(&self, value: Number, attributes: &[KeyValue]) {
+        let span = exemplar_span(self.filter);
+        let hash = hash_set(attributes);
+        {
+            let map = self.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(series) = find(&map, hash, attributes) {
+                series.state.record(&self.config, value, span);
+                return;
+            }
+        }
+        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
+        if find(&map, hash, attributes).is_none() {
+            let len: usize = map.values().map(Vec::len).sum();
+            if len >= self.limit {
+                drop(map);
+                self.overflowed.store(true, Ordering::Relaxed);
+                self.overflow.state.record(&self.config, value, span);
+                return;
+            }
+            map.entry(hash).or_default().push(Series {
+                attributes: sorted(attributes),
+                state: A::new(&self.config),
+            });
+        }
+        if let Some(series) = find(&map, hash, attributes) {
+            series.state.record(&self.config, value, span);
+        }
+    }
+
+    /// Reads every series that has something to report, with the start of
+    /// the interval and whether the instrument reports deltas.
+    pub(crate) fn read(
+        &self,
+        temporality: Temporality,
+        mut each: impl FnMut(&[KeyValue], A::Point),
+    ) -> SystemTime {
+        let reset = temporality == Temporality::Delta;
+        let now = SystemTime::now();
+        let start = {
+            let mut start = self.start.lock().unwrap_or_else(|e| e.into_inner());
+            let was = *start;
+            if reset {
+                *start = now;
+            }
+            was
+        };
+        let map = self.series.read().unwrap_or_else(|e| e.into_inner());
+        let kind = self.descriptor.num;
+        for series in map.values().flatten() {
+            if let Some(point) = series.state.read(&self.config, kind, reset) {
+                each(&series.attributes, point);
+            }
+        }
+        if self.overflowed.load(Ordering::Relaxed)
+            && let Some(point) = self.overflow.state.read(&self.config, kind, reset)
+        {
+            each(&self.overflow.attributes, point);
+        }
+        start
+    }
+
+    pub(crate) fn config(&self) -> &A::Config {
+        &self.config
+    }
+}
+
+/// The span current for a measurement, if the filter lets it become an
+/// exemplar.
+fn exemplar_span(filter: ExemplarFilter) -> Option<SpanRef> {
+    if filter == ExemplarFilter::AlwaysOff {
+        return None;
+    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        let eligible = sc.is_valid() && (sc.is_sampled() || filter == ExemplarFilter::AlwaysOn);
+        eligible.then(|| (sc.trace_id(), sc.span_id()))
+    })
+}
+
+/// The series of `attributes` (in any order) in `map`.
+fn find<'a, A>(map: &'a SeriesMap<A>, hash: u64, attributes: &[KeyValue]) -> Option<&'a Series<A>> {
+    map.get(&hash)?
+        .iter()
+        .find(|s| same_set(&s.attributes, attributes))
+}
+
+/// Whether `stored` (sorted, unique keys) holds the same attributes as
+/// `given` in any order.
+fn same_set(stored: &[KeyValue], given: &[KeyValue]) -> bool {
+    stored.len() == given.len() && given.iter().all(|kv| stored.contains(kv))
+}
+
+/// `attributes` sorted by key, the first of a repeated key kept.
+fn sorted(attributes: &[KeyValue]) -> Vec<KeyValue> {
+    let mut out: Vec<KeyValue> = Vec::with_capacity(attributes.len());
+    for kv in attributes {
+        if !out.iter().any(|o| o.key == kv.key) {
+            out.push(kv.clone());
+        }
+    }
+    out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    out
+}
+
+/// A hash of an attribute set that does not depend on its order: the sum
+/// of the FNV-1a hashes of its members.
+fn hash_set(attributes: &[KeyValue]) -> u64 {
+    attributes.iter().fold(0u64, |acc, kv| {
+        let mut h = Fnv::default();
+        h.bytes(kv.key.as_str().as_bytes());
+        match &kv.value {
+            Value::Bool(b) => h.bytes(&[1, u8::from(*b)]),
+            Value::I64(i) => {
+                h.bytes(&[2]);
+                h.bytes(&i.to_le_bytes());
+            }
+            Value::F64(f) => {
+                h.bytes(&[3]);
+                h.bytes(&f.to_bits().to_le_bytes());
+            }
+            Value::String(s) => {
+                h.bytes(&[4]);
+                h.bytes(s.as_str().as_bytes());
+            }
+            other => {
+                h.bytes(&[5]);
+                h.bytes(other.as_str().as_bytes());
+            }
+        }
+        acc.wrapping_add(h.0)
+    })
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// An instrument as the API sees it, for values of type `T`.
+pub(crate) struct Sync<A: Aggregator>(pub(crate) std::sync::Arc<Instrument<A>>);
+
+macro_rules! sync_instrument {
+    ($t:ty, $convert:expr) => {
+        impl<A: Aggregator> SyncInstrument<$t> for Sync<A> {
+            fn measure(&self, measurement: $t, attributes: &[KeyValue]) {
+                let convert: fn($t) -> Number = $convert;
+                self.0.record(convert(measurement), attributes);
+            }
+        }
+    };
+}
+
+sync_instrument!(u64, |v| Number::I64(v.min(i64::MAX as u64) as i64));
+sync_instrument!(i64, Number::I64);
+sync_instrument!(f64, Number::F64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_set_hash_ignores_order() {
+        let a = [KeyValue::new("a", 1), KeyValue::new("b", "x")];
+        let b = [KeyValue::new("b", "x"), KeyValue::new("a", 1)];
+        assert_eq!(hash_set(&a), hash_set(&b));
+        assert_ne!(hash_set(&a), hash_set(&[KeyValue::new("a", 2)]));
+        assert!(same_set(&sorted(&a), &b));
+        assert!(!same_set(&sorted(&a), &a[..1]));
+    }
+}

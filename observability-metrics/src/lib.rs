@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod aggregate;
+mod config;
+mod data;
+mod instrument;
+pub mod otlp;
+pub mod prometheus;
+mod provider;
+mod service;
+
+pub use config::{DEFAULT_CARDINALITY_LIMIT, ExemplarFilter, MetricsConfig, TemporalityPreference};
+pub use data::{
+    Collection, Data, Exemplar, HistogramPoint, Metric, Number, NumberPoint, ScopeMetrics,
+    Temporality,
+};
+pub use provider::{DEFAULT_BOUNDS, MeterProvider};
+pub use service::PrometheusService;
