@@ -12,6 +12,10 @@
 #
 #   scripts/instructions-http.sh [seconds-per-case]
 #
+# The layer cases without "metrics" set OTEL_METRICS_EXPORTER=none; the
+# "+ metrics" cases keep the default (OTLP metrics, the layer's RED
+# instruments recording on every request).
+#
 # Counting starts after a warm-up, so start-up costs are left out. Needs
 # valgrind and wrk (both installed from apt when missing). Loopback only.
 set -euo pipefail
@@ -94,7 +98,9 @@ case_row() {
 case_row "identity layer (the router's wrapping)" identity identity "$unsampled_tp"
 case_row "context only, no span" context context "$unsampled_tp"
 case_row "API floor, sampled out" floor_out floor "$unsampled_tp"
-case_row "layer, sampled out (caller's flag)" layer_out layer "$unsampled_tp"
-case_row "layer, sampler always_off" layer_off layer "$sampled_tp" OTEL_TRACES_SAMPLER=always_off
-case_row "API floor, sampled, OTLP export" floor_sampled floor "$sampled_tp"
-case_row "layer, sampled, OTLP export" layer_sampled layer "$sampled_tp"
+case_row "layer, sampled out (caller's flag)" layer_out layer "$unsampled_tp" OTEL_METRICS_EXPORTER=none
+case_row "layer, sampler always_off" layer_off layer "$sampled_tp" OTEL_TRACES_SAMPLER=always_off OTEL_METRICS_EXPORTER=none
+case_row "layer + metrics, sampled out" metrics_out layer "$unsampled_tp"
+case_row "API floor, sampled, OTLP export" floor_sampled floor "$sampled_tp" OTEL_METRICS_EXPORTER=none
+case_row "layer, sampled, OTLP export" layer_sampled layer "$sampled_tp" OTEL_METRICS_EXPORTER=none
+case_row "layer + metrics, sampled, OTLP export" metrics_sampled layer "$sampled_tp"

@@ -144,7 +144,7 @@ if [ -z "${SKIP_LINT:-}" ]; then
         "observability-core:otlp-http,rustls-ring" "observability-core:otlp-http,rustls-aws-lc" \
         "observability-http:" "observability-http:axum" "observability-http:reqwest" "observability-http:reqwest-0-12" \
         "observability-messaging:" "observability-messaging:sqs" "observability-messaging:amqp" \
-        "observability-logging:" \
+        "observability-logging:" "observability-metrics:" \
         "observability-propagation:" "observability-propagation:b3" "observability-propagation:jaeger" \
         "observability-propagation:xray" "observability-propagation:ottrace" \
         "observability-core:propagators"; do
@@ -154,9 +154,9 @@ if [ -z "${SKIP_LINT:-}" ]; then
 
     # What `cargo publish` would upload, built on its own: metadata, README
     # and every file the crates need, in dependency order.
-    step "cargo package: the five library crates, verified"
+    step "cargo package: the six library crates, verified"
     cargo package -q --allow-dirty -p observability-logging -p observability-propagation \
-        -p observability-core -p observability-http -p observability-messaging
+        -p observability-metrics -p observability-core -p observability-http -p observability-messaging
 fi
 
 step "all checks passed"

@@ -128,7 +128,8 @@ impl TelemetryGuard {
     }
 
     /// The meter provider, when an exporter reads metrics
-    /// (`OTEL_METRICS_EXPORTER`). [`init`](crate::init) installs it
+    /// (`OTEL_METRICS_EXPORTER`) or [`Builder::metrics`](crate::Builder::metrics)
+    /// asked for them. [`init`](crate::init) installs it
     /// globally; with [`Builder::build`](crate::Builder::build) give it to
     /// the layers' `meter_provider`.
     pub fn meter_provider(&self) -> Option<&observability_metrics::MeterProvider> {
@@ -141,7 +142,7 @@ impl TelemetryGuard {
     /// A tower service answering Prometheus scrapes with these metrics
     /// (OpenMetrics with exemplars when asked), to mount on your own
     /// router, e.g. `Router::route_service("/metrics", service)`. Absent
-    /// when no exporter reads metrics.
+    /// when there are no metrics (see [`meter_provider`](Self::meter_provider)).
     pub fn prometheus_service(&self) -> Option<observability_metrics::PrometheusService> {
         self.pipeline
             .as_ref()

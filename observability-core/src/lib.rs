@@ -224,11 +224,14 @@ impl Builder {
         self
     }
 
-    /// Turns metrics off whatever `OTEL_METRICS_EXPORTER` says (`false`),
-    /// or leaves them to it (`true`, the default: with the variable unset,
-    /// metrics go over OTLP when spans do).
+    /// `false`: no metrics, whatever `OTEL_METRICS_EXPORTER` says. `true`:
+    /// a meter provider even when no exporter reads it, so that
+    /// [`TelemetryGuard::prometheus_service`] and
+    /// [`TelemetryGuard::meter_provider`] are there (exporters still come
+    /// from `OTEL_METRICS_EXPORTER`). Unset: metrics exist when an exporter
+    /// reads them (with the variable unset, OTLP when spans go over OTLP).
     pub fn metrics(mut self, on: bool) -> Self {
-        self.code.metrics = (!on).then_some(false);
+        self.code.metrics = Some(on);
         self
     }
 

@@ -150,6 +150,7 @@ pub async fn publish(
     if let Some(id) = properties.message_id() {
         attributes.push(KeyValue::new(MESSAGING_MESSAGE_ID, id.as_str().to_owned()));
     }
+    let timed = crate::metrics::Timed::start(&attributes);
     // Span name: `{messaging.operation.name} {destination}` (messaging
     // spans, "Span name").
     let cx = span::start(
@@ -176,6 +177,10 @@ pub async fn publish(
         .await;
     if let Err(error) = &result {
         span::fail(&cx, "amqp", error);
+    }
+    {
+        let _attached = cx.clone().attach();
+        timed.sent(1, result.as_ref().err().map(|_| "amqp"));
     }
     cx.span().end();
     result

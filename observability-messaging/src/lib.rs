@@ -5,6 +5,8 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]
 pub mod amqp;
 mod carrier;
+#[cfg(any(feature = "amqp", feature = "sqs"))]
+mod metrics;
 mod span;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]

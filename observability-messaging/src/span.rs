@@ -233,8 +233,10 @@ where
     S: FnOnce(bool) -> SFut,
     SFut: Future<Output = Result<(), SettleError>>,
 {
+    let timed = crate::metrics::Timed::start(&attributes);
     let cx = consumer_span(tracer, name, producer, mode, attributes);
-    run_in(cx, || async move {
+    let metrics_cx = cx.clone();
+    let result = run_in(cx, || async move {
         match handler().await {
             Ok(value) => {
                 settle(true).await.map_err(ProcessError::Settle)?;
@@ -246,7 +248,14 @@ where
             }
         }
     })
-    .await
+    .await;
+    let _attached = metrics_cx.attach();
+    timed.processed(match &result {
+        Ok(_) => None,
+        Err(ProcessError::Handler(_)) => Some("handler"),
+        Err(ProcessError::Settle(_)) => Some("settle"),
+    });
+    result
 }
 
 /// The consumer span for a message whose producer context is `producer`.

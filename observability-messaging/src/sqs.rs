@@ -151,12 +151,14 @@ pub async fn send(
     SdkError<aws_sdk_sqs::operation::send_message::SendMessageError, HttpResponse>,
 > {
     let url = request.get_queue_url().clone().unwrap_or_default();
+    let attributes = sqs_attributes(&url, "send");
+    let timed = crate::metrics::Timed::start(&attributes);
     let cx = span::start(
         &TracerChoice::default(),
         format!("send {}", queue_name(&url)),
         SpanKind::Producer,
         &Context::current(),
-        sqs_attributes(&url, "send"),
+        attributes,
         Vec::new(),
     );
     let mut attributes = request.get_message_attributes().clone().unwrap_or_default();
@@ -174,6 +176,10 @@ pub async fn send(
             }
         }
         Err(error) => span::fail(&cx, "aws_sqs", &DisplayError(error)),
+    }
+    {
+        let _attached = cx.clone().attach();
+        timed.sent(1, result.as_ref().err().map(|_| "aws_sqs"));
     }
     cx.span().end();
     result
@@ -223,6 +229,8 @@ pub async fn send_batch(
         MESSAGING_BATCH_MESSAGE_COUNT,
         entries.len() as i64,
     ));
+    let timed = crate::metrics::Timed::start(&attributes);
+    let count = entries.len() as u64;
     let cx = span::start(
         &TracerChoice::default(),
         format!("send {}", queue_name(&url)),
@@ -232,6 +240,15 @@ pub async fn send_batch(
         links,
     );
     let result = request.set_entries(Some(entries)).send().await;
+    {
+        let _attached = cx.clone().attach();
+        let error = match &result {
+            Err(_) => Some("aws_sqs"),
+            Ok(output) if !output.failed().is_empty() => Some("partial_failure"),
+            Ok(_) => None,
+        };
+        timed.sent(count, error);
+    }
     if let Err(error) = &result {
         span::fail(&cx, "aws_sqs", &DisplayError(error));
     } else if let Ok(output) = &result

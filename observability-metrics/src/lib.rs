@@ -5,6 +5,7 @@ mod aggregate;
 mod config;
 mod data;
 mod instrument;
+mod observable;
 pub mod otlp;
 pub mod prometheus;
 mod provider;

@@ -5,19 +5,20 @@ use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::{
     AsyncInstrument, AsyncInstrumentBuilder, Callback, Counter, Gauge, Histogram, HistogramBuilder,
     InstrumentBuilder, InstrumentProvider, Meter, ObservableCounter, ObservableGauge,
     ObservableUpDownCounter, UpDownCounter,
 };
-use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::aggregate::{Aggregator, Buckets, LastValue, NumKind, Sum};
 use crate::config::{Kind, MetricsConfig, TemporalityPreference};
 use crate::data::{
-    Collection, Data, HistogramPoint, Metric, Number, NumberPoint, ScopeMetrics, Temporality,
+    Collection, Data, HistogramPoint, Metric, NumberPoint, ScopeMetrics, Temporality,
 };
 use crate::instrument::{Descriptor, Instrument, Sync};
+use crate::observable::{Observable, Observer};
 
 /// The histogram bounds when none are given (specification "Metrics SDK",
 /// "Explicit Bucket Histogram Aggregation").
@@ -30,7 +31,7 @@ pub const DEFAULT_BOUNDS: [f64; 15] = [
 const MAX_NAME: usize = 255;
 
 /// A source of metrics, as collection sees it.
-trait Collect: Send + std::marker::Sync {
+pub(crate) trait Collect: Send + std::marker::Sync {
     fn collect(&self, preference: TemporalityPreference) -> Option<Metric>;
 }
 
@@ -328,7 +329,7 @@ where
     points
 }
 
-fn metric(descriptor: &Descriptor, data: Data) -> Metric {
+pub(crate) fn metric(descriptor: &Descriptor, data: Data) -> Metric {
     Metric {
         name: descriptor.name.clone(),
         description: descriptor.description.clone(),
@@ -391,115 +392,6 @@ impl Collect for Instrument<Buckets> {
                 temporality,
             },
         ))
-    }
-}
-
-/// An observable instrument: its callbacks run at each collection.
-struct Observable<T> {
-    descriptor: Descriptor,
-    callbacks: Vec<Callback<T>>,
-    limit: usize,
-    start: SystemTime,
-    /// The last cumulative values, for deltas.
-    previous: Mutex<Vec<(Vec<KeyValue>, Number)>>,
-}
-
-/// What the callbacks observe into, capped at the cardinality limit.
-pub(crate) struct Observer {
-    points: Mutex<Vec<(Vec<KeyValue>, Number)>>,
-    limit: usize,
-}
-
-impl Observer {
-    fn push(&self, value: Number, attributes: &[KeyValue]) {
-        let mut points = self.points.lock().unwrap_or_else(|e| e.into_inner());
-        if points.len() < self.limit {
-            let mut attributes = attributes.to_vec();
-            attributes.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-            attributes.dedup_by(|a, b| a.key == b.key);
-            points.push((attributes, value));
-        }
-    }
-}
-
-impl AsyncInstrument<u64> for Observer {
-    fn observe(&self, measurement: u64, attributes: &[KeyValue]) {
-        self.push(
-            Number::I64(measurement.min(i64::MAX as u64) as i64),
-            attributes,
-        );
-    }
-}
-impl AsyncInstrument<i64> for Observer {
-    fn observe(&self, measurement: i64, attributes: &[KeyValue]) {
-        self.push(Number::I64(measurement), attributes);
-    }
-}
-impl AsyncInstrument<f64> for Observer {
-    fn observe(&self, measurement: f64, attributes: &[KeyValue]) {
-        self.push(Number::F64(measurement), attributes);
-    }
-}
-
-fn minus(a: Number, b: Number) -> Number {
-    match (a, b) {
-        (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_sub(b)),
-        (a, b) => Number::F64(a.as_f64() - b.as_f64()),
-    }
-}
-
-impl<T: 'static> Collect for Observable<T>
-where
-    Observer: AsyncInstrument<T>,
-    T: Send + std::marker::Sync,
-{
-    fn collect(&self, preference: TemporalityPreference) -> Option<Metric> {
-        let observer = Observer {
-            points: Mutex::new(Vec::new()),
-            limit: self.limit,
-        };
-        for callback in &self.callbacks {
-            callback(&observer);
-        }
-        let observed = observer
-            .points
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        let time = SystemTime::now();
-        let temporality = preference.of(self.descriptor.kind);
-        let mut previous = self.previous.lock().unwrap_or_else(|e| e.into_inner());
-        let start = self.start;
-        let points: Vec<NumberPoint> = observed
-            .iter()
-            .map(|(attributes, value)| {
-                let value = match temporality {
-                    Temporality::Cumulative => *value,
-                    Temporality::Delta => previous
-                        .iter()
-                        .find(|(a, _)| a == attributes)
-                        .map_or(*value, |(_, before)| minus(*value, *before)),
-                };
-                NumberPoint {
-                    attributes: attributes.clone(),
-                    start,
-                    time,
-                    value,
-                    exemplars: Vec::new(),
-                }
-            })
-            .collect();
-        if temporality == Temporality::Delta {
-            *previous = observed;
-        }
-        let data = match self.descriptor.kind {
-            Kind::ObservableGauge => Data::Gauge { points },
-            kind => Data::Sum {
-                points,
-                monotonic: kind == Kind::ObservableCounter,
-                temporality,
-            },
-        };
-        Some(metric(&self.descriptor, data))
     }
 }
 

@@ -4,6 +4,7 @@
 //! `AMQP_ADDR`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use observability_core::TelemetryGuard;
 use observability_messaging::{ParentMode, amqp, sqs};
-use observability_tests::{OtlpReceiver, ReceivedSpan};
+use observability_tests::{OtlpReceiver, ReceivedSpan, hex, value_to_string};
 
 struct Shared {
     receiver: OtlpReceiver,
@@ -740,6 +741,82 @@ async fn rabbitmq_one_trace_from_publisher_to_consumer() {
         tp.to_string(),
         format!("00-{trace_id}-{}-01", send.span_id())
     );
+    // The conventions' metrics, for this queue: one message sent, one
+    // consumed, the processing timed with the consumer span as exemplar.
+    shared().guard.force_flush().unwrap();
+    let metrics = shared().receiver.metric_requests();
+    let last = &metrics.last().expect("metrics exported").request;
+    let sums = |name: &str, operation: &str| -> i64 {
+        metric_points(last, name)
+            .into_iter()
+            .filter(|(attrs, _, _)| {
+                attrs.get("messaging.destination.name") == Some(&destination)
+                    && attrs.get("messaging.operation.name").map(String::as_str) == Some(operation)
+                    && attrs.get("messaging.system").map(String::as_str) == Some("rabbitmq")
+            })
+            .map(|(_, value, _)| value)
+            .sum()
+    };
+    assert_eq!(sums("messaging.client.sent.messages", "publish"), 1);
+    assert_eq!(sums("messaging.client.consumed.messages", "process"), 1);
+    assert_eq!(sums("messaging.client.operation.duration", "publish"), 1);
+    let processed: Vec<_> = metric_points(last, "messaging.process.duration")
+        .into_iter()
+        .filter(|(attrs, _, _)| attrs.get("messaging.destination.name") == Some(&destination))
+        .collect();
+    assert_eq!(processed.len(), 1, "{processed:?}");
+    assert_eq!(processed[0].1, 1, "one processing timed");
+    assert!(
+        processed[0].2.contains(&process.span_id()),
+        "the exemplar is the consumer span: {:?}",
+        processed[0].2
+    );
+}
+
+/// The points of metric `name`: attributes, value (a sum's value, a
+/// histogram's count) and exemplar span ids.
+fn metric_points(
+    request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    name: &str,
+) -> Vec<(HashMap<String, String>, i64, Vec<String>)> {
+    use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+    let attrs = |kvs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        kvs.iter()
+            .map(|kv| {
+                let value = kv.value.as_ref().map(value_to_string).unwrap_or_default();
+                (kv.key.clone(), value)
+            })
+            .collect::<HashMap<_, _>>()
+    };
+    let mut out = Vec::new();
+    for metric in request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == name)
+    {
+        match &metric.data {
+            Some(Data::Sum(sum)) => {
+                for p in &sum.data_points {
+                    let value = match p.value {
+                        Some(Value::AsInt(v)) => v,
+                        Some(Value::AsDouble(v)) => v as i64,
+                        None => 0,
+                    };
+                    out.push((attrs(&p.attributes), value, Vec::new()));
+                }
+            }
+            Some(Data::Histogram(h)) => {
+                for p in &h.data_points {
+                    let exemplars = p.exemplars.iter().map(|e| hex(&e.span_id)).collect();
+                    out.push((attrs(&p.attributes), p.count as i64, exemplars));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ pub(crate) enum MetricsExporter {
 pub(crate) struct MetricsSettings {
     pub(crate) exporters: Vec<MetricsExporter>,
     /// OTLP settings when `otlp` is among the exporters.
+    #[cfg_attr(not(feature = "otlp-http"), allow(dead_code))]
     pub(crate) otlp: Option<OtlpSettings>,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
@@ -33,12 +34,15 @@ pub(crate) struct MetricsSettings {
     pub(crate) cardinality_limit: usize,
     pub(crate) prometheus_host: String,
     pub(crate) prometheus_port: u16,
+    /// Metrics asked for in code: a meter provider even when no exporter
+    /// reads it (read with `TelemetryGuard::prometheus_service`).
+    pub(crate) in_process: bool,
 }
 
 impl MetricsSettings {
-    /// Whether any exporter reads the metrics.
+    /// Whether there is a meter provider.
     pub(crate) fn enabled(&self) -> bool {
-        !self.exporters.is_empty()
+        self.in_process || !self.exporters.is_empty()
     }
 }
 
@@ -110,6 +114,7 @@ pub(super) fn resolve_metrics(
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".to_owned()),
         prometheus_port,
+        in_process: code.metrics == Some(true),
     }
 }
 

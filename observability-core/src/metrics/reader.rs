@@ -33,7 +33,9 @@ enum Destination {
 
 struct Reader {
     provider: MeterProvider,
+    #[cfg_attr(not(feature = "otlp-http"), allow(dead_code))]
     resource: Vec<KeyValue>,
+    #[cfg_attr(not(feature = "otlp-http"), allow(dead_code))]
     schema_url: String,
     destinations: Vec<Destination>,
     timeout: Duration,
@@ -138,6 +140,7 @@ impl Reader {
     }
 
     /// Collects once and sends to every destination by `deadline`.
+    #[cfg_attr(not(feature = "otlp-http"), allow(unused_variables, unused_mut))]
     async fn export(&mut self, deadline: Instant, last: bool) {
         let collection = self.provider.collect();
         if collection.is_empty() {

@@ -73,16 +73,26 @@ async fn main() -> Result<(), Error> {
         Some(part) => format!("order-flow-{part}"),
         None => "order-flow".to_owned(),
     };
-    let mut builder = observability_core::builder().default_exporter(Exporter::Console);
+    let mut builder = observability_core::builder()
+        .default_exporter(Exporter::Console)
+        .metrics(true);
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         builder = builder.service_name(service);
     }
     let telemetry = builder.try_init()?;
+    let metrics = args
+        .part
+        .is_none()
+        .then(|| telemetry.prometheus_service())
+        .flatten();
     let result = run(args, &telemetry).await;
     if let Err(error) = &result {
         tracing::error!(%error, "order-flow failed");
     }
     telemetry.shutdown().await?;
+    if let Some(metrics) = metrics {
+        print_slowest_exemplars(&metrics);
+    }
     result
 }
 
@@ -160,6 +170,32 @@ async fn all_in_one(args: &Args, telemetry: &TelemetryGuard) -> Result<(), Error
     let _ = stop.send(true);
     let _ = consumer.await;
     Ok(())
+}
+
+/// The metrics lead to the traces: for each duration histogram, the
+/// slowest bucket that holds an exemplar, as a Prometheus scrape in
+/// OpenMetrics shows it (its `trace_id` is one of the trees printed above).
+fn print_slowest_exemplars(metrics: &observability_core::observability_metrics::PrometheusService) {
+    use observability_core::observability_metrics::prometheus::Format;
+    let scrape = metrics.render(Format::OpenMetrics);
+    let mut slowest: Vec<(&str, &str)> = Vec::new();
+    for line in scrape
+        .lines()
+        .filter(|l| l.contains("_bucket{") && l.contains(" # {"))
+    {
+        let metric = line.split('{').next().unwrap_or_default();
+        // Buckets come in increasing order: the last one per metric wins.
+        match slowest.iter_mut().find(|(m, _)| *m == metric) {
+            Some(entry) => entry.1 = line,
+            None => slowest.push((metric, line)),
+        }
+    }
+    if !slowest.is_empty() {
+        eprintln!("slowest exemplar per duration metric (OpenMetrics, as Prometheus scrapes it):");
+    }
+    for (_, line) in slowest {
+        eprintln!("{line}");
+    }
 }
 
 /// Serves `router` on `listen`; the address it got and the server's task.
