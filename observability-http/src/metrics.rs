@@ -70,13 +70,27 @@ impl<T> Instruments<T> {
         self
     }
 
+    /// The instruments; `None` when metrics are off, or when they would go
+    /// to the API's no-op global provider (nothing set one): a request
+    /// then does no metrics work at all.
     pub(crate) fn get(&self) -> Option<&T> {
         self.cell
             .get_or_init(|| {
-                self.enabled.then(|| match &self.meter {
-                    Some(meter) => (self.make)(meter),
-                    None => (self.make)(&opentelemetry::global::meter_with_scope(scope())),
-                })
+                if !self.enabled {
+                    return None;
+                }
+                match &self.meter {
+                    Some(meter) => Some((self.make)(meter)),
+                    None => {
+                        let provider = opentelemetry::global::meter_provider();
+                        // The API's `NoopMeterProvider` is the only provider
+                        // without state; every real one holds some.
+                        if std::mem::size_of_val(&*provider) == 0 {
+                            return None;
+                        }
+                        Some((self.make)(&provider.meter_with_scope(scope())))
+                    }
+                }
             })
             .as_ref()
     }
@@ -108,51 +122,50 @@ impl ServerInstruments {
 
 /// A server request being timed: counted active until it ends.
 pub(crate) struct ServerRequest {
-    instruments: Arc<OnceLock<Option<ServerInstruments>>>,
     start: Instant,
     method: &'static str,
     scheme: Cow<'static, str>,
     route: Option<&'static str>,
-    ended: bool,
 }
 
 impl ServerRequest {
     /// Starts timing a request (and counts it active).
     pub(crate) fn start(
-        instruments: &Instruments<ServerInstruments>,
+        instruments: &ServerInstruments,
         method: &'static str,
         scheme: Cow<'static, str>,
         route: Option<&'static str>,
-    ) -> Option<Self> {
-        let recorded = instruments.get()?;
-        recorded.active.add(
-            1,
-            &[
-                KeyValue::new(HTTP_REQUEST_METHOD, method),
-                KeyValue::new(URL_SCHEME, scheme.clone()),
-            ],
-        );
-        Some(Self {
-            instruments: Arc::clone(&instruments.cell),
+    ) -> Self {
+        let request = Self {
             start: Instant::now(),
             method,
             scheme,
             route,
-            ended: false,
-        })
+        };
+        instruments.active.add(1, &request.active_attributes());
+        request
     }
 
-    /// Records the duration with the response's status (call with the
-    /// request's span current, for exemplars).
-    pub(crate) fn end(mut self, status: Option<http::StatusCode>, error: Option<&'static str>) {
-        self.ended = true;
-        let Some(Some(instruments)) = self.instruments.get() else {
-            return;
-        };
+    fn active_attributes(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new(HTTP_REQUEST_METHOD, self.method),
+            KeyValue::new(URL_SCHEME, self.scheme.clone()),
+        ]
+    }
+
+    /// Records the duration with the response's status, or the error's
+    /// type (call with the request's span current, for exemplars).
+    pub(crate) fn end(
+        self,
+        instruments: &ServerInstruments,
+        status: Option<http::StatusCode>,
+        error: Option<&'static str>,
+    ) {
         let elapsed = self.start.elapsed().as_secs_f64();
+        let [method, scheme] = self.active_attributes();
         let mut attributes = Attributes::new();
-        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
-        attributes.push(KeyValue::new(URL_SCHEME, self.scheme.clone()));
+        attributes.push(method.clone());
+        attributes.push(scheme.clone());
         if let Some(route) = self.route {
             attributes.push(KeyValue::new(HTTP_ROUTE, route));
         }
@@ -170,28 +183,12 @@ impl ServerRequest {
             _ => {}
         }
         instruments.duration.record(elapsed, attributes.as_slice());
-        self.release(instruments);
+        instruments.active.add(-1, &[method, scheme]);
     }
 
-    fn release(&self, instruments: &ServerInstruments) {
-        instruments.active.add(
-            -1,
-            &[
-                KeyValue::new(HTTP_REQUEST_METHOD, self.method),
-                KeyValue::new(URL_SCHEME, self.scheme.clone()),
-            ],
-        );
-    }
-}
-
-impl Drop for ServerRequest {
-    fn drop(&mut self) {
-        // A request dropped before its response is no longer active.
-        if !self.ended
-            && let Some(Some(instruments)) = self.instruments.get()
-        {
-            self.release(instruments);
-        }
+    /// A request dropped before its response is no longer active.
+    pub(crate) fn abandon(self, instruments: &ServerInstruments) {
+        instruments.active.add(-1, &self.active_attributes());
     }
 }
 
@@ -322,5 +319,30 @@ fn status_text(status: http::StatusCode) -> Cow<'static, str> {
         503 => "503".into(),
         504 => "504".into(),
         other => other.to_string().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_recorded_for_the_no_op_global_provider_and_a_given_one_records() {
+        // No test here sets a global meter provider: it is the API's no-op.
+        assert!(Instruments::new(ServerInstruments::make).get().is_none());
+        let provider = observability_metrics::MeterProvider::new(Default::default());
+        let given = Instruments::new(ServerInstruments::make).with_provider(&provider);
+        let instruments = given.get().expect("a given provider records");
+        ServerRequest::start(instruments, "GET", "http".into(), Some("/a")).end(
+            instruments,
+            Some(http::StatusCode::OK),
+            None,
+        );
+        let collected = provider.collect();
+        assert!(collected.metric("http.server.request.duration").is_some());
+        let off = Instruments::new(ServerInstruments::make)
+            .with_provider(&provider)
+            .enabled(false);
+        assert!(off.get().is_none());
     }
 }

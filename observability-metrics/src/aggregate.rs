@@ -123,33 +123,17 @@ pub(crate) trait Aggregator: Send + Sync + 'static {
     fn read(&self, config: &Self::Config, kind: NumKind, reset: bool) -> Option<Self::Point>;
 }
 
-/// A sum (counters, up-down counters).
+/// A number, whether anything was recorded, and one exemplar: the state
+/// of a sum (counters, up-down counters) and of a last value (gauges).
 #[derive(Debug)]
-pub(crate) struct Sum {
+pub(crate) struct Cell {
     value: AtomicNumber,
     recorded: AtomicBool,
     exemplar: ExemplarSlot,
 }
 
-/// A last value (gauges).
-#[derive(Debug)]
-pub(crate) struct LastValue {
-    value: AtomicNumber,
-    recorded: AtomicBool,
-    exemplar: ExemplarSlot,
-}
-
-/// What a sum or last value reads as.
-pub(crate) struct NumberRead {
-    pub(crate) value: Number,
-    pub(crate) exemplar: Option<Exemplar>,
-}
-
-impl Aggregator for Sum {
-    type Config = ();
-    type Point = NumberRead;
-
-    fn new(_: &()) -> Self {
+impl Cell {
+    fn new() -> Self {
         Self {
             value: AtomicNumber::zero(),
             recorded: AtomicBool::new(false),
@@ -157,17 +141,15 @@ impl Aggregator for Sum {
         }
     }
 
-    fn record(&self, _: &(), value: Number, span: Option<SpanRef>) {
-        self.value.add(value);
-        if !self.recorded.load(Ordering::Relaxed) {
-            self.recorded.store(true, Ordering::Relaxed);
-        }
+    fn offer(&self, value: Number, span: Option<SpanRef>) {
         if let Some(span) = span {
             self.exemplar.offer(span, value);
         }
     }
 
-    fn read(&self, _: &(), kind: NumKind, reset: bool) -> Option<NumberRead> {
+    /// The value and exemplar when something was recorded (since the last
+    /// reset, when `reset`; emptied then).
+    fn read(&self, kind: NumKind, reset: bool) -> Option<NumberRead> {
         let recorded = if reset {
             self.recorded.swap(false, Ordering::Relaxed)
         } else {
@@ -180,32 +162,58 @@ impl Aggregator for Sum {
     }
 }
 
+/// A sum (counters, up-down counters).
+#[derive(Debug)]
+pub(crate) struct Sum(Cell);
+
+/// A last value (gauges).
+#[derive(Debug)]
+pub(crate) struct LastValue(Cell);
+
+/// What a sum or last value reads as.
+pub(crate) struct NumberRead {
+    pub(crate) value: Number,
+    pub(crate) exemplar: Option<Exemplar>,
+}
+
+impl Aggregator for Sum {
+    type Config = ();
+    type Point = NumberRead;
+
+    fn new(_: &()) -> Self {
+        Self(Cell::new())
+    }
+
+    fn record(&self, _: &(), value: Number, span: Option<SpanRef>) {
+        self.0.value.add(value);
+        if !self.0.recorded.load(Ordering::Relaxed) {
+            self.0.recorded.store(true, Ordering::Relaxed);
+        }
+        self.0.offer(value, span);
+    }
+
+    fn read(&self, _: &(), kind: NumKind, reset: bool) -> Option<NumberRead> {
+        self.0.read(kind, reset)
+    }
+}
+
 impl Aggregator for LastValue {
     type Config = ();
     type Point = NumberRead;
 
     fn new(_: &()) -> Self {
-        Self {
-            value: AtomicNumber::zero(),
-            recorded: AtomicBool::new(false),
-            exemplar: ExemplarSlot::default(),
-        }
+        Self(Cell::new())
     }
 
     fn record(&self, _: &(), value: Number, span: Option<SpanRef>) {
-        self.value.store(value);
-        self.recorded.store(true, Ordering::Relaxed);
-        if let Some(span) = span {
-            self.exemplar.offer(span, value);
-        }
+        self.0.value.store(value);
+        self.0.recorded.store(true, Ordering::Relaxed);
+        self.0.offer(value, span);
     }
 
     fn read(&self, _: &(), kind: NumKind, _reset: bool) -> Option<NumberRead> {
         // A gauge keeps its last value across collections.
-        self.recorded.load(Ordering::Relaxed).then(|| NumberRead {
-            value: self.value.read(kind, false),
-            exemplar: self.exemplar.read(false),
-        })
+        self.0.read(kind, false)
     }
 }
 

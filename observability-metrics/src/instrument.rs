@@ -35,6 +35,9 @@ pub(crate) struct Descriptor {
 pub(crate) struct Series<A> {
     /// Sorted by key.
     pub(crate) attributes: Vec<KeyValue>,
+    /// As first recorded: callers usually give a set in the same order
+    /// every time, so it is compared in that order first.
+    as_given: Vec<KeyValue>,
     pub(crate) state: A,
 }
 
@@ -88,6 +91,7 @@ impl<A: Aggregator> Instrument<A> {
     ) -> Self {
         let overflow = Series {
             attributes: vec![KeyValue::new(OVERFLOW_KEY, true)],
+            as_given: Vec::new(),
             state: A::new(&config),
         };
         Self {
@@ -125,6 +129,7 @@ impl<A: Aggregator> Instrument<A> {
             }
             map.entry(hash).or_default().push(Series {
                 attributes: sorted(attributes),
+                as_given: attributes.to_vec(),
                 state: A::new(&self.config),
             });
         }
@@ -186,9 +191,15 @@ fn exemplar_span(filter: ExemplarFilter) -> Option<SpanRef> {
 
 /// The series of `attributes` (in any order) in `map`.
 fn find<'a, A>(map: &'a SeriesMap<A>, hash: u64, attributes: &[KeyValue]) -> Option<&'a Series<A>> {
-    map.get(&hash)?
+    let candidates = map.get(&hash)?;
+    candidates
         .iter()
-        .find(|s| same_set(&s.attributes, attributes))
+        .find(|s| s.as_given == attributes)
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|s| same_set(&s.attributes, attributes))
+        })
 }
 
 /// Whether `stored` (sorted, unique keys) holds the same attributes as
@@ -210,48 +221,50 @@ fn sorted(attributes: &[KeyValue]) -> Vec<KeyValue> {
 }
 
 /// A hash of an attribute set that does not depend on its order: the sum
-/// of the FNV-1a hashes of its members.
+/// of its members' hashes.
 fn hash_set(attributes: &[KeyValue]) -> u64 {
     attributes.iter().fold(0u64, |acc, kv| {
-        let mut h = Fnv::default();
+        let mut h = Words::default();
         h.bytes(kv.key.as_str().as_bytes());
         match &kv.value {
-            Value::Bool(b) => h.bytes(&[1, u8::from(*b)]),
-            Value::I64(i) => {
-                h.bytes(&[2]);
-                h.bytes(&i.to_le_bytes());
-            }
-            Value::F64(f) => {
-                h.bytes(&[3]);
-                h.bytes(&f.to_bits().to_le_bytes());
-            }
-            Value::String(s) => {
-                h.bytes(&[4]);
-                h.bytes(s.as_str().as_bytes());
-            }
-            other => {
-                h.bytes(&[5]);
-                h.bytes(other.as_str().as_bytes());
-            }
+            Value::Bool(b) => h.word(1 + u64::from(*b)),
+            Value::I64(i) => h.word(3 ^ (*i as u64)),
+            Value::F64(f) => h.word(5 ^ f.to_bits()),
+            Value::String(s) => h.bytes(s.as_str().as_bytes()),
+            other => h.bytes(other.as_str().as_bytes()),
         }
-        acc.wrapping_add(h.0)
+        acc.wrapping_add(h.finish())
     })
 }
 
-struct Fnv(u64);
+/// A multiply-rotate hash over eight bytes at a time (the series map's
+/// key; equal sets are still compared member by member).
+#[derive(Default)]
+struct Words(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+impl Words {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
     }
-}
 
-impl Fnv {
     fn bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(w));
         }
+        let rest = chunks.remainder();
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        // The length tells "ab" from "ab\0".
+        self.word(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
     }
 }
 

@@ -395,16 +395,23 @@ impl Collect for Instrument<Buckets> {
     }
 }
 
+/// The descriptor of an instrument builder's instrument.
+macro_rules! descriptor_of {
+    ($builder:expr, $kind:expr, $num:expr) => {
+        descriptor(
+            &$builder.name,
+            $builder.description.as_deref(),
+            $builder.unit.as_deref(),
+            $kind,
+            $num,
+        )
+    };
+}
+
 macro_rules! sync_method {
     ($method:ident, $ty:ident<$t:ty>, $agg:ty, $kind:expr, $num:expr) => {
         fn $method(&self, builder: InstrumentBuilder<'_, $ty<$t>>) -> $ty<$t> {
-            let d = descriptor(
-                &builder.name,
-                builder.description.as_deref(),
-                builder.unit.as_deref(),
-                $kind,
-                $num,
-            );
+            let d = descriptor_of!(builder, $kind, $num);
             $ty::new(Arc::new(Sync(self.sync::<$agg>(d, ()))))
         }
     };
@@ -413,13 +420,7 @@ macro_rules! sync_method {
 macro_rules! histogram_method {
     ($method:ident, $t:ty, $num:expr) => {
         fn $method(&self, builder: HistogramBuilder<'_, Histogram<$t>>) -> Histogram<$t> {
-            let d = descriptor(
-                &builder.name,
-                builder.description.as_deref(),
-                builder.unit.as_deref(),
-                Kind::Histogram,
-                $num,
-            );
+            let d = descriptor_of!(builder, Kind::Histogram, $num);
             let bounds = valid_bounds(builder.boundaries.as_ref());
             Histogram::new(Arc::new(Sync(self.sync::<Buckets>(d, bounds))))
         }
@@ -429,13 +430,7 @@ macro_rules! histogram_method {
 macro_rules! observable_method {
     ($method:ident, $ty:ident<$t:ty>, $kind:expr, $num:expr) => {
         fn $method(&self, builder: AsyncInstrumentBuilder<'_, $ty<$t>, $t>) -> $ty<$t> {
-            let d = descriptor(
-                &builder.name,
-                builder.description.as_deref(),
-                builder.unit.as_deref(),
-                $kind,
-                $num,
-            );
+            let d = descriptor_of!(builder, $kind, $num);
             self.observable(d, builder.callbacks);
             $ty::new()
         }

@@ -465,20 +465,8 @@ async fn http_export(
                 .into_response();
         }
     }
-    let body = if headers
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
-    {
-        let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
-        }
-        Bytes::from(out)
-    } else {
-        body
+    let Some(body) = gunzip_if_asked(&headers, body) else {
+        return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
     };
     if !uri.path().ends_with("/v1/logs") && !state.store().keep {
         // Counting for a load benchmark: the request is walked down to its
@@ -495,15 +483,7 @@ async fn http_export(
         };
         return protobuf(reply.encode_to_vec());
     }
-    let header_map: HashMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                v.to_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let header_map = header_map(&headers);
     let path = uri.path().to_owned();
     if path.ends_with("/v1/logs") {
         let Ok(request) = ExportLogsServiceRequest::decode(body) else {
@@ -539,6 +519,34 @@ async fn http_export(
     protobuf(reply.encode_to_vec())
 }
 
+/// The body, gunzipped when `content-encoding` says gzip; `None` when it
+/// does not unzip.
+fn gunzip_if_asked(headers: &HeaderMap, body: Bytes) -> Option<Bytes> {
+    if !headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+    {
+        return Some(body);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(Bytes::from(out))
+}
+
+fn header_map(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Keeps a metric export (whatever the receiver was told to do with
 /// traces).
 fn http_metrics(
@@ -547,20 +555,8 @@ fn http_metrics(
     headers: &HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
-    let body = if headers
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
-    {
-        let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
-        }
-        Bytes::from(out)
-    } else {
-        body
+    let Some(body) = gunzip_if_asked(headers, body) else {
+        return (StatusCode::BAD_REQUEST, "bad gzip body").into_response();
     };
     let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
         return (
@@ -569,15 +565,7 @@ fn http_metrics(
         )
             .into_response();
     };
-    let headers = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                v.to_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let headers = header_map(headers);
     state.keep(|s| {
         s.metrics.push(Received {
             transport: Transport::Http,

@@ -26,7 +26,12 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             // A request dropped before its response (a client that went
             // away, a timeout layer) still ends its span.
-            if let Some(traced) = this.project().span.take() {
+            if let Some(mut traced) = this.project().span.take() {
+                if let (Some(metered), Some(instruments)) =
+                    (traced.metered.take(), traced.config.metrics.get())
+                {
+                    metered.abandon(instruments);
+                }
                 traced.cx.span().end();
             }
         }
@@ -99,10 +104,13 @@ where
             let _attached = this.span.as_ref().map(|t| t.cx.clone().attach());
             let result = ready!(this.inner.poll(task));
             // Timed with the span current: the duration's exemplar is its.
-            if let Some(metered) = this.span.as_mut().and_then(|t| t.metered.take()) {
+            if let Some(traced) = this.span.as_mut()
+                && let Some(metered) = traced.metered.take()
+                && let Some(instruments) = traced.config.metrics.get()
+            {
                 match &result {
-                    Ok(response) => metered.end(Some(response.status()), None),
-                    Err(_) => metered.end(None, Some("_OTHER")),
+                    Ok(response) => metered.end(instruments, Some(response.status()), None),
+                    Err(_) => metered.end(instruments, None, Some("_OTHER")),
                 }
             }
             result

@@ -56,17 +56,23 @@ where
         let parent = extract_from(&headers);
         let grpc = headers.is_grpc();
         let (method, method_original) = attr::method(request.method());
-        let metered = if grpc {
-            None
-        } else {
-            let route = matched_path(&request)
-                .and_then(|route| recent::route_name(base_name(method), route))
-                .map(|r| r.route);
-            let scheme = headers
-                .x_forwarded_proto()
-                .or_else(|| request.uri().scheme_str())
-                .unwrap_or("http");
-            ServerRequest::start(&self.config.metrics, method, lowercase(scheme), route)
+        let metered = match self.config.metrics.get() {
+            Some(instruments) if !grpc => {
+                let route = matched_path(&request)
+                    .and_then(|route| recent::route_name(base_name(method), route))
+                    .map(|r| r.route);
+                let scheme = headers
+                    .x_forwarded_proto()
+                    .or_else(|| request.uri().scheme_str())
+                    .unwrap_or("http");
+                Some(ServerRequest::start(
+                    instruments,
+                    method,
+                    lowercase(scheme),
+                    route,
+                ))
+            }
+            _ => None,
         };
         let tracer = self.config.tracer.get();
         let parent_kind = {
