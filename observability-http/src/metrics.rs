@@ -7,10 +7,11 @@
 //! it to the trace.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use opentelemetry::metrics::{Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider, ObservableUpDownCounter};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::attributes::{
@@ -96,14 +97,58 @@ impl<T> Instruments<T> {
     }
 }
 
+/// The methods a request is counted under (`http.request.method`, with
+/// `_OTHER` for any other).
+const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+
+/// The schemes a request is counted under (`url.scheme`): a client's
+/// `X-Forwarded-Proto` cannot add series.
+const SCHEMES: [&str; 3] = ["http", "https", "_OTHER"];
+
+/// Requests in progress per method and scheme, and whether a cell was ever
+/// used: two atomic operations per request, read by the observable
+/// up-down counter `http.server.active_requests` at each collection (an
+/// up-down counter on the wire, as the conventions say, for a fraction of
+/// the cost of two recordings per request).
+#[derive(Default)]
+struct Active {
+    count: [[AtomicI64; 3]; 10],
+    used: [[AtomicBool; 3]; 10],
+}
+
 /// The server's instruments.
 pub(crate) struct ServerInstruments {
     duration: Histogram<f64>,
-    active: UpDownCounter<i64>,
+    active: Arc<Active>,
+    _active_requests: ObservableUpDownCounter<i64>,
 }
 
 impl ServerInstruments {
     pub(crate) fn make(meter: &Meter) -> Self {
+        let active = Arc::new(Active::default());
+        let reader = Arc::clone(&active);
+        let active_requests = meter
+            .i64_observable_up_down_counter("http.server.active_requests")
+            .with_unit("{request}")
+            .with_description("Number of active HTTP server requests.")
+            .with_callback(move |observer| {
+                for (m, method) in METHODS.iter().enumerate() {
+                    for (s, scheme) in SCHEMES.iter().enumerate() {
+                        if reader.used[m][s].load(Ordering::Relaxed) {
+                            observer.observe(
+                                reader.count[m][s].load(Ordering::Relaxed),
+                                &[
+                                    KeyValue::new(HTTP_REQUEST_METHOD, *method),
+                                    KeyValue::new(URL_SCHEME, *scheme),
+                                ],
+                            );
+                        }
+                    }
+                }
+            })
+            .build();
         Self {
             duration: meter
                 .f64_histogram("http.server.request.duration")
@@ -111,11 +156,8 @@ impl ServerInstruments {
                 .with_description("Duration of HTTP server requests.")
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
                 .build(),
-            active: meter
-                .i64_up_down_counter("http.server.active_requests")
-                .with_unit("{request}")
-                .with_description("Number of active HTTP server requests.")
-                .build(),
+            active,
+            _active_requests: active_requests,
         }
     }
 }
@@ -123,8 +165,8 @@ impl ServerInstruments {
 /// A server request being timed: counted active until it ends.
 pub(crate) struct ServerRequest {
     start: Instant,
-    method: &'static str,
-    scheme: Cow<'static, str>,
+    method: usize,
+    scheme: usize,
     route: Option<&'static str>,
 }
 
@@ -133,24 +175,31 @@ impl ServerRequest {
     pub(crate) fn start(
         instruments: &ServerInstruments,
         method: &'static str,
-        scheme: Cow<'static, str>,
+        scheme: &str,
         route: Option<&'static str>,
     ) -> Self {
-        let request = Self {
+        let method = METHODS
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(METHODS.len() - 1);
+        let scheme = if scheme.eq_ignore_ascii_case("http") {
+            0
+        } else if scheme.eq_ignore_ascii_case("https") {
+            1
+        } else {
+            2
+        };
+        let used = &instruments.active.used[method][scheme];
+        if !used.load(Ordering::Relaxed) {
+            used.store(true, Ordering::Relaxed);
+        }
+        instruments.active.count[method][scheme].fetch_add(1, Ordering::Relaxed);
+        Self {
             start: Instant::now(),
             method,
             scheme,
             route,
-        };
-        instruments.active.add(1, &request.active_attributes());
-        request
-    }
-
-    fn active_attributes(&self) -> [KeyValue; 2] {
-        [
-            KeyValue::new(HTTP_REQUEST_METHOD, self.method),
-            KeyValue::new(URL_SCHEME, self.scheme.clone()),
-        ]
+        }
     }
 
     /// Records the duration with the response's status, or the error's
@@ -162,33 +211,41 @@ impl ServerRequest {
         error: Option<&'static str>,
     ) {
         let elapsed = self.start.elapsed().as_secs_f64();
-        let [method, scheme] = self.active_attributes();
-        let mut attributes = Attributes::new();
-        attributes.push(method.clone());
-        attributes.push(scheme.clone());
-        if let Some(route) = self.route {
-            attributes.push(KeyValue::new(HTTP_ROUTE, route));
-        }
-        if let Some(status) = status {
-            attributes.push(KeyValue::new(
+        self.abandon(instruments);
+        let error = match (status, error) {
+            (_, Some(error)) => Some(Cow::Borrowed(error)),
+            (Some(s), None) if s.is_server_error() => Some(status_text(s)),
+            _ => None,
+        };
+        let has_error = error.is_some();
+        // Method, scheme, then what this request has of route, status and
+        // error, in that order (the order the series was first seen in).
+        let mut attributes = [
+            KeyValue::new(HTTP_REQUEST_METHOD, METHODS[self.method]),
+            KeyValue::new(URL_SCHEME, SCHEMES[self.scheme]),
+            KeyValue::new(HTTP_ROUTE, self.route.unwrap_or_default()),
+            KeyValue::new(
                 HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status.as_u16()),
-            ));
-        }
-        match (status, error) {
-            (_, Some(error)) => attributes.push(KeyValue::new(ERROR_TYPE, error)),
-            (Some(s), None) if s.is_server_error() => {
-                attributes.push(KeyValue::new(ERROR_TYPE, status_text(s)));
+                status.map_or(0, |s| i64::from(s.as_u16())),
+            ),
+            KeyValue::new(ERROR_TYPE, error.unwrap_or_default()),
+        ];
+        let mut len = 2;
+        for (i, present) in [self.route.is_some(), status.is_some(), has_error]
+            .into_iter()
+            .enumerate()
+        {
+            if present {
+                attributes.swap(len, 2 + i);
+                len += 1;
             }
-            _ => {}
         }
-        instruments.duration.record(elapsed, attributes.as_slice());
-        instruments.active.add(-1, &[method, scheme]);
+        instruments.duration.record(elapsed, &attributes[..len]);
     }
 
     /// A request dropped before its response is no longer active.
-    pub(crate) fn abandon(self, instruments: &ServerInstruments) {
-        instruments.active.add(-1, &self.active_attributes());
+    pub(crate) fn abandon(&self, instruments: &ServerInstruments) {
+        instruments.active.count[self.method][self.scheme].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -252,7 +309,7 @@ impl ClientRequest {
         let Some(Some(instruments)) = self.instruments.get() else {
             return;
         };
-        let mut attributes = Attributes::new();
+        let mut attributes = Vec::with_capacity(5);
         attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
         if let Some(address) = self.address {
             attributes.push(KeyValue::new(SERVER_ADDRESS, address));
@@ -274,33 +331,7 @@ impl ClientRequest {
         }
         instruments
             .duration
-            .record(self.start.elapsed().as_secs_f64(), attributes.as_slice());
-    }
-}
-
-/// At most five attributes, on the stack.
-struct Attributes {
-    items: [KeyValue; 5],
-    len: usize,
-}
-
-impl Attributes {
-    fn new() -> Self {
-        Self {
-            items: std::array::from_fn(|_| KeyValue::new("", false)),
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, kv: KeyValue) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = kv;
-            self.len += 1;
-        }
-    }
-
-    fn as_slice(&self) -> &[KeyValue] {
-        &self.items[..self.len]
+            .record(self.start.elapsed().as_secs_f64(), &attributes);
     }
 }
 
@@ -333,7 +364,7 @@ mod tests {
         let provider = observability_metrics::MeterProvider::new(Default::default());
         let given = Instruments::new(ServerInstruments::make).with_provider(&provider);
         let instruments = given.get().expect("a given provider records");
-        ServerRequest::start(instruments, "GET", "http".into(), Some("/a")).end(
+        ServerRequest::start(instruments, "GET", "http", Some("/a")).end(
             instruments,
             Some(http::StatusCode::OK),
             None,

@@ -194,7 +194,7 @@ fn find<'a, A>(map: &'a SeriesMap<A>, hash: u64, attributes: &[KeyValue]) -> Opt
     let candidates = map.get(&hash)?;
     candidates
         .iter()
-        .find(|s| s.as_given == attributes)
+        .find(|s| in_order(&s.as_given, attributes))
         .or_else(|| {
             candidates
                 .iter()
@@ -202,10 +202,29 @@ fn find<'a, A>(map: &'a SeriesMap<A>, hash: u64, attributes: &[KeyValue]) -> Opt
         })
 }
 
+/// Whether two strings are equal, without reading them when they are the
+/// same memory (static keys and interned values usually are).
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+fn same_kv(a: &KeyValue, b: &KeyValue) -> bool {
+    same_str(a.key.as_str(), b.key.as_str())
+        && match (&a.value, &b.value) {
+            (Value::String(x), Value::String(y)) => same_str(x.as_str(), y.as_str()),
+            (x, y) => x == y,
+        }
+}
+
+/// Whether `stored` and `given` hold the same attributes in the same order.
+fn in_order(stored: &[KeyValue], given: &[KeyValue]) -> bool {
+    stored.len() == given.len() && stored.iter().zip(given).all(|(a, b)| same_kv(a, b))
+}
+
 /// Whether `stored` (sorted, unique keys) holds the same attributes as
 /// `given` in any order.
 fn same_set(stored: &[KeyValue], given: &[KeyValue]) -> bool {
-    stored.len() == given.len() && given.iter().all(|kv| stored.contains(kv))
+    stored.len() == given.len() && given.iter().all(|kv| stored.iter().any(|s| same_kv(s, kv)))
 }
 
 /// `attributes` sorted by key, the first of a repeated key kept.
@@ -221,51 +240,45 @@ fn sorted(attributes: &[KeyValue]) -> Vec<KeyValue> {
 }
 
 /// A hash of an attribute set that does not depend on its order: the sum
-/// of its members' hashes.
+/// of its members' hashes. A member's hash reads a string's length and its
+/// first and last eight bytes only: equal sets are compared member by
+/// member anyway, so a rare collision costs a comparison, never a wrong
+/// series.
 fn hash_set(attributes: &[KeyValue]) -> u64 {
     attributes.iter().fold(0u64, |acc, kv| {
-        let mut h = Words::default();
-        h.bytes(kv.key.as_str().as_bytes());
-        match &kv.value {
-            Value::Bool(b) => h.word(1 + u64::from(*b)),
-            Value::I64(i) => h.word(3 ^ (*i as u64)),
-            Value::F64(f) => h.word(5 ^ f.to_bits()),
-            Value::String(s) => h.bytes(s.as_str().as_bytes()),
-            other => h.bytes(other.as_str().as_bytes()),
-        }
-        acc.wrapping_add(h.finish())
+        let key = sample(kv.key.as_str().as_bytes());
+        let value = match &kv.value {
+            Value::Bool(b) => 1 + u64::from(*b),
+            Value::I64(i) => 3 ^ (*i as u64),
+            Value::F64(f) => 5 ^ f.to_bits(),
+            Value::String(s) => sample(s.as_str().as_bytes()),
+            other => sample(other.as_str().as_bytes()),
+        };
+        acc.wrapping_add(mix(key ^ value.rotate_left(17)))
     })
 }
 
-/// A multiply-rotate hash over eight bytes at a time (the series map's
-/// key; equal sets are still compared member by member).
-#[derive(Default)]
-struct Words(u64);
+/// A string's length and first and last eight bytes, folded into a word.
+fn sample(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let folded = if n >= 8 {
+        word(0) ^ word(n - 8).rotate_left(32)
+    } else {
+        bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    };
+    folded ^ ((n as u64) << 56)
+}
 
-impl Words {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-
-    fn word(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        // The length tells "ab" from "ab\0".
-        self.word(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// An instrument as the API sees it, for values of type `T`.

@@ -65,12 +65,7 @@ where
                     .x_forwarded_proto()
                     .or_else(|| request.uri().scheme_str())
                     .unwrap_or("http");
-                Some(ServerRequest::start(
-                    instruments,
-                    method,
-                    lowercase(scheme),
-                    route,
-                ))
+                Some(ServerRequest::start(instruments, method, scheme, route))
             }
             _ => None,
         };
