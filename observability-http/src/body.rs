@@ -11,6 +11,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Status, TraceContextExt};
 
 use crate::attributes::{ERROR_TYPE, RPC_GRPC_STATUS_CODE};
+use crate::metrics::RpcCall;
 
 /// Which side of a call a span is, for the gRPC error rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +89,16 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         span: Option<(Context, Option<Side>)>,
+        rpc: Option<RpcCall>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((cx, _)) = this.project().span.take() {
+            let this = this.project();
+            if let Some(rpc) = this.rpc.take() {
+                rpc.end();
+            }
+            if let Some((cx, _)) = this.span.take() {
                 cx.span().end();
             }
         }
@@ -112,11 +118,22 @@ impl<B> ResponseBody<B> {
         Self {
             inner,
             span: Some((cx, grpc)),
+            rpc: None,
         }
     }
 
     pub(crate) fn untraced(inner: B) -> Self {
-        Self { inner, span: None }
+        Self {
+            inner,
+            span: None,
+            rpc: None,
+        }
+    }
+
+    /// Times a gRPC call until the body ends.
+    pub(crate) fn with_rpc(mut self, rpc: Option<RpcCall>) -> Self {
+        self.rpc = rpc;
+        self
     }
 }
 
@@ -134,6 +151,21 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if this.rpc.is_some() {
+            let ended = match &frame {
+                Some(Ok(frame)) => {
+                    if let (Some(rpc), Some(trailers)) = (this.rpc.as_mut(), frame.trailers_ref()) {
+                        rpc.status_from(trailers);
+                    }
+                    this.inner.is_end_stream()
+                }
+                _ => true,
+            };
+            if ended && let Some(rpc) = this.rpc.take() {
+                let _attached = this.span.as_ref().map(|(cx, _)| cx.clone().attach());
+                rpc.end();
+            }
+        }
         if let Some((span_cx, grpc)) = this.span.as_ref() {
             let end = match &frame {
                 Some(Ok(frame)) => {

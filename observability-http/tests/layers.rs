@@ -1069,3 +1069,103 @@ async fn a_hook_renames_the_span_and_adds_attributes_from_the_request() {
     assert_eq!(attr(&span, "tenant.id").as_deref(), Some("acme"));
     assert_eq!(attr(&span, "http.request.method").as_deref(), Some("GET"));
 }
+
+/// The attributes of a point, as text.
+fn point_attrs(attributes: &[opentelemetry::KeyValue]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect()
+}
+
+fn grpc_service(
+    code: &'static str,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<GrpcBody>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |_req: Request<Body>| async move {
+        let mut response = Response::new(GrpcBody {
+            status: Some(code),
+            sent: false,
+        });
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
+        Ok::<_, Infallible>(response)
+    })
+}
+
+fn grpc_request() -> Request<Body> {
+    Request::post("http://127.0.0.1:50051/shop.v1.Orders/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .version(http::Version::HTTP_2)
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn grpc_calls_are_timed_with_their_status_on_both_sides() {
+    use observability_metrics::{Data, MeterProvider};
+    let (guard, capture) = setup();
+    let meters = MeterProvider::new(Default::default());
+    let server = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .meter_provider(&meters)
+        .build()
+        .layer(grpc_service("5"));
+    let response = server.oneshot(grpc_request()).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    let client = ClientLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .meter_provider(&meters)
+        .build()
+        .layer(grpc_service("0"));
+    let response = client.oneshot(grpc_request()).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let collected = meters.collect();
+    let server_span = capture
+        .spans()
+        .into_iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    for (name, code) in [("rpc.server.duration", "5"), ("rpc.client.duration", "0")] {
+        let metric = collected.metric(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(metric.unit, "ms");
+        let Data::Histogram { points, .. } = &metric.data else {
+            panic!("{name}: not a histogram")
+        };
+        assert_eq!(points.len(), 1, "{name}: {points:?}");
+        assert_eq!(points[0].count, 1);
+        let attrs = point_attrs(&points[0].attributes);
+        for expected in [
+            ("rpc.system", "grpc"),
+            ("rpc.service", "shop.v1.Orders"),
+            ("rpc.method", "Get"),
+            ("rpc.grpc.status_code", code),
+        ] {
+            assert!(
+                attrs.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+                "{name}: {expected:?} not in {attrs:?}"
+            );
+        }
+        assert_eq!(points[0].exemplars.len(), 1, "{name}: the call's span");
+    }
+    let Data::Histogram { points, .. } = &collected.metric("rpc.server.duration").unwrap().data
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        points[0].exemplars[0].span_id,
+        server_span.span_context.span_id()
+    );
+    assert!(
+        collected.metric("http.server.request.duration").is_none()
+            && collected.metric("http.client.request.duration").is_none(),
+        "gRPC calls are RPC metrics only"
+    );
+}

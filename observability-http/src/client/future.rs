@@ -8,7 +8,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::attributes::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
-use crate::metrics::ClientRequest;
+use crate::metrics::{ClientRequest, RpcCall};
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ClientService`](super::ClientService).
@@ -17,6 +17,7 @@ pin_project_lite::pin_project! {
         inner: F,
         span: Option<(Context, bool)>,
         metered: Option<ClientRequest>,
+        rpc: Option<RpcCall>,
     }
 
     impl<F> PinnedDrop for ClientFuture<F> {
@@ -35,11 +36,18 @@ impl<F> std::fmt::Debug for ClientFuture<F> {
 }
 
 impl<F> ClientFuture<F> {
-    pub(crate) fn new(inner: F, cx: Context, grpc: bool, metered: Option<ClientRequest>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        cx: Context,
+        grpc: bool,
+        metered: Option<ClientRequest>,
+        rpc: Option<RpcCall>,
+    ) -> Self {
         Self {
             inner,
             span: Some((cx, grpc)),
             metered,
+            rpc,
         }
     }
 }
@@ -78,23 +86,36 @@ where
             }
             result
         };
+        let mut rpc = this.rpc.take();
         let Some((cx, grpc)) = this.span.take() else {
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));
         };
         match result {
-            Ok(response) if !cx.span().is_recording() => {
-                // Sampled out: nothing to record, the body streams untouched.
-                Poll::Ready(Ok(response.map(ResponseBody::untraced)))
-            }
             Ok(response) => {
+                if let Some(rpc) = rpc.as_mut() {
+                    rpc.status_from(response.headers());
+                }
+                if !cx.span().is_recording() {
+                    // Sampled out: nothing to record on the span, the body
+                    // streams untouched (timed for gRPC metrics).
+                    return Poll::Ready(Ok(
+                        response.map(|body| ResponseBody::untraced(body).with_rpc(rpc))
+                    ));
+                }
                 record_client_status(&cx, response.status());
                 if grpc {
                     record_grpc_status(&cx, Side::Client, response.headers());
                 }
                 let side = grpc.then_some(Side::Client);
-                Poll::Ready(Ok(response.map(|body| ResponseBody::traced(body, cx, side))))
+                Poll::Ready(Ok(
+                    response.map(|body| ResponseBody::traced(body, cx, side).with_rpc(rpc))
+                ))
             }
             Err(error) => {
+                if let Some(rpc) = rpc {
+                    let _attached = cx.clone().attach();
+                    rpc.end();
+                }
                 end_failed(&cx, &error);
                 Poll::Ready(Err(error))
             }

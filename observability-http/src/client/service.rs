@@ -13,7 +13,7 @@ use super::layer::ClientConfig;
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
 use crate::grpc;
-use crate::metrics::ClientRequest;
+use crate::metrics::{ClientRequest, RpcCall};
 use crate::propagation::inject_context;
 
 /// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.
@@ -100,7 +100,17 @@ where
         // In parts, so the headers can be written while method and URI are read.
         let (mut parts, body) = request.into_parts();
         let grpc = grpc::is_grpc(&parts.headers);
-        let metered = ClientRequest::start(&self.config.metrics, &parts.method, &parts.uri);
+        let (metered, rpc) = if grpc {
+            let rpc = self
+                .config
+                .metrics
+                .get()
+                .map(|instruments| RpcCall::start(&instruments.rpc, parts.uri.path()));
+            (None, rpc)
+        } else {
+            let metered = ClientRequest::start(&self.config.metrics, &parts.method, &parts.uri);
+            (metered, None)
+        };
         let cx = start_client_span(
             self.config.tracer.get(),
             &self.config.query_redaction,
@@ -114,6 +124,6 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ClientFuture::new(future, cx, grpc, metered)
+        ClientFuture::new(future, cx, grpc, metered, rpc)
     }
 }

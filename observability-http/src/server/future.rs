@@ -11,7 +11,7 @@ use super::layer::ServerConfig;
 use super::service::traceparent_of;
 use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::body::{ResponseBody, Side, end_failed, record_grpc_status};
-use crate::metrics::ServerRequest;
+use crate::metrics::{RpcCall, ServerRequest};
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ServerService`](super::ServerService): polls
@@ -43,6 +43,7 @@ struct Traced {
     config: Arc<ServerConfig>,
     grpc: bool,
     metered: Option<ServerRequest>,
+    rpc: Option<RpcCall>,
 }
 
 impl<F> std::fmt::Debug for ServerFuture<F> {
@@ -64,6 +65,7 @@ impl<F> ServerFuture<F> {
         config: Arc<ServerConfig>,
         grpc: bool,
         metered: Option<ServerRequest>,
+        rpc: Option<RpcCall>,
     ) -> Self {
         Self {
             inner,
@@ -72,6 +74,7 @@ impl<F> ServerFuture<F> {
                 config,
                 grpc,
                 metered,
+                rpc,
             }),
         }
     }
@@ -150,15 +153,28 @@ where
                 {
                     write_context(response.headers_mut(), &tp, &traced.config);
                 }
+                let mut rpc = traced.rpc;
+                if let Some(rpc) = rpc.as_mut() {
+                    rpc.status_from(response.headers());
+                }
                 if !recording {
-                    // Nothing to time or record: the body streams untouched.
-                    return Poll::Ready(Ok(response.map(ResponseBody::untraced)));
+                    // Nothing to record on the span: the body streams
+                    // untouched (timed for gRPC metrics).
+                    return Poll::Ready(Ok(
+                        response.map(|body| ResponseBody::untraced(body).with_rpc(rpc))
+                    ));
                 }
                 let side = traced.grpc.then_some(Side::Server);
                 let cx = traced.cx.clone();
-                Poll::Ready(Ok(response.map(|body| ResponseBody::traced(body, cx, side))))
+                Poll::Ready(Ok(
+                    response.map(|body| ResponseBody::traced(body, cx, side).with_rpc(rpc))
+                ))
             }
             Err(error) => {
+                if let Some(rpc) = traced.rpc {
+                    let _attached = traced.cx.clone().attach();
+                    rpc.end();
+                }
                 end_failed(&traced.cx, &error);
                 Poll::Ready(Err(error))
             }

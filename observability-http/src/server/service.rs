@@ -17,7 +17,7 @@ use crate::propagation::extract_from;
 use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
 use super::recent::{self, Slot};
-use crate::metrics::ServerRequest;
+use crate::metrics::{RpcCall, ServerRequest};
 
 /// Attributes a server span usually carries (request and response).
 const ATTRIBUTE_CAPACITY: usize = 16;
@@ -69,6 +69,12 @@ where
             }
             _ => None,
         };
+        let rpc = match self.config.metrics.get() {
+            Some(instruments) if grpc => {
+                Some(RpcCall::start(&instruments.rpc, request.uri().path()))
+            }
+            _ => None,
+        };
         let tracer = self.config.tracer.get();
         let parent_kind = {
             let span = parent.span();
@@ -115,7 +121,7 @@ where
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered)
+        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered, rpc)
     }
 }
 
