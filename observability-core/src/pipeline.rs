@@ -14,7 +14,7 @@ use crate::export::queue::{Reply, Shared};
 use crate::export::report::Reporter;
 use crate::export::runtime::{DispatchCell, ExportRuntime};
 use crate::export::{ConsoleShared, ExportStats, Sink};
-use crate::metrics::MetricsPipeline;
+use crate::metrics::{CountingSampler, MetricsPipeline, SpanCounts};
 use crate::scrub::Scrubber;
 
 /// The console prints sooner than OTLP batches unless told otherwise.
@@ -45,6 +45,8 @@ struct Recipe {
     /// The console every service prints to, so traces crossing services
     /// print as one tree.
     console: Arc<ConsoleShared>,
+    /// Spans started by every provider, by sampling result.
+    span_counts: Arc<SpanCounts>,
 }
 
 impl Pipeline {
@@ -71,6 +73,7 @@ impl Pipeline {
             dispatch: Arc::clone(dispatch),
             scrubber: (!settings.scrubber.is_empty()).then(|| Arc::new(settings.scrubber.clone())),
             console: ConsoleShared::stderr(),
+            span_counts: Arc::default(),
         };
         let mut builder = recipe.provider_builder(&settings.resource);
         let mut processors = Vec::new();
@@ -103,6 +106,7 @@ impl Pipeline {
                 &settings.resource,
                 runtime,
                 Arc::clone(&processors),
+                Arc::clone(&recipe.span_counts),
                 dispatch,
                 warnings,
             )),
@@ -137,6 +141,9 @@ impl Pipeline {
                 // spans are counted as dropped at shutdown, like the others'.
                 if processors.first().is_some_and(|p| p.is_closed()) {
                     shared.begin_shutdown(Instant::now(), Reply::Ignored);
+                }
+                if let Some(metrics) = &self.metrics {
+                    metrics.watch_exports(&shared);
                 }
                 builder = builder.with_span_processor(processor);
                 processors.push(shared);
@@ -298,7 +305,10 @@ impl Recipe {
     ) -> opentelemetry_sdk::trace::TracerProviderBuilder {
         SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(self.settings.sampler.to_sdk())
+            .with_sampler(CountingSampler {
+                inner: self.settings.sampler.to_sdk(),
+                counts: Arc::clone(&self.span_counts),
+            })
             .with_span_limits(self.settings.limits)
     }
 

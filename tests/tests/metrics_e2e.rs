@@ -225,6 +225,29 @@ async fn red_metrics_and_exemplars_arrive_over_both_protocols() {
             ),
             Some(stats.dropped_queue_full as i64)
         );
+        assert_eq!(
+            counter(
+                last,
+                "otel.sdk.span.started",
+                &[("otel.span.sampling_result", "RECORD_AND_SAMPLE")]
+            ),
+            Some(2 * REQUESTS as i64),
+            "{protocol}: a server and a client span per request"
+        );
+        let exports = find(last, "otel.sdk.exporter.operation.duration").expect("export durations");
+        let Some(metric::Data::Histogram(exports)) = &exports.data else {
+            panic!("not a histogram")
+        };
+        let component = if protocol == "grpc" {
+            "otlp_grpc_span_exporter"
+        } else {
+            "otlp_http_span_exporter"
+        };
+        assert!(
+            exports.data_points.iter().any(|p| p.count >= 1
+                && attr(&p.attributes, "otel.component.type").as_deref() == Some(component)),
+            "{protocol}: {exports:?}"
+        );
         guard.shutdown().await.unwrap();
     }
 }

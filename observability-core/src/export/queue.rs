@@ -156,6 +156,8 @@ pub(crate) struct Shared {
     pub(crate) last_error: Mutex<Option<ExportError>>,
     /// The exporter's `otel.component.type` (SDK metrics conventions).
     pub(crate) component_type: &'static str,
+    /// `otel.sdk.exporter.operation.duration`, once metrics are set up.
+    pub(crate) export_duration: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>>,
 }
 
 /// Why a span was not queued.
@@ -184,6 +186,7 @@ impl Shared {
             control,
             last_error: Mutex::new(None),
             component_type,
+            export_duration: std::sync::OnceLock::new(),
         }
     }
 
@@ -196,6 +199,27 @@ impl Shared {
             failures: c.failures(),
             dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
             dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records how long one export took (with `error.type` when it lost
+    /// spans), once metrics are set up.
+    pub(crate) fn record_export(&self, took: std::time::Duration, outcome: &super::Outcome) {
+        let Some(histogram) = self.export_duration.get() else {
+            return;
+        };
+        let error = match &outcome.error {
+            Some(error) => Some(error.cause().as_str()),
+            None if outcome.too_large > 0 => Some("too_large"),
+            None => None,
+        };
+        let component = opentelemetry::KeyValue::new("otel.component.type", self.component_type);
+        match error {
+            Some(error) => histogram.record(
+                took.as_secs_f64(),
+                &[component, opentelemetry::KeyValue::new("error.type", error)],
+            ),
+            None => histogram.record(took.as_secs_f64(), &[component]),
         }
     }
 

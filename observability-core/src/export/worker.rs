@@ -18,6 +18,8 @@ use crate::scrub::Scrubber;
 struct Finished {
     len: u64,
     outcome: Outcome,
+    /// How long the export took, retries included.
+    took: Duration,
 }
 
 /// An export in flight.
@@ -206,11 +208,16 @@ impl Worker {
         }
         let export = self.sink.export(batch, until);
         self.running.push(Box::pin(async move {
+            let started = Instant::now();
             let cut_off = tokio::time::Instant::from_std(until + GRACE);
             let outcome = tokio::time::timeout_at(cut_off, export)
                 .await
                 .unwrap_or_else(|_| Outcome::failed(len, super::error::ExportError::Deadline));
-            Finished { len, outcome }
+            Finished {
+                len,
+                outcome,
+                took: started.elapsed(),
+            }
         }));
         taken
     }
@@ -224,7 +231,8 @@ impl Worker {
 
     /// Counts an ended export: sent, too large, failed (the warnings come
     /// from the reporter, which watches these counters).
-    fn count(&mut self, Finished { len, outcome }: Finished) {
+    fn count(&mut self, Finished { len, outcome, took }: Finished) {
+        self.shared.record_export(took, &outcome);
         let counters = &self.shared.counters;
         counters.in_flight.fetch_sub(len, Ordering::AcqRel);
         // Whatever the sink did not account for is counted as failed.

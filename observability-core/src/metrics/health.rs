@@ -17,6 +17,7 @@ use observability_metrics::MeterProvider;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 
+use super::started::{RESULTS, SpanCounts};
 use crate::export::FailureCause;
 use crate::export::queue::Shared;
 
@@ -57,9 +58,44 @@ fn with(mut attributes: Vec<KeyValue>, error: Option<&'static str>) -> Vec<KeyVa
     attributes
 }
 
+/// Gives `shared` the histogram `otel.sdk.exporter.operation.duration`.
+pub(super) fn watch_exports(provider: &MeterProvider, shared: &Shared) {
+    let histogram = provider
+        .meter("observability-core")
+        .f64_histogram("otel.sdk.exporter.operation.duration")
+        .with_unit("s")
+        .with_description("The duration of exporting a batch of telemetry records.")
+        .build();
+    let _ = shared.export_duration.set(histogram);
+}
+
 /// Registers the `otel.sdk.*` instruments on `provider`.
-pub(super) fn register(provider: &MeterProvider, processors: Processors) {
+pub(super) fn register(
+    provider: &MeterProvider,
+    processors: Processors,
+    span_counts: Arc<SpanCounts>,
+) {
     let meter = provider.meter("observability-core");
+    for shared in processors
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        watch_exports(provider, shared);
+    }
+    let _started = meter
+        .u64_observable_counter("otel.sdk.span.started")
+        .with_unit("{span}")
+        .with_description("The number of created spans.")
+        .with_callback(move |observer| {
+            for (count, result) in span_counts.0.iter().zip(RESULTS) {
+                observer.observe(
+                    count.load(std::sync::atomic::Ordering::Relaxed),
+                    &[KeyValue::new("otel.span.sampling_result", result)],
+                );
+            }
+        })
+        .build();
     let p = Arc::clone(&processors);
     let _processed = meter
         .u64_observable_counter("otel.sdk.processor.span.processed")

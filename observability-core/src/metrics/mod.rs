@@ -6,6 +6,7 @@
 mod health;
 mod prometheus;
 mod reader;
+mod started;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,6 +20,7 @@ use crate::export::queue::{Reply, Shared};
 use crate::export::runtime::{DispatchCell, ExportRuntime};
 
 pub(crate) use reader::Control;
+pub(crate) use started::{CountingSampler, SpanCounts};
 
 /// The metrics part of a pipeline.
 #[derive(Debug)]
@@ -40,6 +42,7 @@ impl MetricsPipeline {
         resource: &opentelemetry_sdk::Resource,
         runtime: &ExportRuntime,
         processors: Arc<Mutex<Vec<Arc<Shared>>>>,
+        span_counts: Arc<SpanCounts>,
         dispatch: &DispatchCell,
         warnings: &mut Vec<String>,
     ) -> Self {
@@ -49,7 +52,7 @@ impl MetricsPipeline {
                 .with_temporality(settings.temporality)
                 .with_cardinality_limit(settings.cardinality_limit),
         );
-        health::register(&provider, processors);
+        health::register(&provider, processors, span_counts);
         let attributes: Vec<KeyValue> = resource
             .iter()
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
@@ -83,6 +86,11 @@ impl MetricsPipeline {
             stop_server,
             resource: attributes,
         }
+    }
+
+    /// Gives `shared` the histogram of export durations.
+    pub(crate) fn watch_exports(&self, shared: &Shared) {
+        health::watch_exports(&self.provider, shared);
     }
 
     /// A tower service answering scrapes with these metrics, to mount on

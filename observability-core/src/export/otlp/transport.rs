@@ -240,6 +240,8 @@ impl Transport {
             "frame with invalid size",
             "connection error: PROTOCOL_ERROR",
             "http2 error",
+            // An HTTP/1 client reading an HTTP/2 server's first frames.
+            "received unexpected message from connection",
         ]
         .iter()
         .any(|needle| error.contains(needle));
