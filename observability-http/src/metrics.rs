@@ -219,35 +219,31 @@ impl ServerRequest {
     ) {
         let elapsed = self.start.elapsed().as_secs_f64();
         self.abandon(instruments);
+        let method = KeyValue::new(HTTP_REQUEST_METHOD, METHODS[self.method]);
+        let scheme = KeyValue::new(URL_SCHEME, SCHEMES[self.scheme]);
         let error = match (status, error) {
-            (_, Some(error)) => Some(Cow::Borrowed(error)),
-            (Some(s), None) if s.is_server_error() => Some(status_text(s)),
+            (_, Some(error)) => Some(KeyValue::new(ERROR_TYPE, error)),
+            (Some(s), None) if s.is_server_error() => {
+                Some(KeyValue::new(ERROR_TYPE, status_text(s)))
+            }
             _ => None,
         };
-        let has_error = error.is_some();
-        // Method, scheme, then what this request has of route, status and
-        // error, in that order (the order the series was first seen in).
-        let mut attributes = [
-            KeyValue::new(HTTP_REQUEST_METHOD, METHODS[self.method]),
-            KeyValue::new(URL_SCHEME, SCHEMES[self.scheme]),
-            KeyValue::new(HTTP_ROUTE, self.route.unwrap_or_default()),
-            KeyValue::new(
-                HTTP_RESPONSE_STATUS_CODE,
-                status.map_or(0, |s| i64::from(s.as_u16())),
-            ),
-            KeyValue::new(ERROR_TYPE, error.unwrap_or_default()),
-        ];
-        let mut len = 2;
-        for (i, present) in [self.route.is_some(), status.is_some(), has_error]
-            .into_iter()
-            .enumerate()
-        {
-            if present {
-                attributes.swap(len, 2 + i);
-                len += 1;
-            }
+        let status =
+            status.map(|s| KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
+        let route = self.route.map(|r| KeyValue::new(HTTP_ROUTE, r));
+        let record = |attributes: &[KeyValue]| instruments.duration.record(elapsed, attributes);
+        // Always in this order (method, scheme, route, status, error): the
+        // order the series was first seen in is compared first.
+        match (route, status, error) {
+            (Some(r), Some(s), None) => record(&[method, scheme, r, s]),
+            (Some(r), Some(s), Some(e)) => record(&[method, scheme, r, s, e]),
+            (None, Some(s), None) => record(&[method, scheme, s]),
+            (None, Some(s), Some(e)) => record(&[method, scheme, s, e]),
+            (Some(r), None, Some(e)) => record(&[method, scheme, r, e]),
+            (Some(r), None, None) => record(&[method, scheme, r]),
+            (None, None, Some(e)) => record(&[method, scheme, e]),
+            (None, None, None) => record(&[method, scheme]),
         }
-        instruments.duration.record(elapsed, &attributes[..len]);
     }
 
     /// A request dropped before its response is no longer active.
@@ -367,8 +363,11 @@ fn rpc_duration(meter: &Meter, name: &'static str, description: &'static str) ->
 }
 
 /// A gRPC call being timed, from the request to the end of the response
-/// body (where the trailers give its status).
-pub(crate) struct RpcCall {
+/// body (where the trailers give its status); boxed, so that an HTTP
+/// request's future and body carry one word for it.
+pub(crate) struct RpcCall(Box<RpcState>);
+
+struct RpcState {
     histogram: Histogram<f64>,
     start: Instant,
     path: String,
@@ -378,7 +377,7 @@ pub(crate) struct RpcCall {
 impl std::fmt::Debug for RpcCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcCall")
-            .field("path", &self.path)
+            .field("path", &self.0.path)
             .finish_non_exhaustive()
     }
 }
@@ -386,12 +385,12 @@ impl std::fmt::Debug for RpcCall {
 impl RpcCall {
     /// Starts timing a call to `path` (`/package.Service/Method`).
     pub(crate) fn start(histogram: &Histogram<f64>, path: &str) -> Self {
-        Self {
+        Self(Box::new(RpcState {
             histogram: histogram.clone(),
             start: Instant::now(),
             path: path.to_owned(),
             status: None,
-        }
+        }))
     }
 
     /// Takes `grpc-status` from response headers or trailers.
@@ -401,7 +400,7 @@ impl RpcCall {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
         {
-            self.status = Some(code);
+            self.0.status = Some(code);
         }
     }
 
@@ -409,12 +408,13 @@ impl RpcCall {
     /// exemplars).
     pub(crate) fn end(self) {
         let mut attributes = Vec::with_capacity(4);
-        crate::grpc::rpc_attributes(&self.path, &mut attributes);
-        if let Some(code) = self.status {
+        let call = self.0;
+        crate::grpc::rpc_attributes(&call.path, &mut attributes);
+        if let Some(code) = call.status {
             attributes.push(KeyValue::new(crate::attributes::RPC_GRPC_STATUS_CODE, code));
         }
-        let millis = self.start.elapsed().as_secs_f64() * 1000.0;
-        self.histogram.record(millis, &attributes);
+        let millis = call.start.elapsed().as_secs_f64() * 1000.0;
+        call.histogram.record(millis, &attributes);
     }
 }
 
