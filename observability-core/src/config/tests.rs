@@ -474,3 +474,76 @@ fn ports() {
     assert_eq!(endpoint_port("http://[::1]"), None);
     assert_eq!(endpoint_port("http://a"), None);
 }
+
+#[test]
+fn metrics_follow_the_spec_variables() {
+    use observability_metrics::{ExemplarFilter, TemporalityPreference};
+    // Unset: OTLP when spans go over OTLP (the default), to /v1/metrics.
+    let s = resolve(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]);
+    assert_eq!(s.metrics.exporters, [MetricsExporter::Otlp]);
+    assert_eq!(
+        s.metrics.otlp.as_ref().unwrap().endpoint,
+        "http://c:4318/v1/metrics"
+    );
+    assert_eq!(s.metrics.interval, Duration::from_secs(60));
+    assert_eq!(s.metrics.timeout, Duration::from_secs(30));
+    assert_eq!(s.metrics.temporality, TemporalityPreference::Cumulative);
+    assert_eq!(s.metrics.exemplar_filter, ExemplarFilter::TraceBased);
+    assert_eq!(
+        (
+            s.metrics.prometheus_host.as_str(),
+            s.metrics.prometheus_port
+        ),
+        ("localhost", 9464)
+    );
+    // Spans to the console only: no metrics unless asked.
+    let s = resolve(&[("OTEL_TRACES_EXPORTER", "console")]);
+    assert!(!s.metrics.enabled());
+    let s = resolve(&[
+        ("OTEL_METRICS_EXPORTER", "prometheus,console,bogus"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "ALWAYS_ON"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9999"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(
+        s.metrics.exporters,
+        [MetricsExporter::Prometheus, MetricsExporter::Console]
+    );
+    assert!(s.metrics.otlp.is_none());
+    assert_eq!(
+        s.metrics.temporality,
+        TemporalityPreference::Cumulative,
+        "Prometheus needs cumulative"
+    );
+    assert_eq!(s.metrics.exemplar_filter, ExemplarFilter::AlwaysOn);
+    assert_eq!(s.metrics.interval, Duration::from_millis(1500));
+    assert_eq!(s.metrics.prometheus_port, 9999);
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    let s = resolve(&[
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "lowmemory",
+        ),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:4317"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(s.metrics.temporality, TemporalityPreference::LowMemory);
+    let otlp = s.metrics.otlp.unwrap();
+    assert_eq!(
+        (otlp.protocol, otlp.endpoint.as_str()),
+        (Protocol::Grpc, "http://m:4317")
+    );
+    assert_eq!(
+        s.otlp.protocol,
+        Protocol::HttpProtobuf,
+        "traces keep theirs"
+    );
+    // OTEL_SDK_DISABLED and none.
+    assert!(
+        !resolve(&[("OTEL_METRICS_EXPORTER", "none")])
+            .metrics
+            .enabled()
+    );
+}
