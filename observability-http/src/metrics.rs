@@ -118,6 +118,32 @@ struct Active {
     used: [[AtomicBool; 3]; 10],
 }
 
+/// The `meter_provider` and `record_metrics` options both layers' builders
+/// have (a builder with a `metrics: Instruments<_>` field); `$what` names
+/// the instruments in the docs.
+macro_rules! metrics_options {
+    ($what:literal) => {
+        #[doc = concat!("Records ", $what, " with this meter provider instead of the global one.")]
+        pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
+            mut self,
+            provider: &P,
+        ) -> Self {
+            self.metrics = self.metrics.with_provider(provider);
+            self
+        }
+
+        #[doc = concat!(
+            "Whether to record ", $what,
+            " (default on; to the global meter provider, which records nothing until one is set)."
+        )]
+        pub fn record_metrics(mut self, on: bool) -> Self {
+            self.metrics = self.metrics.enabled(on);
+            self
+        }
+    };
+}
+pub(crate) use metrics_options;
+
 /// The server's instruments.
 pub(crate) struct ServerInstruments {
     duration: Histogram<f64>,

@@ -545,16 +545,7 @@ impl http_body::Body for GrpcBody {
 
 async fn grpc_server_span(code: &'static str) -> SpanData {
     let (guard, capture) = setup();
-    let service = tower::service_fn(move |_req: Request<Body>| async move {
-        let mut response = Response::new(GrpcBody {
-            status: Some(code),
-            sent: false,
-        });
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static("application/grpc"));
-        Ok::<_, Infallible>(response)
-    });
+    let service = grpc_service(code);
     let request = Request::post("/shop.v1.Orders/Get")
         .header("content-type", "application/grpc")
         .header("te", "trailers")

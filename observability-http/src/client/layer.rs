@@ -102,22 +102,9 @@ impl ClientLayerBuilder {
         self
     }
 
-    /// Records `http.client.request.duration` with this meter provider
-    /// instead of the global one.
-    pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
-        mut self,
-        provider: &P,
-    ) -> Self {
-        self.metrics = self.metrics.with_provider(provider);
-        self
-    }
-
-    /// Whether to record `http.client.request.duration` (default on; it
-    /// goes to the global meter provider, a no-op until one is set).
-    pub fn record_metrics(mut self, on: bool) -> Self {
-        self.metrics = self.metrics.enabled(on);
-        self
-    }
+    crate::metrics::metrics_options!(
+        "`http.client.request.duration` (`rpc.client.duration` for gRPC)"
+    );
 
     /// The layer.
     pub fn build(self) -> ClientLayer {

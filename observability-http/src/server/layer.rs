@@ -261,23 +261,9 @@ impl ServerLayerBuilder {
         self
     }
 
-    /// Records `http.server.request.duration` and
-    /// `http.server.active_requests` with this meter provider instead of
-    /// the global one.
-    pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
-        mut self,
-        provider: &P,
-    ) -> Self {
-        self.metrics = self.metrics.with_provider(provider);
-        self
-    }
-
-    /// Whether to record the HTTP server metrics (default on; they go to
-    /// the global meter provider, a no-op until one is set).
-    pub fn record_metrics(mut self, on: bool) -> Self {
-        self.metrics = self.metrics.enabled(on);
-        self
-    }
+    crate::metrics::metrics_options!(
+        "`http.server.request.duration` and `http.server.active_requests` (`rpc.server.duration` for gRPC)"
+    );
 
     /// The layer.
     pub fn build(self) -> ServerLayer {
