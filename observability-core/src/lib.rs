@@ -322,6 +322,7 @@ impl Builder {
         }
         if let Some(provider) = guard.meter_provider() {
             opentelemetry::global::set_meter_provider(provider.clone());
+            observability_metrics::set_global(provider.clone());
         }
         messages.emit(guard.dispatch());
         Ok(guard)

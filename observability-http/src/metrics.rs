@@ -37,8 +37,11 @@ fn scope() -> InstrumentationScope {
 pub(crate) struct Instruments<T> {
     cell: Arc<OnceLock<Option<T>>>,
     meter: Option<Meter>,
+    /// The given provider, when it is `observability-metrics`' (whose
+    /// bound histograms record without finding the series again).
+    ours: Option<observability_metrics::MeterProvider>,
     enabled: bool,
-    make: fn(&Meter) -> T,
+    make: fn(&Meter, Option<&observability_metrics::MeterProvider>) -> T,
 }
 
 impl<T> std::fmt::Debug for Instruments<T> {
@@ -50,18 +53,24 @@ impl<T> std::fmt::Debug for Instruments<T> {
 }
 
 impl<T> Instruments<T> {
-    pub(crate) fn new(make: fn(&Meter) -> T) -> Self {
+    pub(crate) fn new(
+        make: fn(&Meter, Option<&observability_metrics::MeterProvider>) -> T,
+    ) -> Self {
         Self {
             cell: Arc::new(OnceLock::new()),
             meter: None,
+            ours: None,
             enabled: true,
             make,
         }
     }
 
     /// Records with `provider`'s meter instead of the global one.
-    pub(crate) fn with_provider<P: MeterProvider>(mut self, provider: &P) -> Self {
+    pub(crate) fn with_provider<P: MeterProvider + 'static>(mut self, provider: &P) -> Self {
         self.meter = Some(provider.meter_with_scope(scope()));
+        self.ours = (provider as &dyn std::any::Any)
+            .downcast_ref::<observability_metrics::MeterProvider>()
+            .cloned();
         self
     }
 
@@ -80,18 +89,20 @@ impl<T> Instruments<T> {
                 if !self.enabled {
                     return None;
                 }
-                match &self.meter {
-                    Some(meter) => Some((self.make)(meter)),
-                    None => {
-                        let provider = opentelemetry::global::meter_provider();
-                        // The API's `NoopMeterProvider` is the only provider
-                        // without state; every real one holds some.
-                        if std::mem::size_of_val(&*provider) == 0 {
-                            return None;
-                        }
-                        Some((self.make)(&provider.meter_with_scope(scope())))
-                    }
+                if let Some(meter) = &self.meter {
+                    return Some((self.make)(meter, self.ours.as_ref()));
                 }
+                // The provider `init()` installed, if it did.
+                if let Some(ours) = observability_metrics::global() {
+                    return Some((self.make)(&ours.meter_with_scope(scope()), Some(&ours)));
+                }
+                let provider = opentelemetry::global::meter_provider();
+                // The API's `NoopMeterProvider` is the only provider without
+                // state; every real one holds some.
+                if std::mem::size_of_val(&*provider) == 0 {
+                    return None;
+                }
+                Some((self.make)(&provider.meter_with_scope(scope()), None))
             })
             .as_ref()
     }
@@ -124,7 +135,7 @@ struct Active {
 macro_rules! metrics_options {
     ($what:literal) => {
         #[doc = concat!("Records ", $what, " with this meter provider instead of the global one.")]
-        pub fn meter_provider<P: opentelemetry::metrics::MeterProvider>(
+        pub fn meter_provider<P: opentelemetry::metrics::MeterProvider + 'static>(
             mut self,
             provider: &P,
         ) -> Self {
@@ -144,9 +155,67 @@ macro_rules! metrics_options {
 }
 pub(crate) use metrics_options;
 
+/// What identifies a duration's attribute set, in small numbers: the
+/// method and scheme indices, the interned route's address, the status,
+/// and whether `error.type` is the status (1) or `_OTHER` (2).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SetKey {
+    method: u8,
+    scheme: u8,
+    error: u8,
+    status: u16,
+    route: usize,
+}
+
+/// A multiply-xor hasher for [`SetKey`]s.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// Attribute sets bound at most, per layer; past it, recordings find
+/// their series each time.
+const MAX_BOUND_SETS: usize = 1024;
+
+/// The duration histogram of `observability-metrics`' provider, with a
+/// handle per attribute set seen: a request records without hashing or
+/// comparing its attributes.
+struct Bound {
+    histogram: observability_metrics::Histogram,
+    sets: std::sync::RwLock<
+        std::collections::HashMap<
+            SetKey,
+            observability_metrics::BoundHistogram,
+            std::hash::BuildHasherDefault<KeyHasher>,
+        >,
+    >,
+}
+
 /// The server's instruments.
 pub(crate) struct ServerInstruments {
     duration: Histogram<f64>,
+    bound: Option<Bound>,
     /// `rpc.server.duration`, for gRPC requests.
     pub(crate) rpc: Histogram<f64>,
     active: Arc<Active>,
@@ -154,7 +223,7 @@ pub(crate) struct ServerInstruments {
 }
 
 impl ServerInstruments {
-    pub(crate) fn make(meter: &Meter) -> Self {
+    pub(crate) fn make(meter: &Meter, ours: Option<&observability_metrics::MeterProvider>) -> Self {
         let active = Arc::new(Active::default());
         let reader = Arc::clone(&active);
         let active_requests = meter
@@ -184,6 +253,16 @@ impl ServerInstruments {
                 .with_description("Duration of HTTP server requests.")
                 .with_boundaries(DURATION_BOUNDARIES.to_vec())
                 .build(),
+            bound: ours.map(|provider| Bound {
+                histogram: provider.histogram(
+                    scope(),
+                    "http.server.request.duration",
+                    "s",
+                    "Duration of HTTP server requests.",
+                    DURATION_BOUNDARIES.to_vec(),
+                ),
+                sets: Default::default(),
+            }),
             active,
             _active_requests: active_requests,
             rpc: rpc_duration(
@@ -245,6 +324,24 @@ impl ServerRequest {
     ) {
         let elapsed = self.start.elapsed().as_secs_f64();
         self.abandon(instruments);
+        let key = SetKey {
+            method: self.method as u8,
+            scheme: self.scheme as u8,
+            error: match (status, error) {
+                (_, Some(_)) => 2,
+                (Some(s), None) if s.is_server_error() => 1,
+                _ => 0,
+            },
+            status: status.map_or(0, |s| s.as_u16()),
+            route: self.route.map_or(0, |r| r.as_ptr() as usize),
+        };
+        if let Some(bound) = &instruments.bound {
+            let sets = bound.sets.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(series) = sets.get(&key) {
+                series.record(elapsed);
+                return;
+            }
+        }
         let method = KeyValue::new(HTTP_REQUEST_METHOD, METHODS[self.method]);
         let scheme = KeyValue::new(URL_SCHEME, SCHEMES[self.scheme]);
         let error = match (status, error) {
@@ -257,7 +354,17 @@ impl ServerRequest {
         let status =
             status.map(|s| KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
         let route = self.route.map(|r| KeyValue::new(HTTP_ROUTE, r));
-        let record = |attributes: &[KeyValue]| instruments.duration.record(elapsed, attributes);
+        let record = |attributes: &[KeyValue]| match &instruments.bound {
+            Some(bound) => {
+                let series = bound.histogram.bind(attributes);
+                series.record(elapsed);
+                let mut sets = bound.sets.write().unwrap_or_else(|e| e.into_inner());
+                if sets.len() < MAX_BOUND_SETS {
+                    sets.insert(key, series);
+                }
+            }
+            None => instruments.duration.record(elapsed, attributes),
+        };
         // Always in this order (method, scheme, route, status, error): the
         // order the series was first seen in is compared first.
         match (route, status, error) {
@@ -286,7 +393,7 @@ pub(crate) struct ClientInstruments {
 }
 
 impl ClientInstruments {
-    pub(crate) fn make(meter: &Meter) -> Self {
+    pub(crate) fn make(meter: &Meter, _: Option<&observability_metrics::MeterProvider>) -> Self {
         Self {
             duration: meter
                 .f64_histogram("http.client.request.duration")
@@ -484,5 +591,56 @@ mod tests {
             .with_provider(&provider)
             .enabled(false);
         assert!(off.get().is_none());
+    }
+
+    /// Any provider through the API; ours through bound series: the same
+    /// series either way.
+    #[test]
+    fn bound_and_api_recordings_land_in_the_same_series() {
+        struct Foreign(observability_metrics::MeterProvider);
+        impl MeterProvider for Foreign {
+            fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+                self.0.meter_with_scope(scope)
+            }
+        }
+        let provider = observability_metrics::MeterProvider::new(Default::default());
+        let ours = Instruments::new(ServerInstruments::make).with_provider(&provider);
+        let foreign =
+            Instruments::new(ServerInstruments::make).with_provider(&Foreign(provider.clone()));
+        assert!(ours.get().unwrap().bound.is_some());
+        assert!(foreign.get().unwrap().bound.is_none());
+        for instruments in [&ours, &foreign, &ours] {
+            let instruments = instruments.get().unwrap();
+            ServerRequest::start(instruments, "GET", "https", Some("/a")).end(
+                instruments,
+                Some(http::StatusCode::SERVICE_UNAVAILABLE),
+                None,
+            );
+        }
+        let collected = provider.collect();
+        let observability_metrics::Data::Histogram { points, .. } = &collected
+            .metric("http.server.request.duration")
+            .unwrap()
+            .data
+        else {
+            panic!("not a histogram")
+        };
+        assert_eq!(points.len(), 1, "{points:?}");
+        assert_eq!(points[0].count, 3);
+        let attributes: Vec<String> = points[0]
+            .attributes
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect();
+        assert_eq!(
+            attributes,
+            [
+                "error.type=503",
+                "http.request.method=GET",
+                "http.response.status_code=503",
+                "http.route=/a",
+                "url.scheme=https"
+            ]
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use opentelemetry::metrics::SyncInstrument;
@@ -59,14 +59,14 @@ impl Hasher for Prehashed {
     }
 }
 
-type SeriesMap<A> = HashMap<u64, Vec<Series<A>>, BuildHasherDefault<Prehashed>>;
+type SeriesMap<A> = HashMap<u64, Vec<Arc<Series<A>>>, BuildHasherDefault<Prehashed>>;
 
 /// A synchronous instrument with aggregator `A`.
 pub(crate) struct Instrument<A: Aggregator> {
     pub(crate) descriptor: Descriptor,
     config: A::Config,
     series: RwLock<SeriesMap<A>>,
-    overflow: Series<A>,
+    overflow: Arc<Series<A>>,
     overflowed: AtomicBool,
     limit: usize,
     filter: ExemplarFilter,
@@ -89,11 +89,11 @@ impl<A: Aggregator> Instrument<A> {
         limit: usize,
         filter: ExemplarFilter,
     ) -> Self {
-        let overflow = Series {
+        let overflow = Arc::new(Series {
             attributes: vec![KeyValue::new(OVERFLOW_KEY, true)],
             as_given: Vec::new(),
             state: A::new(&config),
-        };
+        });
         Self {
             descriptor,
             series: RwLock::new(SeriesMap::default()),
@@ -118,24 +118,50 @@ impl<A: Aggregator> Instrument<A> {
                 return;
             }
         }
-        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
-        if find(&map, hash, attributes).is_none() {
-            let len: usize = map.values().map(Vec::len).sum();
-            if len >= self.limit {
-                drop(map);
-                self.overflowed.store(true, Ordering::Relaxed);
-                self.overflow.state.record(&self.config, value, span);
-                return;
+        self.insert(hash, attributes)
+            .state
+            .record(&self.config, value, span);
+    }
+
+    /// The series of `attributes`, made if new (the overflow series past
+    /// the limit): a handle that records without finding it again.
+    pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series<A>> {
+        let hash = hash_set(attributes);
+        {
+            let map = self.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(series) = find(&map, hash, attributes) {
+                return Arc::clone(series);
             }
-            map.entry(hash).or_default().push(Series {
-                attributes: sorted(attributes),
-                as_given: attributes.to_vec(),
-                state: A::new(&self.config),
-            });
         }
+        self.insert(hash, attributes)
+    }
+
+    /// Records `value` in `series` (one of this instrument's).
+    pub(crate) fn record_in(&self, series: &Series<A>, value: Number) {
+        series
+            .state
+            .record(&self.config, value, exemplar_span(self.filter));
+    }
+
+    /// The series of `attributes`, added under the write lock unless it is
+    /// there by now; the overflow series once the limit is reached.
+    fn insert(&self, hash: u64, attributes: &[KeyValue]) -> Arc<Series<A>> {
+        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
         if let Some(series) = find(&map, hash, attributes) {
-            series.state.record(&self.config, value, span);
+            return Arc::clone(series);
         }
+        let len: usize = map.values().map(Vec::len).sum();
+        if len >= self.limit {
+            self.overflowed.store(true, Ordering::Relaxed);
+            return Arc::clone(&self.overflow);
+        }
+        let series = Arc::new(Series {
+            attributes: sorted(attributes),
+            as_given: attributes.to_vec(),
+            state: A::new(&self.config),
+        });
+        map.entry(hash).or_default().push(Arc::clone(&series));
+        series
     }
 
     /// Reads every series that has something to report, with the start of
@@ -190,7 +216,11 @@ fn exemplar_span(filter: ExemplarFilter) -> Option<SpanRef> {
 }
 
 /// The series of `attributes` (in any order) in `map`.
-fn find<'a, A>(map: &'a SeriesMap<A>, hash: u64, attributes: &[KeyValue]) -> Option<&'a Series<A>> {
+fn find<'a, A>(
+    map: &'a SeriesMap<A>,
+    hash: u64,
+    attributes: &[KeyValue],
+) -> Option<&'a Arc<Series<A>>> {
     let candidates = map.get(&hash)?;
     candidates
         .iter()

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod aggregate;
+mod bound;
 mod config;
 mod data;
 mod instrument;
@@ -11,6 +12,7 @@ pub mod prometheus;
 mod provider;
 mod service;
 
+pub use bound::{BoundHistogram, Histogram, global, set_global};
 pub use config::{DEFAULT_CARDINALITY_LIMIT, ExemplarFilter, MetricsConfig, TemporalityPreference};
 pub use data::{
     Collection, Data, Exemplar, HistogramPoint, Metric, Number, NumberPoint, ScopeMetrics,

@@ -185,6 +185,31 @@ fn scope_entries<'a>(
     &mut scopes[index].entries
 }
 
+impl MeterProvider {
+    /// The histogram instrument `name` of `scope`, made if new.
+    pub(crate) fn histogram_instrument(
+        &self,
+        scope: InstrumentationScope,
+        name: &str,
+        unit: &str,
+        description: &str,
+        bounds: Vec<f64>,
+    ) -> Arc<Instrument<Buckets>> {
+        let scoped = ScopeProvider {
+            provider: self.clone(),
+            scope,
+        };
+        let d = descriptor(
+            name,
+            Some(description),
+            Some(unit),
+            Kind::Histogram,
+            NumKind::F64,
+        );
+        scoped.sync::<Buckets>(d, valid_bounds(Some(&bounds)))
+    }
+}
+
 impl opentelemetry::metrics::MeterProvider for MeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
         Meter::new(Arc::new(ScopeProvider {
