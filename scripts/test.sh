@@ -155,6 +155,13 @@ if [ -z "${SKIP_LINT:-}" ]; then
     # What `cargo publish` would upload, built on its own: metadata, README
     # and every file the crates need, in dependency order.
     step "cargo package: the six library crates, verified"
+    # Cargo verifies each crate against the others through a temporary
+    # registry, and takes a registry crate of an unchanged version for
+    # unchanged: what an earlier run unpacked and built of our crates would
+    # stand in for this run's. Both go first.
+    rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/observability-*-0.1.0
+    rm -rf "${CARGO_TARGET_DIR:-$root/target}"/debug/.fingerprint/observability-* \
+        "${CARGO_TARGET_DIR:-$root/target}"/debug/deps/*observability_*
     cargo package -q --allow-dirty -p observability-logging -p observability-propagation \
         -p observability-metrics -p observability-core -p observability-http -p observability-messaging
 fi
