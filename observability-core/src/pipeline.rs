@@ -209,11 +209,10 @@ impl Pipeline {
             p.begin_shutdown(deadline, reply());
         }
         let mut count = processors.len();
-        if let Some(metrics) = &mut self.metrics {
-            if metrics.has_reader() {
-                count += 1;
-            }
-            metrics.begin_shutdown(deadline, reply());
+        if let Some(metrics) = &mut self.metrics
+            && metrics.begin_shutdown(deadline, &reply)
+        {
+            count += 1;
         }
         count
     }

@@ -324,43 +324,49 @@ impl ServerRequest {
     ) {
         let elapsed = self.start.elapsed().as_secs_f64();
         self.abandon(instruments);
-        let key = SetKey {
-            method: self.method as u8,
-            scheme: self.scheme as u8,
-            error: match (status, error) {
-                (_, Some(_)) => 2,
-                (Some(s), None) if s.is_server_error() => 1,
-                _ => 0,
-            },
-            status: status.map_or(0, |s| s.as_u16()),
-            route: self.route.map_or(0, |r| r.as_ptr() as usize),
+        // `error.type`: the caller's (2), or a server error's status (1).
+        let error_kind: u8 = match (status, error) {
+            (_, Some(_)) => 2,
+            (Some(s), None) if s.is_server_error() => 1,
+            _ => 0,
         };
-        if let Some(bound) = &instruments.bound {
+        let bound = instruments.bound.as_ref().map(|bound| {
+            let key = SetKey {
+                method: self.method as u8,
+                scheme: self.scheme as u8,
+                error: error_kind,
+                status: status.map_or(0, |s| s.as_u16()),
+                route: self.route.map_or(0, |r| r.as_ptr() as usize),
+            };
+            (bound, key)
+        });
+        if let Some((bound, key)) = &bound {
             let sets = bound.sets.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(series) = sets.get(&key) {
+            if let Some(series) = sets.get(key) {
                 series.record(elapsed);
                 return;
             }
         }
         let method = KeyValue::new(HTTP_REQUEST_METHOD, METHODS[self.method]);
         let scheme = KeyValue::new(URL_SCHEME, SCHEMES[self.scheme]);
-        let error = match (status, error) {
-            (_, Some(error)) => Some(KeyValue::new(ERROR_TYPE, error)),
-            (Some(s), None) if s.is_server_error() => {
-                Some(KeyValue::new(ERROR_TYPE, status_text(s)))
-            }
+        let error = match (error_kind, error, status) {
+            (2, Some(error), _) => Some(KeyValue::new(ERROR_TYPE, error)),
+            (1, _, Some(s)) => Some(KeyValue::new(ERROR_TYPE, status_text(s))),
             _ => None,
         };
         let status =
             status.map(|s| KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(s.as_u16())));
         let route = self.route.map(|r| KeyValue::new(HTTP_ROUTE, r));
-        let record = |attributes: &[KeyValue]| match &instruments.bound {
-            Some(bound) => {
-                let series = bound.histogram.bind(attributes);
-                series.record(elapsed);
+        let record = |attributes: &[KeyValue]| match bound {
+            Some((bound, key)) => {
                 let mut sets = bound.sets.write().unwrap_or_else(|e| e.into_inner());
                 if sets.len() < MAX_BOUND_SETS {
+                    let series = bound.histogram.bind(attributes);
+                    series.record(elapsed);
                     sets.insert(key, series);
+                } else {
+                    drop(sets);
+                    bound.histogram.record(elapsed, attributes);
                 }
             }
             None => instruments.duration.record(elapsed, attributes),

@@ -387,3 +387,38 @@ async fn a_prometheus_scrape_parses_in_both_formats_with_exemplars_in_openmetric
     );
     guard.shutdown().await.unwrap();
 }
+
+#[test]
+fn shutdown_with_a_scrape_endpoint_still_waits_for_the_spans() {
+    // Metrics with no reader of their own (Prometheus only) have nothing to
+    // flush: shutdown must still wait for the span exports.
+    let receiver = OtlpReceiver::start();
+    receiver.set_behaviour(observability_tests::Behaviour::Delay(Duration::from_secs(
+        2,
+    )));
+    let endpoint = receiver.http_endpoint();
+    let map: HashMap<&str, String> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_METRICS_EXPORTER", "prometheus".to_owned()),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1".to_owned()),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let guard = observability_core::builder()
+        .env_lookup(move |name| map.get(name).cloned())
+        .log_writer(tracing_subscriber::fmt::TestWriter::new())
+        .shutdown_timeout(Duration::from_secs(6))
+        .build()
+        .unwrap();
+    use observability_core::opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    drop(
+        guard
+            .tracer_provider()
+            .unwrap()
+            .tracer("t")
+            .start("waited_for"),
+    );
+    let stats = guard.shutdown_blocking().unwrap();
+    assert_eq!((stats.exported, stats.dropped()), (1, 0), "{stats:?}");
+}

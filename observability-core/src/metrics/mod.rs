@@ -110,26 +110,28 @@ impl MetricsPipeline {
         }
     }
 
-    /// Begins shutdown: the reader exports one last time by `deadline`,
-    /// then `reply` is sent; the Prometheus endpoint closes.
-    pub(crate) fn begin_shutdown(&mut self, deadline: Instant, reply: Reply) {
+    /// Begins shutdown: the Prometheus endpoint closes; a reader exports
+    /// one last time by `deadline`, then sends `reply()`. Returns whether a
+    /// reply will come (not without a reader: nothing to wait for).
+    pub(crate) fn begin_shutdown(
+        &mut self,
+        deadline: Instant,
+        reply: impl FnOnce() -> Reply,
+    ) -> bool {
         if let Some(stop) = self.stop_server.take() {
             let _ = stop.send(());
         }
-        match self.reader.take() {
-            Some(reader) => {
-                if let Err(mpsc::error::SendError(Control::Shutdown { reply, .. })) =
-                    reader.send(Control::Shutdown { deadline, reply })
-                {
-                    reply.send();
-                }
-            }
-            None => reply.send(),
+        let Some(reader) = self.reader.take() else {
+            return false;
+        };
+        if let Err(mpsc::error::SendError(Control::Shutdown { reply, .. })) =
+            reader.send(Control::Shutdown {
+                deadline,
+                reply: reply(),
+            })
+        {
+            reply.send();
         }
-    }
-
-    /// Whether a reply will come from [`begin_shutdown`](Self::begin_shutdown)'s reader.
-    pub(crate) fn has_reader(&self) -> bool {
-        self.reader.is_some()
+        true
     }
 }

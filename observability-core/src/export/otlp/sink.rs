@@ -5,7 +5,6 @@
 //! the outcome in `grpc-status`. Requests over the size limit, or refused as
 //! too large, are split; retries stay within the export's deadline.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -73,36 +72,11 @@ impl Shared {
     /// uncompressed: the encoded batch becomes the request's body without
     /// a copy).
     fn encode(&self, body: &mut Vec<u8>, batch: &[SpanData]) -> Result<Encoded, ExportError> {
-        let failed = |e: &dyn std::fmt::Display| ExportError::Encoding(e.to_string());
-        // gRPC frames the message: a compressed flag, then its length.
-        let gzip = self.transport.gzip;
-        let frame = if self.transport.wire == Wire::Grpc {
-            5
-        } else {
-            0
-        };
-        let headroom = if gzip { 0 } else { frame };
         let mut encoder = self.encoder;
+        let headroom = self.transport.headroom();
         let start = encoder.request(body, headroom, &self.resource, &self.schema_url, batch);
         let message_len = body.len() - start;
-        let (mut buffer, start) = if gzip {
-            let mut compressed = Vec::with_capacity(frame + message_len / 4);
-            compressed.resize(frame, 0);
-            let mut gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
-            gz.write_all(&body[start..]).map_err(|e| failed(&e))?;
-            (gz.finish().map_err(|e| failed(&e))?, frame)
-        } else {
-            let capacity = body.capacity();
-            (std::mem::replace(body, Vec::with_capacity(capacity)), start)
-        };
-        let begin = start - frame;
-        if frame > 0 {
-            let len = u32::try_from(buffer.len() - start)
-                .map_err(|_| failed(&"the batch is larger than 4 GiB"))?;
-            buffer[begin] = u8::from(gzip);
-            buffer[begin + 1..start].copy_from_slice(&len.to_be_bytes());
-        }
-        let body = Bytes::from(buffer).slice(begin..);
+        let body = self.transport.body(body, start)?;
         Ok(Encoded {
             request: self.transport.request(body)?,
             message_len,

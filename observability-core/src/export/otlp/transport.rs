@@ -92,26 +92,58 @@ impl Transport {
         Ok(request)
     }
 
-    /// A request carrying `message`: compressed when gzip is on, framed
-    /// over gRPC.
-    pub(super) fn request_for(&self, message: &[u8]) -> Result<Request<Bytes>, ExportError> {
+    /// The bytes an encoder leaves free before its message, for the gRPC
+    /// frame to be written in place (none when the message is compressed
+    /// into a buffer of its own).
+    pub(super) fn headroom(&self) -> usize {
+        if self.gzip { 0 } else { self.frame() }
+    }
+
+    /// gRPC frames a message: a compressed flag, then its length.
+    fn frame(&self) -> usize {
+        if self.wire == Wire::Grpc { 5 } else { 0 }
+    }
+
+    /// The body for the message `buffer[start..]`: compressed into a new
+    /// buffer when gzip is on (`buffer` is left for reuse), else `buffer`
+    /// itself, taken without a copy (left empty, with its capacity), the
+    /// gRPC frame written in the [`headroom`](Self::headroom) before
+    /// `start`.
+    pub(super) fn body(&self, buffer: &mut Vec<u8>, start: usize) -> Result<Bytes, ExportError> {
         let failed = |e: &dyn std::fmt::Display| ExportError::Encoding(e.to_string());
-        let frame = if self.wire == Wire::Grpc { 5 } else { 0 };
-        let mut buffer = vec![0; frame];
-        if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(buffer, flate2::Compression::fast());
-            gz.write_all(message).map_err(|e| failed(&e))?;
-            buffer = gz.finish().map_err(|e| failed(&e))?;
+        let frame = self.frame();
+        let (mut out, start) = if self.gzip {
+            let message_len = buffer.len() - start;
+            let mut compressed = Vec::with_capacity(frame + message_len / 4);
+            compressed.resize(frame, 0);
+            let mut gz = flate2::write::GzEncoder::new(compressed, flate2::Compression::fast());
+            gz.write_all(&buffer[start..]).map_err(|e| failed(&e))?;
+            (gz.finish().map_err(|e| failed(&e))?, frame)
         } else {
-            buffer.extend_from_slice(message);
-        }
+            let capacity = buffer.capacity();
+            (
+                std::mem::replace(buffer, Vec::with_capacity(capacity)),
+                start,
+            )
+        };
+        let begin = start - frame;
         if frame > 0 {
-            let len = u32::try_from(buffer.len() - frame)
+            let len = u32::try_from(out.len() - start)
                 .map_err(|_| failed(&"the message is larger than 4 GiB"))?;
-            buffer[0] = u8::from(self.gzip);
-            buffer[1..frame].copy_from_slice(&len.to_be_bytes());
+            out[begin] = u8::from(self.gzip);
+            out[begin + 1..start].copy_from_slice(&len.to_be_bytes());
         }
-        self.request(Bytes::from(buffer))
+        Ok(Bytes::from(out).slice(begin..))
+    }
+
+    /// A request carrying `message` (compressed, framed).
+    pub(super) fn request_for(&self, message: &[u8]) -> Result<Request<Bytes>, ExportError> {
+        let headroom = self.headroom();
+        let mut buffer = Vec::with_capacity(headroom + message.len());
+        buffer.resize(headroom, 0);
+        buffer.extend_from_slice(message);
+        let body = self.body(&mut buffer, headroom)?;
+        self.request(body)
     }
 
     /// Sends one request, retrying transient failures, until `deadline`
