@@ -22,7 +22,7 @@ fi
 work=$(mktemp -d)
 trap 'exec 3>&- 2>/dev/null; kill $receiver_pid 2>/dev/null; rm -rf "$work"' EXIT
 mkfifo "$work/in"
-"${pin_receiver[@]}" "$target/otlp-receiver" "$grpc" "$http" <"$work/in" >"$work/receiver.log" &
+OTLP_RECEIVER_NAGLE=${NAGLE:-0} "${pin_receiver[@]}" "$target/otlp-receiver" "$grpc" "$http" <"$work/in" >"$work/receiver.log" &
 receiver_pid=$!
 exec 3>"$work/in"
 sleep 0.5

@@ -52,7 +52,7 @@ trap cleanup EXIT
 
 # The receiver runs until its stdin closes.
 mkfifo "$work/receiver-in"
-"${pin_load[@]}" "$target/otlp-receiver" "$grpc" "$http" <"$work/receiver-in" >"$work/receiver.log" &
+OTLP_RECEIVER_NAGLE=${NAGLE:-0} "${pin_load[@]}" "$target/otlp-receiver" "$grpc" "$http" <"$work/receiver-in" >"$work/receiver.log" &
 receiver_pid=$!
 exec 3>"$work/receiver-in"
 

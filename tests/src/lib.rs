@@ -653,7 +653,23 @@ impl OtlpReceiver {
         Self::start_with(grpc, http, false, None)
     }
 
+    /// [`start_counting`](Self::start_counting), with Nagle's algorithm left
+    /// on for the gRPC listener's connections, as tonic's server and other
+    /// Rust-based receivers leave it: each small frame after the first
+    /// waits for the exporter's acknowledgement.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot bind.
+    pub fn start_counting_with_nagle(grpc: &str, http: &str) -> Self {
+        Self::start_with_nagle(grpc, http, false, None, true)
+    }
+
     fn start_with(grpc: &str, http: &str, keep: bool, tls: Option<Tls>) -> Self {
+        Self::start_with_nagle(grpc, http, keep, tls, false)
+    }
+
+    fn start_with_nagle(grpc: &str, http: &str, keep: bool, tls: Option<Tls>, nagle: bool) -> Self {
         if tls.is_some() {
             // tonic's TLS server takes the process-wide provider; a test
             // binary may have both ring and aws-lc-rs compiled in.
@@ -684,7 +700,7 @@ impl OtlpReceiver {
                 let mut stop_signal = stopped.clone();
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = serve(thread_state, addr_tx, grpc, http, tls) => {}
+                        () = serve(thread_state, addr_tx, grpc, http, tls, nagle) => {}
                         _ = stop_signal.wait_for(|s| *s) => {}
                     }
                 });
@@ -952,6 +968,7 @@ async fn serve(
     grpc: String,
     http: String,
     tls: Option<Tls>,
+    nagle: bool,
 ) {
     let (Ok(grpc_listener), Ok(http_listener)) = (
         tokio::net::TcpListener::bind(grpc).await,
@@ -994,9 +1011,9 @@ async fn serve(
         )
         // Small frames (window updates, the answer and its trailers) go out
         // at once, as from a collector (Go's sockets disable Nagle's
-        // algorithm by default).
+        // algorithm by default), unless Nagle is asked for.
         .serve_with_incoming(
-            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(!nagle)),
         );
 
     let app = axum::Router::new()

@@ -10,7 +10,8 @@
 //! It prints `spans=<n>` each second the count changes, and once more when
 //! its standard input closes (then it exits). With
 //! `OTLP_RECEIVER_DELAY_MS=<ms>` it answers each export only after that
-//! long, as a distant collector would.
+//! long, as a distant collector would. With `OTLP_RECEIVER_NAGLE=1` its gRPC
+//! connections keep Nagle's algorithm on, as tonic's server does unless told.
 
 use std::io::Read;
 use std::time::Duration;
@@ -19,7 +20,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let grpc = args.next().unwrap_or_else(|| "127.0.0.1:4317".to_owned());
     let http = args.next().unwrap_or_else(|| "127.0.0.1:4318".to_owned());
-    let receiver = observability_tests::OtlpReceiver::start_counting(&grpc, &http);
+    let receiver = if std::env::var("OTLP_RECEIVER_NAGLE").is_ok_and(|v| v == "1") {
+        observability_tests::OtlpReceiver::start_counting_with_nagle(&grpc, &http)
+    } else {
+        observability_tests::OtlpReceiver::start_counting(&grpc, &http)
+    };
     if let Some(delay) = std::env::var("OTLP_RECEIVER_DELAY_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_http::{HttpClient, HttpError};
 
+use super::quickack::QuickAckConnector;
 use crate::export::error::BuildError;
 
 /// Responses larger than this are refused (a collector answers in bytes).
@@ -43,7 +44,7 @@ fn crypto_provider() -> Result<rustls::crypto::CryptoProvider, BuildError> {
 /// rustls with the system's roots for `https`.
 #[derive(Clone, Debug)]
 pub(super) struct HyperClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<QuickAckConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -78,6 +79,7 @@ impl HyperClient {
                     .with_no_client_auth(),
             )
         };
+        let http = QuickAckConnector(http);
         let connector = if http2_only {
             builder.https_or_http().enable_http2().wrap_connector(http)
         } else {

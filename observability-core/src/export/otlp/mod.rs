@@ -9,6 +9,7 @@ use tokio::runtime::Handle;
 mod client;
 mod logs;
 mod metrics;
+mod quickack;
 mod sink;
 mod status;
 mod transport;
