@@ -173,9 +173,13 @@ impl TelemetryGuard {
         &self.propagator
     }
 
-    /// Another instance of the propagators, to install globally.
-    pub(crate) fn new_propagator(&self) -> TextMapCompositePropagator {
-        crate::propagation::build(&self.propagator_kinds)
+    /// Installs the propagators globally, and what the sampler drops
+    /// unseen (for the server layer's shortcut).
+    pub(crate) fn install_globally(&self) {
+        crate::propagation::install_global(&self.propagator_kinds);
+        observability_propagation::sampling::set_global_drop_rule(
+            self.pipeline.as_ref().and_then(Pipeline::drop_rule),
+        );
     }
 
     /// Exports everything finished so far, waiting at most the shutdown

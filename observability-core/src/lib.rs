@@ -316,7 +316,7 @@ impl Builder {
         tracing::dispatcher::set_global_default(guard.dispatch().clone())
             .map_err(|_| Error::AlreadyInitialized)?;
         let _ = tracing_log::LogTracer::init();
-        opentelemetry::global::set_text_map_propagator(guard.new_propagator());
+        guard.install_globally();
         if let Some(provider) = guard.tracer_provider() {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
+use crate::config::SamplerSetting;
 use crate::config::{Exporter, Settings};
 use crate::export::error::BuildError;
 use crate::export::processor::QueueProcessor;
@@ -16,6 +17,7 @@ use crate::export::runtime::{DispatchCell, ExportRuntime};
 use crate::export::{ConsoleShared, ExportStats, Sink};
 use crate::metrics::{CountingSampler, MetricsPipeline, SpanCounts};
 use crate::scrub::Scrubber;
+use observability_propagation::sampling::DropRule;
 
 /// The console prints sooner than OTLP batches unless told otherwise.
 const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(200);
@@ -120,6 +122,22 @@ impl Pipeline {
             metrics,
             recipe,
         })
+    }
+
+    /// What this pipeline's sampler drops without looking at a span (see
+    /// [`observability_propagation::sampling`]), each such drop counted
+    /// in `otel.sdk.span.started` as the sampler would have.
+    pub(crate) fn drop_rule(&self) -> Option<DropRule> {
+        let counts = Arc::clone(&self.recipe.span_counts);
+        let on_drop: Arc<dyn Fn() + Send + Sync> = Arc::new(move || counts.count_drop());
+        match &self.recipe.settings.sampler {
+            SamplerSetting::AlwaysOff => Some(DropRule::everything(on_drop)),
+            // The SDK's parent-based sampler drops under a remote parent that
+            // was not sampled (`remote_parent_not_sampled` is `AlwaysOff`
+            // unless set, and the variables cannot set it).
+            SamplerSetting::ParentBased(_) => Some(DropRule::parent_based(on_drop)),
+            SamplerSetting::AlwaysOn | SamplerSetting::Ratio(_) => None,
+        }
     }
 
     /// A tracer provider for another service of this process: the same

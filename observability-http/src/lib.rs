@@ -5,6 +5,7 @@ mod attributes;
 mod body;
 pub mod client;
 mod grpc;
+mod ids;
 mod metrics;
 mod propagation;
 #[cfg(any(feature = "reqwest", feature = "reqwest-0-12"))]

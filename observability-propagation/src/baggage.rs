@@ -71,47 +71,52 @@ impl TextMapPropagator for BaggagePropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let Some(values) = extractor.get_all(BAGGAGE) else {
-            return cx.clone();
-        };
-        let total: usize = values.iter().map(|v| v.len() + 1).sum();
-        if total > MAX_BYTES + 1 {
-            return cx.clone();
-        }
-        let mut baggage = Baggage::new();
-        let mut count = 0;
-        for member in values.iter().flat_map(|v| v.split(',')) {
-            let member = member.trim_matches([' ', '\t']);
-            if member.is_empty() {
-                continue;
-            }
-            if count == MAX_MEMBERS {
-                break;
-            }
-            let (pair, metadata) = member.split_once(';').unwrap_or((member, ""));
-            let Some((key, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let key = key.trim_matches([' ', '\t']);
-            let value = value.trim_matches([' ', '\t']);
-            if !is_token(key) {
-                continue;
-            }
-            let Some(value) = percent_decode(value) else {
-                continue;
-            };
-            baggage.insert_with_metadata(key.to_owned(), value, metadata);
-            count += 1;
-        }
-        if baggage.is_empty() {
-            cx.clone()
-        } else {
-            cx.with_baggage(baggage)
+        match extractor.get_all(BAGGAGE) {
+            Some(values) => extract_values(cx, &values),
+            None => cx.clone(),
         }
     }
 
     fn fields(&self) -> FieldIter<'_> {
         FieldIter::new(fields())
+    }
+}
+
+/// `cx` with the baggage these `baggage` header values hold, if any.
+pub(crate) fn extract_values(cx: &Context, values: &[&str]) -> Context {
+    let total: usize = values.iter().map(|v| v.len() + 1).sum();
+    if total > MAX_BYTES + 1 {
+        return cx.clone();
+    }
+    let mut baggage = Baggage::new();
+    let mut count = 0;
+    for member in values.iter().flat_map(|v| v.split(',')) {
+        let member = member.trim_matches([' ', '\t']);
+        if member.is_empty() {
+            continue;
+        }
+        if count == MAX_MEMBERS {
+            break;
+        }
+        let (pair, metadata) = member.split_once(';').unwrap_or((member, ""));
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let key = key.trim_matches([' ', '\t']);
+        let value = value.trim_matches([' ', '\t']);
+        if !is_token(key) {
+            continue;
+        }
+        let Some(value) = percent_decode(value) else {
+            continue;
+        };
+        baggage.insert_with_metadata(key.to_owned(), value, metadata);
+        count += 1;
+    }
+    if baggage.is_empty() {
+        cx.clone()
+    } else {
+        cx.with_baggage(baggage)
     }
 }
 

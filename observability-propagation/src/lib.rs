@@ -17,7 +17,9 @@ mod jaeger;
 mod ottrace;
 #[cfg(any(feature = "jaeger", feature = "ottrace"))]
 mod prefixed_baggage;
+pub mod sampling;
 mod trace_context;
+mod w3c;
 #[cfg(feature = "xray")]
 pub mod xray;
 
@@ -32,6 +34,7 @@ pub use jaeger::JaegerPropagator;
 #[cfg_attr(docsrs, doc(cfg(feature = "ottrace")))]
 pub use ottrace::OtTracePropagator;
 pub use trace_context::{RANDOM_FLAG, TraceContextPropagator};
+pub use w3c::{W3cHeaders, W3cParent, W3cPropagator};
 #[cfg(feature = "xray")]
 #[cfg_attr(docsrs, doc(cfg(feature = "xray")))]
 pub use xray::XrayPropagator;

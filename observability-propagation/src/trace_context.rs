@@ -144,16 +144,31 @@ pub(crate) fn format_traceparent(sc: &SpanContext, random: bool) -> String {
 /// one) and, when the span contexts made from it could lose part of it,
 /// what to keep beside it.
 fn extract(extractor: &dyn Extractor) -> Option<(SpanContext, Option<Received>)> {
-    let values = extractor.get_all(TRACEPARENT)?;
+    let traceparents = extractor.get_all(TRACEPARENT)?;
+    let tracestates = extractor.get_all(TRACESTATE);
+    extract_values(&traceparents, tracestates.as_deref())
+}
+
+/// [`extract`] from the header values themselves.
+fn extract_values(
+    traceparents: &[&str],
+    tracestates: Option<&[&str]>,
+) -> Option<(SpanContext, Option<Received>)> {
     // §3.2 (traceparent header): a request with more than one `traceparent`
     // cannot say which one is the parent: restart the trace.
-    let [traceparent] = values.as_slice() else {
+    let [traceparent] = traceparents else {
         return None;
     };
+    extract_one(traceparent.as_bytes(), tracestates)
+}
+
+/// [`extract`] from the one `traceparent` value, as bytes.
+fn extract_one(
+    traceparent: &[u8],
+    tracestates: Option<&[&str]>,
+) -> Option<(SpanContext, Option<Received>)> {
     let (trace_id, span_id, flags) = parse_traceparent(traceparent)?;
-    let tracestate = extractor
-        .get_all(TRACESTATE)
-        .and_then(|values| parse_tracestate(&values));
+    let tracestate = tracestates.and_then(parse_tracestate);
     let (state, raw) = match tracestate {
         Some(Parsed { state, raw }) => (state, raw),
         None => (TraceState::default(), None),
@@ -171,6 +186,21 @@ fn extract(extractor: &dyn Extractor) -> Option<(SpanContext, Option<Received>)>
         SpanContext::new(trace_id, span_id, flags, true, state),
         received,
     ))
+}
+
+/// What the Trace Context propagator extracts from the one `traceparent`
+/// value (as bytes) and these `tracestate` values: the remote span context,
+/// if valid, and `cx` with what must travel beside it.
+pub(crate) fn extract_parts(
+    cx: &Context,
+    traceparent: &[u8],
+    tracestates: Option<&[&str]>,
+) -> (Option<SpanContext>, Context) {
+    match extract_one(traceparent, tracestates) {
+        Some((sc, None)) => (Some(sc), cx.clone()),
+        Some((sc, Some(received))) => (Some(sc), cx.with_value(received)),
+        None => (None, cx.clone()),
+    }
 }
 
 /// Lowercase hex digits to their values; `0xff` marks everything else.
@@ -226,32 +256,68 @@ const fn at_least(x: u64, c: u8) -> u64 {
 /// at once as the lanes of one `u64`.
 #[inline]
 fn decode_hex8(digits: &[u8]) -> Option<[u8; 4]> {
-    let x = u64::from_le_bytes(digits.try_into().ok()?);
-    if x & HIGH_BITS != 0 {
-        return None;
-    }
+    let (bytes, bad) = hex8(u64::from_le_bytes(digits.try_into().ok()?));
+    (bad == 0).then_some(bytes)
+}
+
+/// The four bytes eight hex digits (the lanes of `x`) stand for, and a
+/// value that is not zero when one of them is not a lowercase hex digit
+/// (so that several can be tested with one branch).
+#[inline(always)]
+fn hex8(x: u64) -> ([u8; 4], u64) {
     let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
     let letter = at_least(x, b'a') & !at_least(x, b'f' + 1);
-    if digit | letter != HIGH_BITS {
-        return None;
-    }
+    // A byte with its high bit set, or neither a digit nor a letter.
+    let bad = (x & HIGH_BITS) | ((digit | letter) ^ HIGH_BITS);
     // Lane i holds the value of digit i ('a' & 0x0f is 1, plus 9 is 10).
     let nibbles = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
     // Even lanes take (digit i << 4) | digit i+1, then close up.
     let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
     let packed = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
     let packed = (packed | (packed >> 16)) as u32;
-    Some(packed.to_le_bytes())
+    (packed.to_le_bytes(), bad)
 }
 
-/// Parses a `traceparent` value per Trace Context Level 2.
-pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
+/// The 16-byte trace id and 8-byte parent id of a version `00` layout
+/// (`vv-{32 digits}-{16 digits}-ff`), six groups of eight digits tested
+/// together.
+#[inline]
+fn decode_ids(bytes: &[u8; 55]) -> Option<([u8; 16], [u8; 8])> {
+    let lane = |at: usize| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&bytes[at..at + 8]);
+        hex8(u64::from_le_bytes(eight))
+    };
+    let (t0, b0) = lane(3);
+    let (t1, b1) = lane(11);
+    let (t2, b2) = lane(19);
+    let (t3, b3) = lane(27);
+    let (s0, b4) = lane(36);
+    let (s1, b5) = lane(44);
+    if b0 | b1 | b2 | b3 | b4 | b5 != 0 {
+        return None;
+    }
+    let mut trace = [0u8; 16];
+    for (i, part) in [t0, t1, t2, t3].into_iter().enumerate() {
+        trace[4 * i..4 * i + 4].copy_from_slice(&part);
+    }
+    let mut span = [0u8; 8];
+    span[..4].copy_from_slice(&s0);
+    span[4..].copy_from_slice(&s1);
+    Some((trace, span))
+}
+
+/// Parses a `traceparent` value per Trace Context Level 2, as bytes
+/// (anything that is not ASCII is invalid whatever its encoding).
+fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
     // Optional white space around the value (§3.2, RFC 9110 field values).
-    let value = value.trim_matches([' ', '\t']);
+    let ows = |b: &u8| matches!(b, b' ' | b'\t');
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    let bytes = &value[start..end];
     // §3.2.2 (traceparent header field values): version(2) - trace-id(32) -
     // parent-id(16) - trace-flags(2) = 55 bytes, all lowercase hex
     // (`HEXDIGLC`); anything else is invalid and restarts the trace.
-    let bytes = value.as_bytes();
     if bytes.len() < 55 {
         return None;
     }
@@ -270,8 +336,8 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFl
     if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
-    let trace_id = TraceId::from_bytes(decode_hex::<16>(&bytes[3..35])?);
-    let span_id = SpanId::from_bytes(decode_hex::<8>(&bytes[36..52])?);
+    let (trace_id, span_id) = decode_ids(bytes[..55].try_into().ok()?)?;
+    let (trace_id, span_id) = (TraceId::from_bytes(trace_id), SpanId::from_bytes(span_id));
     let [flags] = decode_hex::<1>(&bytes[53..55])?;
     // §3.2.2.2 (trace-id) and §3.2.2.3 (parent-id): all zeros is invalid.
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
@@ -423,7 +489,7 @@ mod tests {
             );
             proptest::prop_assert_eq!(text.capacity(), 55);
             proptest::prop_assert_eq!(
-                parse_traceparent(&text),
+                parse_traceparent(text.as_bytes()),
                 Some((TraceId::from(trace), SpanId::from(span), TraceFlags::new(flags & KNOWN_FLAGS)))
             );
         }

@@ -18,6 +18,14 @@ pub(crate) const RESULTS: [&str; 3] = ["DROP", "RECORD_ONLY", "RECORD_AND_SAMPLE
 #[derive(Debug, Default)]
 pub(crate) struct SpanCounts(pub(crate) [AtomicU64; 3]);
 
+impl SpanCounts {
+    /// Counts a span dropped without reaching the sampler (see
+    /// `Pipeline::drop_rule`).
+    pub(crate) fn count_drop(&self) {
+        self.0[0].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The configured sampler, counting what it decides.
 #[derive(Clone, Debug)]
 pub(crate) struct CountingSampler {

@@ -44,6 +44,22 @@ pub(crate) fn build(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(list)
 }
 
+/// Installs the propagators globally: the W3C ones alone (the default) as
+/// one [`W3cPropagator`], which the server layer recognises and reads the
+/// headers for directly; any other list as the composite.
+pub(crate) fn install_global(kinds: &[PropagatorKind]) {
+    use PropagatorKind::{Baggage, TraceContext};
+    match kinds {
+        [TraceContext] => {
+            opentelemetry::global::set_text_map_propagator(W3cPropagator::trace_context_only());
+        }
+        [TraceContext, Baggage] | [Baggage, TraceContext] => {
+            opentelemetry::global::set_text_map_propagator(W3cPropagator::new());
+        }
+        _ => opentelemetry::global::set_text_map_propagator(build(kinds)),
+    }
+}
+
 #[cfg(all(test, feature = "propagators"))]
 mod tests {
     use super::*;

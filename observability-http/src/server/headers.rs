@@ -9,6 +9,7 @@
 
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
+use observability_propagation::W3cHeaders;
 use opentelemetry::propagation::Extractor;
 
 use crate::propagation::{all_values, first_value};
@@ -122,6 +123,41 @@ impl<'a> RequestHeaders<'a> {
 
     pub(crate) fn x_forwarded_for(&self) -> Option<&'a str> {
         first_element(self.x_forwarded_for)
+    }
+
+    /// The values of the W3C propagators' headers, when each is there at
+    /// most once and as text; `None` sends the request through the
+    /// propagator's carrier, which sees every value.
+    pub(crate) fn w3c(&self) -> Option<W3cHeaders<'a>> {
+        /// The value as text: `to_str` (visible ASCII) where the parser
+        /// accepts any text, UTF-8 (checked a word at a time) where the
+        /// parser accepts visible ASCII only and so answers the same.
+        fn single(found: Found<'_>, visible_only: bool) -> Option<Option<&str>> {
+            match found {
+                Found { first: None, .. } => Some(None),
+                Found {
+                    first: Some(value),
+                    repeated: false,
+                } if visible_only => value.to_str().ok().map(Some),
+                Found {
+                    first: Some(value),
+                    repeated: false,
+                } => std::str::from_utf8(value.as_bytes()).ok().map(Some),
+                Found { repeated: true, .. } => None,
+            }
+        }
+        Some(W3cHeaders {
+            // Trace Context accepts lowercase hex, `-`, and in `tracestate`
+            // printable ASCII only: other text is refused as the carrier's
+            // empty string would be.
+            traceparent: match self.traceparent {
+                Found { repeated: true, .. } => return None,
+                Found { first, .. } => first.map(HeaderValue::as_bytes),
+            },
+            tracestate: single(self.tracestate, false)?,
+            // Baggage values are not checked character by character.
+            baggage: single(self.baggage, true)?,
+        })
     }
 
     /// The scan's record of a header the propagators ask for.

@@ -19,6 +19,9 @@ pub const DEFAULT_SKIP_PATHS: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct ServerConfig {
     pub(crate) skip_paths: Vec<String>,
+    /// Bit `n` set when a skipped path is `n` bytes long (63 for 63 and
+    /// longer): most requests are told apart by length alone.
+    pub(crate) skip_lengths: u64,
     pub(crate) request_headers: Vec<HeaderName>,
     pub(crate) response_headers: Vec<HeaderName>,
     pub(crate) traceresponse: bool,
@@ -85,9 +88,14 @@ impl RecordingGuess {
     }
 }
 
+/// The bit of [`ServerConfig::skip_lengths`] for `path`.
+fn length_bit(path: &str) -> u64 {
+    1 << path.len().min(63)
+}
+
 impl ServerConfig {
     pub(crate) fn skips(&self, path: &str) -> bool {
-        self.skip_paths.iter().any(|p| p == path)
+        self.skip_lengths & length_bit(path) != 0 && self.skip_paths.iter().any(|p| p == path)
     }
 }
 
@@ -269,6 +277,10 @@ impl ServerLayerBuilder {
     pub fn build(self) -> ServerLayer {
         ServerLayer {
             config: Arc::new(ServerConfig {
+                skip_lengths: self
+                    .skip_paths
+                    .iter()
+                    .fold(0, |bits, p| bits | length_bit(p)),
                 skip_paths: self.skip_paths,
                 request_headers: self.request_headers,
                 response_headers: self.response_headers,

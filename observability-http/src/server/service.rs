@@ -3,7 +3,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
-use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer};
+use observability_propagation::W3cPropagator;
+use opentelemetry::trace::{
+    Span, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState, Tracer,
+};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
@@ -11,8 +14,8 @@ use super::ServerFuture;
 use super::layer::{Parent, ServerConfig};
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
-use crate::grpc;
 use crate::propagation::extract_from;
+use crate::{grpc, ids};
 
 use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
@@ -53,7 +56,6 @@ where
             return ServerFuture::untraced(self.inner.call(request));
         }
         let headers = RequestHeaders::scan(request.headers());
-        let parent = extract_from(&headers);
         let grpc = headers.is_grpc();
         let (method, method_original) = attr::method(request.method());
         let metered = match self.config.metrics.get() {
@@ -75,7 +77,41 @@ where
             }
             _ => None,
         };
-        let tracer = self.config.tracer.get();
+        let (tracer, drop_rule) = self.config.tracer.with_drop_rule();
+        // The default propagators read the values the scan found, without a
+        // carrier; any other goes through the carrier.
+        // `parent_rest` holds the parent's span already when it came through
+        // the carrier.
+        let (parent_span, parent_rest, whole) = match headers.w3c().zip(W3cPropagator::global()) {
+            Some((values, w3c)) => {
+                let parent = w3c.extract_parts(&values);
+                (parent.span_context, parent.context, false)
+            }
+            None => {
+                let cx = extract_from(&headers);
+                let sc = Some(cx.span().span_context().clone()).filter(SpanContext::is_valid);
+                (sc, cx, true)
+            }
+        };
+        // A request the sampler drops whatever it says (the caller did not
+        // sample, under a parent-based sampler; `always_off`) gets the span
+        // context the SDK would give its span, and no span: nothing could
+        // record on it.
+        if let Some(rule) = drop_rule
+            && rule.drops(parent_span.as_ref())
+        {
+            rule.count_drop();
+            let cx = parent_rest.with_remote_span_context(dropped_child(parent_span.as_ref()));
+            let future = {
+                let _attached = cx.clone().attach();
+                self.inner.call(request)
+            };
+            return ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered, rpc);
+        }
+        let parent = match parent_span {
+            Some(sc) if !whole => parent_rest.with_remote_span_context(sc),
+            _ => parent_rest,
+        };
         let parent_kind = {
             let span = parent.span();
             let sc = span.span_context();
@@ -194,6 +230,29 @@ impl<S> ServerService<S> {
             );
         }
         (name, attributes)
+    }
+}
+
+/// The span context the SDK gives a span its sampler dropped (a new span
+/// id, flags `00`, the parent's trace and trace state, or a new trace under
+/// no parent), local: what the handler's spans and outgoing calls see. The
+/// W3C propagator still sends the caller's `random` flag, kept beside it.
+fn dropped_child(parent: Option<&SpanContext>) -> SpanContext {
+    match parent {
+        Some(p) => SpanContext::new(
+            p.trace_id(),
+            ids::span_id(),
+            TraceFlags::default(),
+            false,
+            p.trace_state().clone(),
+        ),
+        None => SpanContext::new(
+            ids::trace_id(),
+            ids::span_id(),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        ),
     }
 }
 

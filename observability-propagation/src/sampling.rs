@@ -1,0 +1,118 @@
+//! What the global tracer provider's sampler decides before it sees a span.
+//!
+//! A parent-based sampler drops every span whose remote parent was not
+//! sampled (the caller's `traceparent` flags say `00`), and `always_off`
+//! drops every span, whatever their names and attributes. Whoever installs
+//! the global tracer provider (`observability_core::init()`) registers
+//! that here, with a way to count what is dropped this way; a server layer
+//! reads it when it resolves its tracer and, for such a request, makes the
+//! child span context the sampler would have made (the caller's trace,
+//! flags and state, a new span id, not sampled) without starting a span
+//! that could only be dropped. Nothing downstream can tell the difference:
+//! the span would not have recorded.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use opentelemetry::trace::SpanContext;
+
+/// The spans the global tracer provider's sampler drops unseen.
+#[derive(Clone)]
+pub struct DropRule {
+    unsampled_remote_parent: bool,
+    everything: bool,
+    on_drop: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl fmt::Debug for DropRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DropRule")
+            .field("unsampled_remote_parent", &self.unsampled_remote_parent)
+            .field("everything", &self.everything)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DropRule {
+    /// A parent-based sampler: spans under a remote parent that was not
+    /// sampled are dropped. `on_drop` is called for each span dropped this
+    /// way (spans started, by sampling result, are counted).
+    pub fn parent_based(on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            unsampled_remote_parent: true,
+            everything: false,
+            on_drop,
+        }
+    }
+
+    /// A sampler that drops every span (`always_off`).
+    pub fn everything(on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            unsampled_remote_parent: true,
+            everything: true,
+            on_drop,
+        }
+    }
+
+    /// Whether a span whose parent is `remote_parent` (the caller's span
+    /// context, or `None` for a root) is dropped unseen.
+    pub fn drops(&self, remote_parent: Option<&SpanContext>) -> bool {
+        self.everything
+            || (self.unsampled_remote_parent
+                && remote_parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled()))
+    }
+
+    /// Counts one span dropped without a span being started.
+    pub fn count_drop(&self) {
+        (self.on_drop)();
+    }
+}
+
+static RULE: RwLock<Option<DropRule>> = RwLock::new(None);
+
+/// Registers what the global tracer provider's sampler drops unseen, or
+/// `None` when nothing is known (another provider was installed).
+pub fn set_global_drop_rule(rule: Option<DropRule>) {
+    match RULE.write() {
+        Ok(mut slot) => *slot = rule,
+        Err(poisoned) => *poisoned.into_inner() = rule,
+    }
+}
+
+/// What [`set_global_drop_rule`] registered last.
+pub fn global_drop_rule() -> Option<DropRule> {
+    match RULE.read() {
+        Ok(slot) => slot.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+
+    use super::*;
+
+    fn remote(flags: u8) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(1),
+            SpanId::from(2),
+            TraceFlags::new(flags),
+            true,
+            TraceState::default(),
+        )
+    }
+
+    #[test]
+    fn parent_based_drops_only_under_an_unsampled_parent() {
+        let rule = DropRule::parent_based(Arc::new(|| {}));
+        assert!(rule.drops(Some(&remote(0))));
+        assert!(rule.drops(Some(&remote(2))));
+        assert!(!rule.drops(Some(&remote(1))));
+        assert!(!rule.drops(Some(&remote(3))));
+        assert!(!rule.drops(None));
+        assert!(!rule.drops(Some(&SpanContext::empty_context())));
+        let off = DropRule::everything(Arc::new(|| {}));
+        assert!(off.drops(None) && off.drops(Some(&remote(1))));
+    }
+}
