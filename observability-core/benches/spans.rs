@@ -1,5 +1,8 @@
 //! Span cost (sampled and sampled out, through the OpenTelemetry API and
-//! through a bridged `tracing` span) and propagation inject/extract.
+//! through a bridged `tracing` span under `init()`'s subscriber, with one
+//! field and with eight, with the log output off and on, beside
+//! `tracing-opentelemetry`'s bridge alone on the same provider) and
+//! propagation inject/extract.
 //!
 //! ```sh
 //! cargo bench -p observability-core --bench spans
@@ -14,20 +17,51 @@ use observability_core::opentelemetry::trace::{Span, TraceContextExt, Tracer, Tr
 use observability_core::propagation::{BaggagePropagator, TraceContextPropagator};
 use observability_core::{Exporter, TelemetryGuard};
 
-fn telemetry(ratio: f64) -> TelemetryGuard {
+fn telemetry(ratio: f64, log_filter: &str) -> TelemetryGuard {
     observability_core::builder()
         .env_lookup(|_| None)
         .exporter(Exporter::None)
         .sample_ratio(ratio)
-        .log_filter("off")
+        .log_filter(log_filter)
+        .log_writer(std::io::sink)
         .build()
         .unwrap()
+}
+
+/// `tracing-opentelemetry`'s layer alone on `guard`'s provider.
+fn bridge_alone(guard: &TelemetryGuard) -> tracing::Dispatch {
+    use observability_core::tracing_opentelemetry;
+    use tracing_subscriber::layer::SubscriberExt;
+    let tracer = guard.tracer_provider().unwrap().tracer("bench");
+    tracing::Dispatch::new(
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer)),
+    )
+}
+
+/// One span with one field, and one with eight.
+fn one_field() {
+    let _s = tracing::info_span!("work", order.id = 7).entered();
+}
+
+fn eight_fields() {
+    let _s = tracing::info_span!(
+        "work",
+        order.id = 7,
+        customer = "c-42",
+        items = 3,
+        total = 19.5,
+        express = true,
+        region = "eu-west-1",
+        attempt = 1,
+        channel = "web"
+    )
+    .entered();
 }
 
 fn spans(c: &mut Criterion) {
     let mut group = c.benchmark_group("span");
     for (name, ratio) in [("sampled", 1.0), ("sampled_out", 0.0)] {
-        let guard = telemetry(ratio);
+        let guard = telemetry(ratio, "off");
         let tracer = guard.tracer_provider().unwrap().tracer("bench");
         group.bench_function(format!("otel_api_{name}"), |b| {
             b.iter(|| {
@@ -36,13 +70,20 @@ fn spans(c: &mut Criterion) {
                 span.end();
             })
         });
-        tracing::dispatcher::with_default(guard.dispatch(), || {
-            group.bench_function(format!("tracing_{name}"), |b| {
-                b.iter(|| {
-                    let _s = tracing::info_span!("work", order.id = 7).entered();
-                })
+        let logging = telemetry(ratio, "info");
+        let cases = [
+            ("init", guard.dispatch().clone()),
+            ("init_logs_on", logging.dispatch().clone()),
+            ("bridge_alone", bridge_alone(&guard)),
+        ];
+        for (setup, dispatch) in &cases {
+            tracing::dispatcher::with_default(dispatch, || {
+                group.bench_function(format!("tracing_{setup}_{name}"), |b| b.iter(one_field));
+                group.bench_function(format!("tracing_{setup}_{name}_8_fields"), |b| {
+                    b.iter(eight_fields)
+                });
             });
-        });
+        }
     }
     group.finish();
 }

@@ -96,7 +96,10 @@ impl TelemetryGuard {
         };
         let dispatch = crate::subscriber::build(
             &settings,
-            provider.as_ref(),
+            self.pipeline
+                .as_ref()
+                .zip(provider.as_ref())
+                .map(|(pipeline, provider)| pipeline.bridge(provider)),
             self.pipeline.as_ref().and_then(|p| p.logs.as_ref()),
             self.writer.clone(),
         );

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bridge;
 mod config;
 pub mod env;
 mod error;
@@ -29,6 +30,7 @@ pub use service::ServiceTelemetry;
 
 // What a user needs next to `init`, so that they never add a second copy of
 // the OpenTelemetry crates by accident.
+pub use bridge::{OpenTelemetrySpanExt, SetParentError};
 pub use observability_logging;
 pub use observability_metrics;
 pub use opentelemetry;
@@ -38,7 +40,6 @@ pub use opentelemetry::{Context, KeyValue};
 pub use opentelemetry_sdk;
 pub use tracing;
 pub use tracing_opentelemetry;
-pub use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use config::{CodeSettings, Settings};
 use env::Env;
@@ -360,7 +361,7 @@ impl Builder {
         }));
         let dispatch = subscriber::build(
             &settings,
-            pipeline.as_ref().map(|p| &p.provider),
+            pipeline.as_ref().map(|p| p.bridge(&p.provider)),
             pipeline.as_ref().and_then(|p| p.logs.as_ref()),
             writer.clone(),
         );

@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
+use crate::bridge::{HandoffIds, SpanBridge};
 use crate::config::SamplerSetting;
 use crate::config::{Exporter, Settings};
 use crate::export::error::BuildError;
@@ -122,6 +124,19 @@ impl Pipeline {
             metrics,
             recipe,
         })
+    }
+
+    /// The `tracing` bridge for spans of `provider` (this pipeline's, or
+    /// another service's).
+    pub(crate) fn bridge(&self, provider: &SdkTracerProvider) -> SpanBridge {
+        let scope = opentelemetry::InstrumentationScope::builder("observability")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        SpanBridge::new(
+            provider.tracer_with_scope(scope),
+            self.recipe.settings.sampler.to_sdk(),
+            Arc::clone(&self.recipe.span_counts),
+        )
     }
 
     /// What this pipeline's sampler drops without looking at a span (see
@@ -322,6 +337,7 @@ impl Recipe {
     ) -> opentelemetry_sdk::trace::TracerProviderBuilder {
         SdkTracerProvider::builder()
             .with_resource(resource.clone())
+            .with_id_generator(HandoffIds::default())
             .with_sampler(CountingSampler {
                 inner: self.settings.sampler.to_sdk(),
                 counts: Arc::clone(&self.span_counts),

@@ -4,9 +4,6 @@
 
 use std::io::IsTerminal;
 
-use opentelemetry::InstrumentationScope;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Metadata};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
@@ -15,6 +12,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use observability_logging::{Format, LogLayer};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
+use crate::bridge::SpanBridge;
 use crate::config::{LogFormat, Settings};
 use crate::export::runtime::in_export_thread;
 
@@ -133,20 +131,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedWriter {
 
 pub(crate) fn build(
     settings: &Settings,
-    provider: Option<&SdkTracerProvider>,
+    bridge: Option<SpanBridge>,
     logger: Option<&opentelemetry_sdk::logs::SdkLoggerProvider>,
     writer: SharedWriter,
 ) -> Dispatch {
-    let otel = provider.map(|provider| {
-        let scope = InstrumentationScope::builder("observability")
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build();
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer_with_scope(scope))
-            .with_filter(TraceFilter {
-                span_level: settings.trace_level,
-                event_level: settings.span_event_level,
-            })
+    let otel = bridge.map(|bridge| {
+        bridge.with_filter(TraceFilter {
+            span_level: settings.trace_level,
+            event_level: settings.span_event_level,
+        })
     });
     let filter = || EnvFilter::builder().parse_lossy(&settings.log_filter);
     let (text, lines) = match settings.log_format {

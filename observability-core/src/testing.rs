@@ -55,8 +55,11 @@ impl SpanCapture {
     /// the guard drops. Nothing global changes, so tests can run in parallel.
     pub fn install(&self) -> CaptureGuard {
         let provider = self.tracer_provider();
-        let layer =
-            tracing_opentelemetry::layer().with_tracer(provider.tracer("observability-test"));
+        let layer = crate::bridge::SpanBridge::new(
+            provider.tracer("observability-test"),
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            std::sync::Arc::default(),
+        );
         let subscriber = tracing_subscriber::registry().with(layer);
         CaptureGuard {
             _default: tracing::subscriber::set_default(subscriber),

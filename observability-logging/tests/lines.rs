@@ -4,8 +4,8 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use observability_core::OpenTelemetrySpanExt;
 use observability_core::testing::SpanCapture;
+use observability_core::tracing_opentelemetry::OpenTelemetrySpanExt;
 use observability_logging::{Format, LogLayer, NonBlocking};
 use opentelemetry::trace::TracerProvider as _;
 use serde_json::Value;

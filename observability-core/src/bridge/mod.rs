@@ -1,0 +1,460 @@
+//! The bridge from `tracing` spans to OpenTelemetry spans in `init()`'s
+//! subscriber.
+//!
+//! What it keeps of the usual bridge (`tracing-opentelemetry`): every
+//! `tracing` span at or above the trace level is an OpenTelemetry span,
+//! child of the span or context current where it was made (or of its
+//! explicit parent, or of [`OpenTelemetrySpanExt::set_parent`]); its fields
+//! are attributes, `otel.name`, `otel.kind`, `otel.status_code` and
+//! `otel.status_description` set the name, kind and status; events inside
+//! are span events (an `ERROR` event sets the status to error); `follows_from`
+//! adds links; an entered span's context is current, so OpenTelemetry code,
+//! log lines and outgoing calls inside it see it; code location
+//! attributes (`code.file.path`, `code.module.name`, `code.line.number`).
+//!
+//! What it does differently, for speed: the sampler decides when the span
+//! is made, with the parent it has then (as the SDK's would, on the same
+//! trace id: roots get theirs from the bridge and the SDK takes it over), and
+//! a span it drops never reaches the SDK: entered, it is the span context the
+//! SDK would give it (the parent's trace and state, a new span id, not
+//! sampled), counted in `otel.sdk.span.started` like the SDK's. Fields are
+//! kept whatever the decision, so a span given another parent before it is
+//! first entered is decided again and records them all. It adds no
+//! `thread.*`, `target`, `busy_ns` or `idle_ns` attributes.
+
+mod ext;
+mod fields;
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{
+    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
+    TraceFlags, TraceId, Tracer as _,
+};
+use opentelemetry::{Context, ContextGuard, KeyValue};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
+};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+pub use ext::{OpenTelemetrySpanExt, SetParentError};
+
+use crate::metrics::SpanCounts;
+use fields::{EventFields, SpanFields};
+
+/// What every span of one bridge shares: the tracer its recorded spans
+/// start with, the sampler that decides first, and the counts of spans
+/// started.
+pub(crate) struct Shared {
+    tracer: SdkTracer,
+    sampler: Sampler,
+    counts: Arc<SpanCounts>,
+    ids: RandomIdGenerator,
+}
+
+/// The `tracing` layer.
+#[derive(Clone)]
+pub(crate) struct SpanBridge {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SpanBridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBridge").finish_non_exhaustive()
+    }
+}
+
+impl SpanBridge {
+    /// A bridge whose spans start with `tracer`, whose provider has
+    /// `sampler` (its sampler, without the counting) and [`HandoffIds`].
+    pub(crate) fn new(tracer: SdkTracer, sampler: Sampler, counts: Arc<SpanCounts>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                tracer,
+                sampler,
+                counts,
+                ids: RandomIdGenerator::default(),
+            }),
+        }
+    }
+}
+
+thread_local! {
+    /// The trace id the next root span the SDK builds on this thread takes:
+    /// the one the bridge decided on (see [`HandoffIds`]).
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+    /// The contexts of the spans entered on this thread, in order.
+    static ENTERED: RefCell<Vec<(u64, ContextGuard)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The id generator of the providers `init()` builds: random ids, except
+/// that a root span the bridge decided on takes the trace id the bridge's
+/// sampler saw, so that the SDK's sampler, which decides again, decides the
+/// same (a ratio sampler decides by trace id).
+#[derive(Debug, Default)]
+pub(crate) struct HandoffIds(RandomIdGenerator);
+
+impl IdGenerator for HandoffIds {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_TRACE_ID
+            .with(Cell::take)
+            .unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// A span the bridge made, kept in the span's extensions.
+enum State {
+    /// Not started: what it will start with (kept in the span's
+    /// extensions, which box it).
+    Pending(Pending),
+    /// Started: the context holding it (the SDK's span, or the span context
+    /// of a dropped one), and whether it records.
+    Started { cx: Context, recording: bool },
+    /// Being started, or closed.
+    Starting,
+}
+
+struct Pending {
+    shared: Arc<Shared>,
+    metadata: &'static Metadata<'static>,
+    parent: Context,
+    trace_id: TraceId,
+    /// Whether the sampler keeps it.
+    sampled: bool,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    status: Status,
+    /// When it was made; read only for a span the sampler keeps.
+    start: Option<SystemTime>,
+    attributes: Vec<KeyValue>,
+    events: Vec<opentelemetry::trace::Event>,
+    links: Vec<Link>,
+}
+
+impl Shared {
+    /// The sampler's decision for a span named `name` under `parent`, and
+    /// the trace id it decided on (the parent's, or a new one).
+    fn decide(&self, parent: &Context, name: &str) -> (TraceId, bool) {
+        let span = parent.span();
+        let psc = span.span_context();
+        let trace_id = if psc.is_valid() {
+            psc.trace_id()
+        } else {
+            self.ids.new_trace_id()
+        };
+        let result =
+            self.sampler
+                .should_sample(Some(parent), trace_id, name, &SpanKind::Internal, &[], &[]);
+        (trace_id, result.decision != SamplingDecision::Drop)
+    }
+}
+
+impl Pending {
+    /// Decides again under `parent` (a span given another parent).
+    fn reparent(&mut self, parent: Context) {
+        let (trace_id, sampled) = self.shared.decide(&parent, &self.name);
+        self.parent = parent;
+        self.trace_id = trace_id;
+        self.sampled = sampled;
+        if sampled && self.start.is_none() {
+            // Made under a parent that dropped it: it starts now.
+            self.start = Some(SystemTime::now());
+        }
+    }
+
+    /// Starts the span: through the SDK when the sampler keeps it, else as
+    /// the span context the SDK would give it.
+    fn start(self) -> (Context, bool) {
+        let p = self;
+        if !p.sampled {
+            p.shared.counts.count_drop();
+            let state = {
+                let span = p.parent.span();
+                span.span_context().trace_state().clone()
+            };
+            let sc = SpanContext::new(
+                p.trace_id,
+                p.shared.ids.new_span_id(),
+                TraceFlags::default(),
+                false,
+                state,
+            );
+            return (p.parent.with_remote_span_context(sc), false);
+        }
+        let mut attributes = p.attributes;
+        location(p.metadata, &mut attributes);
+        let mut builder = SpanBuilder::from_name(p.name)
+            .with_kind(p.kind)
+            .with_start_time(p.start.unwrap_or_else(SystemTime::now))
+            .with_attributes(attributes);
+        if !p.events.is_empty() {
+            builder = builder.with_events(p.events);
+        }
+        if !p.links.is_empty() {
+            builder = builder.with_links(p.links);
+        }
+        let root = !p.parent.span().span_context().is_valid();
+        if root {
+            NEXT_TRACE_ID.with(|next| next.set(Some(p.trace_id)));
+        }
+        let mut span = p.shared.tracer.build_with_context(builder, &p.parent);
+        if root {
+            NEXT_TRACE_ID.with(|next| next.set(None));
+        }
+        if p.status != Status::Unset {
+            span.set_status(p.status);
+        }
+        let recording = span.is_recording();
+        (p.parent.with_span(span), recording)
+    }
+}
+
+/// The code location attributes of a span.
+fn location(meta: &'static Metadata<'static>, attributes: &mut Vec<KeyValue>) {
+    if let Some(file) = meta.file() {
+        attributes.push(KeyValue::new("code.file.path", file));
+    }
+    if let Some(module) = meta.module_path() {
+        attributes.push(KeyValue::new("code.module.name", module));
+    }
+    if let Some(line) = meta.line() {
+        attributes.push(KeyValue::new("code.line.number", i64::from(line)));
+    }
+}
+
+/// The span's context, starting it if it has not started (not made
+/// current). `None` for a span this bridge did not make.
+fn context_of<S>(span: &SpanRef<'_, S>) -> Option<Context>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let pending = {
+        let mut extensions = span.extensions_mut();
+        let state = extensions.get_mut::<State>()?;
+        if let State::Started { cx, .. } = state {
+            return Some(cx.clone());
+        }
+        match state.take() {
+            State::Pending(pending) => pending,
+            _ => return None,
+        }
+    };
+    // Started without the extensions locked: the SDK and its processors
+    // may log.
+    let (cx, recording) = pending.start();
+    if let Some(state) = span.extensions_mut().get_mut::<State>() {
+        *state = State::Started {
+            cx: cx.clone(),
+            recording,
+        };
+    }
+    Some(cx)
+}
+
+impl State {
+    /// Takes the state out, in place (the registry clears the extensions of
+    /// a closed span itself; a removal and an insertion cost more).
+    fn take(&mut self) -> State {
+        std::mem::replace(self, State::Starting)
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for SpanBridge
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let parent = if let Some(parent) = attrs.parent() {
+            ctx.span(parent)
+                .and_then(|p| context_of(&p))
+                .unwrap_or_default()
+        } else if attrs.is_contextual() {
+            Context::current()
+        } else {
+            Context::new()
+        };
+        let metadata = attrs.metadata();
+        let mut fields = SpanFields::new(attrs.fields().len());
+        attrs.record(&mut fields);
+        let name = fields.name.take().unwrap_or(Cow::Borrowed(metadata.name()));
+        let (trace_id, sampled) = self.shared.decide(&parent, &name);
+        let pending = Pending {
+            shared: Arc::clone(&self.shared),
+            metadata,
+            parent,
+            trace_id,
+            sampled,
+            name,
+            kind: fields.kind.take().unwrap_or(SpanKind::Internal),
+            status: std::mem::take(&mut fields.status),
+            start: sampled.then(SystemTime::now),
+            attributes: fields.attributes,
+            events: Vec::new(),
+            links: Vec::new(),
+        };
+        span.extensions_mut().insert(State::Pending(pending));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut fields = SpanFields::new(values.len());
+        values.record(&mut fields);
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<State>() {
+            Some(State::Pending(p)) => {
+                if let Some(name) = fields.name {
+                    p.name = name;
+                }
+                if let Some(kind) = fields.kind {
+                    p.kind = kind;
+                }
+                if fields.status != Status::Unset {
+                    p.status = fields.status;
+                }
+                p.attributes.append(&mut fields.attributes);
+            }
+            Some(State::Started {
+                cx,
+                recording: true,
+            }) => {
+                let span = cx.span();
+                if let Some(name) = fields.name {
+                    span.update_name(name);
+                }
+                if fields.status != Status::Unset {
+                    span.set_status(fields.status);
+                }
+                span.set_attributes(fields.attributes);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
+        let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        let Some(follows) = context_of(&follows) else {
+            return;
+        };
+        let link = follows.span().span_context().clone();
+        if link.is_valid() {
+            add_link(&span, link, Vec::new());
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = event.parent().and_then(|id| ctx.span(id)).or_else(|| {
+            event
+                .is_contextual()
+                .then(|| ctx.lookup_current())
+                .flatten()
+        }) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let recording = match extensions.get_mut::<State>() {
+            Some(State::Pending(p)) => p.sampled,
+            Some(State::Started { recording, .. }) => *recording,
+            Some(State::Starting) | None => false,
+        };
+        if !recording {
+            return;
+        }
+        let meta = event.metadata();
+        let mut fields = EventFields::new(meta);
+        event.record(&mut fields);
+        let error = *meta.level() == tracing::Level::ERROR;
+        let otel_event = fields.into_event(meta);
+        match extensions.get_mut::<State>() {
+            Some(State::Pending(p)) => {
+                if error && p.status == Status::Unset {
+                    p.status = Status::error("");
+                }
+                p.events.push(otel_event);
+            }
+            Some(State::Started { cx, .. }) => {
+                let span = cx.span();
+                if error {
+                    span.set_status(Status::error(""));
+                }
+                span.add_event_with_timestamp(
+                    otel_event.name,
+                    otel_event.timestamp,
+                    otel_event.attributes,
+                );
+            }
+            Some(State::Starting) | None => {}
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let Some(cx) = context_of(&span) else {
+            return;
+        };
+        let guard = cx.attach();
+        ENTERED.with(|entered| entered.borrow_mut().push((id.into_u64(), guard)));
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let id = id.into_u64();
+        let guard = ENTERED.with(|entered| {
+            let mut entered = entered.borrow_mut();
+            let at = entered.iter().rposition(|(entered, _)| *entered == id)?;
+            Some(entered.remove(at))
+        });
+        // Detached after the list is released.
+        drop(guard);
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let state = span.extensions_mut().get_mut::<State>().map(State::take);
+        let (cx, recording) = match state {
+            Some(State::Started { cx, recording }) => (cx, recording),
+            Some(State::Pending(pending)) => pending.start(),
+            Some(State::Starting) | None => return,
+        };
+        if recording {
+            cx.span().end();
+        }
+    }
+}
+
+/// Adds a link to a span this bridge made (before it starts, or while it
+/// records).
+fn add_link<S>(span: &SpanRef<'_, S>, link: SpanContext, attributes: Vec<KeyValue>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut extensions = span.extensions_mut();
+    match extensions.get_mut::<State>() {
+        Some(State::Pending(p)) => p.links.push(Link::new(link, attributes, 0)),
+        Some(State::Started {
+            cx,
+            recording: true,
+        }) => cx.span().add_link(link, attributes),
+        _ => {}
+    }
+}
