@@ -231,3 +231,34 @@ fn ratio_decisions_follow_the_recorded_trace_ids() {
         assert_eq!(decision, SamplingDecision::RecordAndSample);
     }
 }
+
+/// What `#[instrument(err)]` writes (an ERROR event whose first field is
+/// `error`): an `exception` event and the span's error status, described.
+#[test]
+fn an_error_event_is_an_exception_and_the_status() {
+    #[derive(Debug)]
+    struct Declined;
+    impl std::fmt::Display for Declined {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("payment declined")
+        }
+    }
+    impl std::error::Error for Declined {}
+
+    #[tracing::instrument(err)]
+    fn charge_card() -> Result<(), Declined> {
+        Err(Declined)
+    }
+
+    let capture = SpanCapture::new();
+    let guard = telemetry(1.0, &capture);
+    tracing::dispatcher::with_default(guard.dispatch(), || {
+        let _ = charge_card();
+    });
+    let span = capture.span("charge_card").unwrap();
+    assert_eq!(span.status, Status::error("payment declined"));
+    let exception = span.events.iter().find(|e| e.name == "exception").unwrap();
+    assert!(exception.attributes.iter().any(|kv| {
+        kv.key.as_str() == "exception.message" && kv.value == Value::from("payment declined")
+    }));
+}

@@ -119,10 +119,14 @@ impl Visit for SpanFields {
 }
 
 /// An event's fields: `message` names it, the rest are attributes, after
-/// its level and target.
+/// its level and target. An `error` field before any message (what
+/// `#[instrument(err)]` and `error!(error = %e)` write) makes it an
+/// `exception` event (semantic conventions for exceptions) whose message is
+/// also the span's error status.
 pub(super) struct EventFields {
     name: Option<Cow<'static, str>>,
     attributes: Vec<KeyValue>,
+    error: Option<String>,
 }
 
 impl EventFields {
@@ -133,16 +137,30 @@ impl EventFields {
         Self {
             name: None,
             attributes,
+            error: None,
         }
     }
 
-    pub(super) fn into_event(self, meta: &'static Metadata<'static>) -> Event {
-        Event::new(
-            self.name.unwrap_or(Cow::Borrowed(meta.name())),
-            SystemTime::now(),
-            self.attributes,
-            0,
-        )
+    /// The event, and the error it reports (the span's status).
+    pub(super) fn into_event(self, meta: &'static Metadata<'static>) -> (Event, Option<String>) {
+        let name = match (&self.error, self.name) {
+            (Some(_), None) => Cow::Borrowed("exception"),
+            (_, Some(name)) => name,
+            (None, None) => Cow::Borrowed(meta.name()),
+        };
+        let event = Event::new(name, SystemTime::now(), self.attributes, 0);
+        (event, self.error)
+    }
+
+    /// An `error` field: the exception, when no message came first.
+    fn error(&mut self, field: &Field, text: String) -> bool {
+        if field.name() != "error" || self.name.is_some() || self.error.is_some() {
+            return false;
+        }
+        self.attributes
+            .push(KeyValue::new("exception.message", text.clone()));
+        self.error = Some(text);
+        true
     }
 }
 
@@ -150,7 +168,7 @@ impl Visit for EventFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.name = Some(Cow::Owned(value.to_owned()));
-        } else {
+        } else if !self.error(field, value.to_owned()) {
             self.attributes
                 .push(KeyValue::new(key(field), value.to_owned()));
         }
@@ -175,16 +193,16 @@ impl Visit for EventFields {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
-        self.attributes
-            .push(KeyValue::new("exception.message", text.clone()));
-        self.attributes.push(KeyValue::new(key(field), text));
+        if !self.error(field, text.clone()) {
+            self.attributes.push(KeyValue::new(key(field), text));
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let text = format!("{value:?}");
         if field.name() == "message" {
             self.name = Some(Cow::Owned(text));
-        } else {
+        } else if !self.error(field, text.clone()) {
             self.attributes.push(KeyValue::new(key(field), text));
         }
     }

@@ -7,7 +7,9 @@
 //! explicit parent, or of [`OpenTelemetrySpanExt::set_parent`]); its fields
 //! are attributes, `otel.name`, `otel.kind`, `otel.status_code` and
 //! `otel.status_description` set the name, kind and status; events inside
-//! are span events (an `ERROR` event sets the status to error); `follows_from`
+//! are span events (an `ERROR` event sets the status to error, and one
+//! whose first field is `error`, as `#[instrument(err)]` writes, is an
+//! `exception` event whose message describes the status); `follows_from`
 //! adds links; an entered span's context is current, so OpenTelemetry code,
 //! log lines and outgoing calls inside it see it; code location
 //! attributes (`code.file.path`, `code.module.name`, `code.line.number`).
@@ -380,19 +382,26 @@ where
         let meta = event.metadata();
         let mut fields = EventFields::new(meta);
         event.record(&mut fields);
-        let error = *meta.level() == tracing::Level::ERROR;
-        let otel_event = fields.into_event(meta);
+        let (otel_event, error) = fields.into_event(meta);
+        // An ERROR event makes the span an error; the error it reports is
+        // the status's description.
+        let status = match error {
+            Some(description) => Some(Status::error(description)),
+            None => (*meta.level() == tracing::Level::ERROR).then(|| Status::error("")),
+        };
         match extensions.get_mut::<State>() {
             Some(State::Pending(p)) => {
-                if error && p.status == Status::Unset {
-                    p.status = Status::error("");
+                if let Some(status) = status
+                    && (p.status == Status::Unset || error_without_description(&p.status))
+                {
+                    p.status = status;
                 }
                 p.events.push(otel_event);
             }
             Some(State::Started { cx, .. }) => {
                 let span = cx.span();
-                if error {
-                    span.set_status(Status::error(""));
+                if let Some(status) = status {
+                    span.set_status(status);
                 }
                 span.add_event_with_timestamp(
                     otel_event.name,
@@ -440,6 +449,11 @@ where
             cx.span().end();
         }
     }
+}
+
+/// Whether `status` is an error that does not say what went wrong.
+fn error_without_description(status: &Status) -> bool {
+    matches!(status, Status::Error { description } if description.is_empty())
 }
 
 /// Adds a link to a span this bridge made (before it starts, or while it
