@@ -23,6 +23,7 @@ use observability_http::{ClientLayer, ServerLayer};
 use tower::{Layer, Service};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
 
 /// Polls a future that completes without waiting (every service here does).
 fn ready<F: Future>(future: F) -> F::Output {
@@ -42,11 +43,15 @@ fn drain<B: http_body::Body>(body: B) {
 }
 
 fn request(traceparent: bool) -> Request<Full<Bytes>> {
+    request_with(traceparent.then_some(TRACEPARENT))
+}
+
+fn request_with(traceparent: Option<&str>) -> Request<Full<Bytes>> {
     let mut builder = Request::get("/hello")
         .header("host", "127.0.0.1:3000")
         .header("user-agent", "wrk");
-    if traceparent {
-        builder = builder.header("traceparent", TRACEPARENT);
+    if let Some(traceparent) = traceparent {
+        builder = builder.header("traceparent", traceparent);
     }
     builder.body(Full::new(Bytes::new())).unwrap()
 }
@@ -108,6 +113,33 @@ fn bench(c: &mut Criterion) {
             .build()
             .layer(tower::service_fn(hello));
         bench_call(&mut group, name, traced, || request(traceparent));
+    }
+
+    // A caller that did not sample, through the global tracer provider and
+    // propagator: as the layer did before `init()` registered what its
+    // sampler drops unseen (the SDK's non-recording span, the generic
+    // propagator), and with the shortcut `init()` sets up.
+    {
+        use observability_core::propagation::W3cPropagator;
+        use observability_core::propagation::sampling::{self, DropRule};
+        let guard = telemetry(1.0);
+        let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+        opentelemetry::global::set_tracer_provider(guard.tracer_provider().unwrap().clone());
+        sampling::set_global_drop_rule(None);
+        let through_sdk = ServerLayer::new().layer(tower::service_fn(hello));
+        bench_call(
+            &mut group,
+            "sampled_out_by_caller_through_sdk",
+            through_sdk,
+            || request_with(Some(UNSAMPLED)),
+        );
+        opentelemetry::global::set_text_map_propagator(W3cPropagator::new());
+        sampling::set_global_drop_rule(Some(DropRule::parent_based(std::sync::Arc::new(|| {}))));
+        let shortcut = ServerLayer::new().layer(tower::service_fn(hello));
+        bench_call(&mut group, "sampled_out_by_caller", shortcut, || {
+            request_with(Some(UNSAMPLED))
+        });
+        sampling::set_global_drop_rule(None);
     }
 
     // The approach of tracing-span middleware: one `tracing` span per request,
