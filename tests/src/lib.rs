@@ -1163,3 +1163,79 @@ pub fn black_hole() -> SocketAddr {
     });
     addr
 }
+
+/// Log lines a subscriber writes, kept in memory: give a clone to
+/// `Builder::log_writer`.
+#[derive(Clone, Debug, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
+
+impl LogBuffer {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+
+    /// Every line written so far, each parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// On a line that is not JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The first JSON line whose `message` is `message`.
+    ///
+    /// # Panics
+    ///
+    /// When there is none.
+    pub fn line_with(&self, message: &str) -> serde_json::Value {
+        let lines = self.json_lines();
+        lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .cloned()
+            .unwrap_or_else(|| panic!("no line {message:?} in {lines:?}"))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `router` on 127.0.0.1 (a port of its own) from a task of the
+/// current runtime; its address.
+///
+/// # Panics
+///
+/// When it cannot bind.
+pub async fn serve_router(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds to 127.0.0.1");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}

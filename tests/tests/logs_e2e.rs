@@ -3,56 +3,16 @@
 //! from a remote `traceparent`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http_body_util::BodyExt;
-use observability_tests::OtlpReceiver;
-use serde_json::Value;
+use observability_tests::{LogBuffer, OtlpReceiver};
 use tower::ServiceExt;
-use tracing_subscriber::fmt::MakeWriter;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
-
-impl Buffer {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-    fn line_with(&self, message: &str) -> Value {
-        self.lines()
-            .into_iter()
-            .find(|l| l["message"] == message)
-            .unwrap_or_else(|| panic!("no line {message:?} in {:?}", self.lines()))
-    }
-}
-
-fn telemetry(receiver: &OtlpReceiver, logs: &Buffer) -> observability_core::TelemetryGuard {
+fn telemetry(receiver: &OtlpReceiver, logs: &LogBuffer) -> observability_core::TelemetryGuard {
     let endpoint = receiver.http_endpoint();
     observability_core::builder()
         .env_lookup(move |name| match name {
@@ -70,7 +30,7 @@ fn telemetry(receiver: &OtlpReceiver, logs: &Buffer) -> observability_core::Tele
 #[test]
 fn log_lines_carry_the_ids_the_collector_receives() {
     let receiver = OtlpReceiver::start();
-    let logs = Buffer::default();
+    let logs = LogBuffer::default();
     let guard = telemetry(&receiver, &logs);
     tracing::dispatcher::with_default(guard.dispatch(), || {
         let _span = tracing::info_span!("checkout", cart.items = 3).entered();
@@ -100,7 +60,7 @@ fn log_lines_carry_the_ids_the_collector_receives() {
 #[tokio::test(flavor = "current_thread")]
 async fn handler_logs_carry_the_server_span_of_a_remote_parent() {
     let receiver = OtlpReceiver::start();
-    let logs = Buffer::default();
+    let logs = LogBuffer::default();
     let guard = telemetry(&receiver, &logs);
     let _d = tracing::dispatcher::set_default(guard.dispatch());
     opentelemetry::global::set_text_map_propagator(
@@ -158,7 +118,7 @@ fn logs_are_exported_over_otlp_with_their_trace_context() {
                 _ => None,
             })
             .service_name("orders")
-            .log_writer(Buffer::default())
+            .log_writer(LogBuffer::default())
             .build()
             .unwrap();
         tracing::dispatcher::with_default(guard.dispatch(), || {

@@ -18,22 +18,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use observability_http::{ClientLayer, DURATION_BOUNDARIES, ServerLayer};
-use observability_tests::{OtlpReceiver, hex, value_to_string};
+use observability_tests::{OtlpReceiver, hex, serve_router as serve, value_to_string};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
 use tower::ServiceExt;
 
 const REQUESTS: u64 = 7;
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    addr
-}
 
 fn guard(vars: &[(&str, &str)]) -> observability_core::TelemetryGuard {
     let map: HashMap<String, String> = vars

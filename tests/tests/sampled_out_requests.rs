@@ -11,9 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -26,11 +24,10 @@ use observability_core::OpenTelemetrySpanExt;
 use observability_core::opentelemetry::Context;
 use observability_core::opentelemetry::trace::TraceContextExt;
 use observability_http::{ClientLayer, ServerLayer};
-use observability_tests::{OtlpReceiver, value_to_string};
+use observability_tests::{LogBuffer, OtlpReceiver, serve_router as serve, value_to_string};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tracing_subscriber::fmt::MakeWriter;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
@@ -39,33 +36,17 @@ const CALLER: &str = "00f067aa0ba902b7";
 const TRACESTATE: &str = "vendor=v1,1tenant@sys@x=y";
 const BAGGAGE: &str = "user=alice";
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    addr
+/// A response's body, as JSON.
+async fn json_body<B>(response: http::Response<B>) -> Value
+where
+    B: axum::body::HttpBody,
+    B::Error: std::fmt::Debug,
+{
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&body).unwrap()
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Value {
@@ -96,11 +77,7 @@ async fn handler(echo: SocketAddr) -> String {
             )
             .await
             .unwrap();
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        serde_json::from_slice::<Value>(&body).unwrap()
+        json_body(response).await
     };
     let echoed = tracing::Instrument::instrument(outgoing, span.clone()).await;
     let mut message = HashMap::new();
@@ -128,18 +105,14 @@ async fn call(addr: SocketAddr, headers: &[(&str, &str)]) -> Value {
         .request(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    serde_json::from_slice(&body).unwrap()
+    json_body(response).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_dropped_unseen_keeps_the_callers_trace_everywhere() {
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.http_endpoint();
-    let logs = Buffer::default();
+    let logs = LogBuffer::default();
     let guard = observability_core::builder()
         .log_writer(logs.clone())
         .env_lookup(move |name| match name {
@@ -211,7 +184,7 @@ async fn a_request_dropped_unseen_keeps_the_callers_trace_everywhere() {
     assert_eq!(root["sampled"], true, "{root}");
     assert_ne!(root["trace_id"], TRACE);
 
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     let lines: Vec<Value> = logged
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -77,6 +77,29 @@ fn unsigned(value: u64) -> Value {
     i64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::from)
 }
 
+/// The typed values, the same for spans and events: attributes of their
+/// type (an unsigned value past `i64` as text).
+macro_rules! typed_fields {
+    () => {
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.attributes.push(KeyValue::new(key(field), value));
+        }
+
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.attributes
+                .push(KeyValue::new(key(field), unsigned(value)));
+        }
+
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.attributes.push(KeyValue::new(key(field), value));
+        }
+
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.attributes.push(KeyValue::new(key(field), value));
+        }
+    };
+}
+
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field.name(), value) {
@@ -85,22 +108,7 @@ impl Visit for SpanFields {
         }
     }
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.attributes
-            .push(KeyValue::new(key(field), unsigned(value)));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
+    typed_fields!();
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
@@ -174,22 +182,7 @@ impl Visit for EventFields {
         }
     }
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.attributes
-            .push(KeyValue::new(key(field), unsigned(value)));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.attributes.push(KeyValue::new(key(field), value));
-    }
+    typed_fields!();
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
