@@ -273,4 +273,64 @@ mod tests {
             }
         }
     }
+
+    /// Text that is often almost a `traceparent`, a `tracestate` or a
+    /// `baggage` value, and sometimes anything.
+    fn traceparent() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]",
+            2 => "[ \t]{0,1}0[0-2f]-[0-9a-fA-F]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[a-z0-9]{0,3})?[ \t]{0,1}",
+            1 => "00-0{32}-[0-9a-f]{16}-01",
+            1 => "\\PC{0,60}",
+        ]
+    }
+
+    fn tracestate() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "([a-z0-9][a-z0-9_*/@-]{0,6}=[!-+--<>-~]{1,6},){0,4}",
+            1 => "\\PC{0,40}",
+        ]
+    }
+
+    fn baggage() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "([a-z]{1,4}=[a-z0-9%]{0,6}(;p=1)?[ ,]{0,2}){0,4}",
+            1 => "\\PC{0,40}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the headers hold, the parts are what the composite
+        /// extracts: the same span context and the same headers sent on.
+        #[test]
+        fn parts_agree_with_the_composite_on_any_text(
+            tp in proptest::option::of(traceparent()),
+            ts in proptest::option::of(tracestate()),
+            bg in proptest::option::of(baggage()),
+        ) {
+            let mut carrier: HashMap<String, String> = HashMap::new();
+            for (k, v) in [("traceparent", &tp), ("tracestate", &ts), ("baggage", &bg)] {
+                if let Some(v) = v {
+                    carrier.insert(k.to_owned(), v.clone());
+                }
+            }
+            let expected = composite(true).extract(&carrier);
+            let got = W3cPropagator::new()
+                .extract_parts(&W3cHeaders {
+                    traceparent: tp.as_deref().map(str::as_bytes),
+                    tracestate: ts.as_deref(),
+                    baggage: bg.as_deref(),
+                })
+                .into_context();
+            let (got_sc, expected_sc) = (
+                got.span().span_context().clone(),
+                expected.span().span_context().clone(),
+            );
+            proptest::prop_assert_eq!(got_sc, expected_sc);
+            proptest::prop_assert_eq!(sent(&got), sent(&expected));
+        }
+    }
 }
