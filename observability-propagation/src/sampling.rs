@@ -14,12 +14,12 @@
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 
 /// The spans the global tracer provider's sampler drops unseen.
 #[derive(Clone)]
 pub struct DropRule {
-    unsampled_remote_parent: bool,
+    /// Every span, not only those under an unsampled remote parent.
     everything: bool,
     on_drop: Arc<dyn Fn() + Send + Sync>,
 }
@@ -27,7 +27,6 @@ pub struct DropRule {
 impl fmt::Debug for DropRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DropRule")
-            .field("unsampled_remote_parent", &self.unsampled_remote_parent)
             .field("everything", &self.everything)
             .finish_non_exhaustive()
     }
@@ -39,7 +38,6 @@ impl DropRule {
     /// way (spans started, by sampling result, are counted).
     pub fn parent_based(on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self {
-            unsampled_remote_parent: true,
             everything: false,
             on_drop,
         }
@@ -48,7 +46,6 @@ impl DropRule {
     /// A sampler that drops every span (`always_off`).
     pub fn everything(on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self {
-            unsampled_remote_parent: true,
             everything: true,
             on_drop,
         }
@@ -57,15 +54,26 @@ impl DropRule {
     /// Whether a span whose parent is `remote_parent` (the caller's span
     /// context, or `None` for a root) is dropped unseen.
     pub fn drops(&self, remote_parent: Option<&SpanContext>) -> bool {
-        self.everything
-            || (self.unsampled_remote_parent
-                && remote_parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled()))
+        self.everything || remote_parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled())
     }
 
     /// Counts one span dropped without a span being started.
     pub fn count_drop(&self) {
         (self.on_drop)();
     }
+}
+
+/// The span context the SDK gives a span its sampler dropped: `trace_id`
+/// (the parent's, or a new one for a root), a new `span_id`, flags `00`,
+/// local, and the parent's trace state. The W3C propagator still sends
+/// the caller's `random` flag, kept beside the context when extracted.
+pub fn dropped_span_context(
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<&SpanContext>,
+) -> SpanContext {
+    let state = parent.map(|p| p.trace_state().clone()).unwrap_or_default();
+    SpanContext::new(trace_id, span_id, TraceFlags::default(), false, state)
 }
 
 static RULE: RwLock<Option<DropRule>> = RwLock::new(None);

@@ -219,28 +219,14 @@ const HEX: [u8; 256] = {
     table
 };
 
-/// Decodes exactly `2 * N` lowercase hex digits.
+/// Two lowercase hex digits to their byte (the version and the flags).
 #[inline]
-fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
-    if hex.len() != 2 * N {
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let [hi, lo] = pair else {
         return None;
-    }
-    let mut out = [0u8; N];
-    if N.is_multiple_of(4) {
-        // Trace and span ids: eight digits at a time.
-        for (bytes, digits) in out.chunks_exact_mut(4).zip(hex.chunks_exact(8)) {
-            bytes.copy_from_slice(&decode_hex8(digits)?);
-        }
-        return Some(out);
-    }
-    // Any invalid digit sets the high bits of `bad`: one test at the end.
-    let mut bad = 0u8;
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
-        bad |= hi | lo;
-        *byte = (hi << 4) | (lo & 0x0f);
-    }
-    (bad & 0xf0 == 0).then_some(out)
+    };
+    let (hi, lo) = (HEX[usize::from(*hi)], HEX[usize::from(*lo)]);
+    ((hi | lo) & 0xf0 == 0).then_some((hi << 4) | lo)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -252,17 +238,10 @@ const fn at_least(x: u64, c: u8) -> u64 {
     x.wrapping_add(ONES * (0x80 - c as u64)) & HIGH_BITS
 }
 
-/// Eight lowercase hex digits to four bytes, all eight tested and converted
-/// at once as the lanes of one `u64`.
-#[inline]
-fn decode_hex8(digits: &[u8]) -> Option<[u8; 4]> {
-    let (bytes, bad) = hex8(u64::from_le_bytes(digits.try_into().ok()?));
-    (bad == 0).then_some(bytes)
-}
-
 /// The four bytes eight hex digits (the lanes of `x`) stand for, and a
 /// value that is not zero when one of them is not a lowercase hex digit
-/// (so that several can be tested with one branch).
+/// (so that several can be tested with one branch): all eight tested and
+/// converted at once as the lanes of one `u64`.
 #[inline(always)]
 fn hex8(x: u64) -> ([u8; 4], u64) {
     let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
@@ -322,7 +301,7 @@ fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
         return None;
     }
     // §3.2.2.1 (version): `ff` is forbidden.
-    let [version] = decode_hex::<1>(&bytes[0..2])?;
+    let version = hex_byte(&bytes[0..2])?;
     if version == 0xff {
         return None;
     }
@@ -338,7 +317,7 @@ fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
     }
     let (trace_id, span_id) = decode_ids(bytes[..55].try_into().ok()?)?;
     let (trace_id, span_id) = (TraceId::from_bytes(trace_id), SpanId::from_bytes(span_id));
-    let [flags] = decode_hex::<1>(&bytes[53..55])?;
+    let flags = hex_byte(&bytes[53..55])?;
     // §3.2.2.2 (trace-id) and §3.2.2.3 (parent-id): all zeros is invalid.
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
@@ -495,15 +474,17 @@ mod tests {
         }
     }
 
-    /// The digit-at-a-time reference for `decode_hex8`.
+    /// `hex8` of eight digits, `None` when one is not a lowercase digit.
+    fn decode_hex8(digits: &[u8; 8]) -> Option<[u8; 4]> {
+        let (bytes, bad) = hex8(u64::from_le_bytes(*digits));
+        (bad == 0).then_some(bytes)
+    }
+
+    /// The digit-at-a-time reference for `hex8`.
     fn by_table(digits: &[u8]) -> Option<[u8; 4]> {
         let mut out = [0u8; 4];
         for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-            let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
-            if (hi | lo) & 0xf0 != 0 {
-                return None;
-            }
-            *byte = (hi << 4) | lo;
+            *byte = hex_byte(pair)?;
         }
         Some(out)
     }

@@ -1122,71 +1122,12 @@ mod tests {
     }
 }
 
-/// Log lines written to memory, for tests that read what was logged.
-#[derive(Clone, Default)]
+/// Log lines written to memory, for tests that read what was logged: give
+/// a clone to `Builder::log_writer`.
+#[derive(Clone, Debug, Default)]
 pub struct MemoryLog(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl MemoryLog {
-    /// Everything written so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl std::io::Write for MemoryLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A collector that accepts connections, reads nothing back and never
-/// answers; its address.
-///
-/// # Panics
-///
-/// When it cannot bind to 127.0.0.1.
-pub fn black_hole() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let addr = listener.local_addr().expect("local address");
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    addr
-}
-
-/// Log lines a subscriber writes, kept in memory: give a clone to
-/// `Builder::log_writer`.
-#[derive(Clone, Debug, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> LogBuffer {
-        self.clone()
-    }
-}
-
-impl LogBuffer {
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&lock(&self.0)).into_owned()
@@ -1217,6 +1158,41 @@ impl LogBuffer {
             .cloned()
             .unwrap_or_else(|| panic!("no line {message:?} in {lines:?}"))
     }
+}
+
+impl std::io::Write for MemoryLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MemoryLog {
+    type Writer = MemoryLog;
+    fn make_writer(&'a self) -> MemoryLog {
+        self.clone()
+    }
+}
+
+/// A collector that accepts connections, reads nothing back and never
+/// answers; its address.
+///
+/// # Panics
+///
+/// When it cannot bind to 127.0.0.1.
+pub fn black_hole() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

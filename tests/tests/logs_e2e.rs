@@ -9,10 +9,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http_body_util::BodyExt;
-use observability_tests::{LogBuffer, OtlpReceiver};
+use observability_tests::{MemoryLog, OtlpReceiver};
 use tower::ServiceExt;
 
-fn telemetry(receiver: &OtlpReceiver, logs: &LogBuffer) -> observability_core::TelemetryGuard {
+fn telemetry(receiver: &OtlpReceiver, logs: &MemoryLog) -> observability_core::TelemetryGuard {
     let endpoint = receiver.http_endpoint();
     observability_core::builder()
         .env_lookup(move |name| match name {
@@ -30,7 +30,7 @@ fn telemetry(receiver: &OtlpReceiver, logs: &LogBuffer) -> observability_core::T
 #[test]
 fn log_lines_carry_the_ids_the_collector_receives() {
     let receiver = OtlpReceiver::start();
-    let logs = LogBuffer::default();
+    let logs = MemoryLog::default();
     let guard = telemetry(&receiver, &logs);
     tracing::dispatcher::with_default(guard.dispatch(), || {
         let _span = tracing::info_span!("checkout", cart.items = 3).entered();
@@ -60,7 +60,7 @@ fn log_lines_carry_the_ids_the_collector_receives() {
 #[tokio::test(flavor = "current_thread")]
 async fn handler_logs_carry_the_server_span_of_a_remote_parent() {
     let receiver = OtlpReceiver::start();
-    let logs = LogBuffer::default();
+    let logs = MemoryLog::default();
     let guard = telemetry(&receiver, &logs);
     let _d = tracing::dispatcher::set_default(guard.dispatch());
     opentelemetry::global::set_text_map_propagator(
@@ -118,7 +118,7 @@ fn logs_are_exported_over_otlp_with_their_trace_context() {
                 _ => None,
             })
             .service_name("orders")
-            .log_writer(LogBuffer::default())
+            .log_writer(MemoryLog::default())
             .build()
             .unwrap();
         tracing::dispatcher::with_default(guard.dispatch(), || {

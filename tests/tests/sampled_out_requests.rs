@@ -24,7 +24,7 @@ use observability_core::OpenTelemetrySpanExt;
 use observability_core::opentelemetry::Context;
 use observability_core::opentelemetry::trace::TraceContextExt;
 use observability_http::{ClientLayer, ServerLayer};
-use observability_tests::{LogBuffer, OtlpReceiver, serve_router as serve, value_to_string};
+use observability_tests::{MemoryLog, OtlpReceiver, serve_router as serve, value_to_string};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -112,7 +112,7 @@ async fn call(addr: SocketAddr, headers: &[(&str, &str)]) -> Value {
 async fn a_request_dropped_unseen_keeps_the_callers_trace_everywhere() {
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.http_endpoint();
-    let logs = LogBuffer::default();
+    let logs = MemoryLog::default();
     let guard = observability_core::builder()
         .log_writer(logs.clone())
         .env_lookup(move |name| match name {

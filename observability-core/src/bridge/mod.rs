@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{
-    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
-    TraceFlags, TraceId, Tracer as _,
+    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceId,
+    Tracer as _,
 };
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use opentelemetry_sdk::trace::{
@@ -50,6 +50,7 @@ pub use ext::{OpenTelemetrySpanExt, SetParentError};
 
 use crate::metrics::SpanCounts;
 use fields::{EventFields, SpanFields};
+use observability_propagation::sampling::dropped_span_context;
 
 /// What every span of one bridge shares: the tracer its recorded spans
 /// start with, the sampler that decides first, and the counts of spans
@@ -178,47 +179,43 @@ impl Pending {
     /// Starts the span: through the SDK when the sampler keeps it, else as
     /// the span context the SDK would give it.
     fn start(self) -> (Context, bool) {
-        let p = self;
-        if !p.sampled {
-            p.shared.counts.count_drop();
-            let state = {
-                let span = p.parent.span();
-                span.span_context().trace_state().clone()
+        if !self.sampled {
+            self.shared.counts.count_drop();
+            let sc = {
+                let span = self.parent.span();
+                dropped_span_context(
+                    self.trace_id,
+                    self.shared.ids.new_span_id(),
+                    Some(span.span_context()),
+                )
             };
-            let sc = SpanContext::new(
-                p.trace_id,
-                p.shared.ids.new_span_id(),
-                TraceFlags::default(),
-                false,
-                state,
-            );
-            return (p.parent.with_remote_span_context(sc), false);
+            return (self.parent.with_remote_span_context(sc), false);
         }
-        let mut attributes = p.attributes;
-        location(p.metadata, &mut attributes);
-        let mut builder = SpanBuilder::from_name(p.name)
-            .with_kind(p.kind)
-            .with_start_time(p.start.unwrap_or_else(SystemTime::now))
+        let mut attributes = self.attributes;
+        location(self.metadata, &mut attributes);
+        let mut builder = SpanBuilder::from_name(self.name)
+            .with_kind(self.kind)
+            .with_start_time(self.start.unwrap_or_else(SystemTime::now))
             .with_attributes(attributes);
-        if !p.events.is_empty() {
-            builder = builder.with_events(p.events);
+        if !self.events.is_empty() {
+            builder = builder.with_events(self.events);
         }
-        if !p.links.is_empty() {
-            builder = builder.with_links(p.links);
+        if !self.links.is_empty() {
+            builder = builder.with_links(self.links);
         }
-        let root = !p.parent.span().span_context().is_valid();
+        let root = !self.parent.span().span_context().is_valid();
         if root {
-            NEXT_TRACE_ID.with(|next| next.set(Some(p.trace_id)));
+            NEXT_TRACE_ID.with(|next| next.set(Some(self.trace_id)));
         }
-        let mut span = p.shared.tracer.build_with_context(builder, &p.parent);
+        let mut span = self.shared.tracer.build_with_context(builder, &self.parent);
         if root {
             NEXT_TRACE_ID.with(|next| next.set(None));
         }
-        if p.status != Status::Unset {
-            span.set_status(p.status);
+        if self.status != Status::Unset {
+            span.set_status(self.status);
         }
         let recording = span.is_recording();
-        (p.parent.with_span(span), recording)
+        (self.parent.with_span(span), recording)
     }
 }
 
@@ -371,10 +368,13 @@ where
             return;
         };
         let mut extensions = span.extensions_mut();
-        let recording = match extensions.get_mut::<State>() {
-            Some(State::Pending(p)) => p.sampled,
-            Some(State::Started { recording, .. }) => *recording,
-            Some(State::Starting) | None => false,
+        let Some(state) = extensions.get_mut::<State>() else {
+            return;
+        };
+        let recording = match state {
+            State::Pending(p) => p.sampled,
+            State::Started { recording, .. } => *recording,
+            State::Starting => false,
         };
         if !recording {
             return;
@@ -389,8 +389,8 @@ where
             Some(description) => Some(Status::error(description)),
             None => (*meta.level() == tracing::Level::ERROR).then(|| Status::error("")),
         };
-        match extensions.get_mut::<State>() {
-            Some(State::Pending(p)) => {
+        match state {
+            State::Pending(p) => {
                 if let Some(status) = status
                     && (p.status == Status::Unset || error_without_description(&p.status))
                 {
@@ -398,7 +398,7 @@ where
                 }
                 p.events.push(otel_event);
             }
-            Some(State::Started { cx, .. }) => {
+            State::Started { cx, .. } => {
                 let span = cx.span();
                 if let Some(status) = status {
                     span.set_status(status);
@@ -409,7 +409,7 @@ where
                     otel_event.attributes,
                 );
             }
-            Some(State::Starting) | None => {}
+            State::Starting => {}
         }
     }
 

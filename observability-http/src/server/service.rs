@@ -4,9 +4,8 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
 use observability_propagation::W3cPropagator;
-use opentelemetry::trace::{
-    Span, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState, Tracer,
-};
+use observability_propagation::sampling::dropped_span_context;
+use opentelemetry::trace::{Span, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
@@ -101,7 +100,11 @@ where
             && rule.drops(parent_span.as_ref())
         {
             rule.count_drop();
-            let cx = parent_rest.with_remote_span_context(dropped_child(parent_span.as_ref()));
+            let trace_id = parent_span
+                .as_ref()
+                .map_or_else(ids::trace_id, SpanContext::trace_id);
+            let child = dropped_span_context(trace_id, ids::span_id(), parent_span.as_ref());
+            let cx = parent_rest.with_remote_span_context(child);
             let future = {
                 let _attached = cx.clone().attach();
                 self.inner.call(request)
@@ -230,29 +233,6 @@ impl<S> ServerService<S> {
             );
         }
         (name, attributes)
-    }
-}
-
-/// The span context the SDK gives a span its sampler dropped (a new span
-/// id, flags `00`, the parent's trace and trace state, or a new trace under
-/// no parent), local: what the handler's spans and outgoing calls see. The
-/// W3C propagator still sends the caller's `random` flag, kept beside it.
-fn dropped_child(parent: Option<&SpanContext>) -> SpanContext {
-    match parent {
-        Some(p) => SpanContext::new(
-            p.trace_id(),
-            ids::span_id(),
-            TraceFlags::default(),
-            false,
-            p.trace_state().clone(),
-        ),
-        None => SpanContext::new(
-            ids::trace_id(),
-            ids::span_id(),
-            TraceFlags::default(),
-            false,
-            TraceState::default(),
-        ),
     }
 }
 
