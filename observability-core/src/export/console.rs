@@ -17,7 +17,7 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::{ExportFuture, Outcome, Sink};
+use super::{Batch, ExportFuture, Outcome, Sink};
 
 /// How long a trace whose root has ended waits for late spans.
 const LINGER: Duration = Duration::from_millis(300);
@@ -154,11 +154,11 @@ impl Sink for ConsoleSink {
         "console_span_exporter"
     }
 
-    fn export(&mut self, batch: Vec<SpanData>, _deadline: Instant) -> ExportFuture<'static> {
+    fn export(&mut self, batch: Batch, _deadline: Instant) -> ExportFuture<'static> {
         let now = Instant::now();
         let len = batch.len() as u64;
         let mut state = self.shared.state();
-        for span in batch {
+        for span in batch.into_spans() {
             let pending = state
                 .traces
                 .entry(span.span_context.trace_id())
@@ -568,13 +568,16 @@ mod tests {
                 .push(String::from_utf8_lossy(b).into_owned())
         }));
         let mut sink = shared.sink(&resource);
-        drop(sink.export(
-            vec![
-                span(1, 2, 1, "child", 1, 2),
-                span(2, 9, 0, "other root", 0, 1),
-            ],
-            Instant::now(),
-        ));
+        drop(
+            sink.export(
+                vec![
+                    span(1, 2, 1, "child", 1, 2),
+                    span(2, 9, 0, "other root", 0, 1),
+                ]
+                .into(),
+                Instant::now(),
+            ),
+        );
         sink.tick(false);
         assert!(out.lock().unwrap().is_empty(), "lingers for late spans");
         std::thread::sleep(LINGER);
@@ -586,7 +589,7 @@ mod tests {
             "only the trace with an ended root: {printed:?}"
         );
         assert!(printed[0].contains("other root"));
-        drop(sink.export(vec![span(1, 1, 0, "root", 0, 3)], Instant::now()));
+        drop(sink.export(vec![span(1, 1, 0, "root", 0, 3)].into(), Instant::now()));
         sink.tick(true);
         let printed = out.lock().unwrap().clone();
         assert_eq!(printed.len(), 2);
@@ -620,8 +623,14 @@ mod tests {
         };
         let mut gateway = shared.sink(&service("shop-gateway"));
         let mut worker = shared.sink(&service("shop-worker"));
-        drop(gateway.export(vec![span(1, 1, 0, "POST /orders", 0, 10)], Instant::now()));
-        drop(worker.export(vec![span(1, 2, 1, "process orders", 5, 20)], Instant::now()));
+        drop(gateway.export(
+            vec![span(1, 1, 0, "POST /orders", 0, 10)].into(),
+            Instant::now(),
+        ));
+        drop(worker.export(
+            vec![span(1, 2, 1, "process orders", 5, 20)].into(),
+            Instant::now(),
+        ));
         // A flush of one sink waits for the other: the worker's spans could
         // still be in its queue.
         gateway.tick(true);
@@ -647,12 +656,12 @@ mod tests {
 
         // A sink that goes away (its provider dropped) no longer holds the
         // others' flushes back, and the last one prints what is left.
-        drop(worker.export(vec![span(2, 3, 0, "orphan", 0, 1)], Instant::now()));
+        drop(worker.export(vec![span(2, 3, 0, "orphan", 0, 1)].into(), Instant::now()));
         drop(worker);
-        drop(gateway.export(vec![span(3, 4, 0, "late", 0, 1)], Instant::now()));
+        drop(gateway.export(vec![span(3, 4, 0, "late", 0, 1)].into(), Instant::now()));
         gateway.tick(true);
         assert_eq!(out.lock().unwrap().len(), 3);
-        drop(gateway.export(vec![span(4, 5, 0, "last", 0, 1)], Instant::now()));
+        drop(gateway.export(vec![span(4, 5, 0, "last", 0, 1)].into(), Instant::now()));
         drop(gateway);
         assert_eq!(
             out.lock().unwrap().len(),
@@ -667,12 +676,18 @@ mod tests {
         let mut sink = shared.sink(&Resource::builder_empty().with_service_name("svc").build());
         // Trace 1 started first and is still going (its root has not ended);
         // trace 2 started later and is done.
-        drop(sink.export(vec![span(1, 2, 1, "slow child", 0, 5)], Instant::now()));
-        drop(sink.export(vec![span(2, 9, 0, "fast", 10, 11)], Instant::now()));
+        drop(sink.export(
+            vec![span(1, 2, 1, "slow child", 0, 5)].into(),
+            Instant::now(),
+        ));
+        drop(sink.export(vec![span(2, 9, 0, "fast", 10, 11)].into(), Instant::now()));
         std::thread::sleep(LINGER);
         sink.tick(false);
         assert!(out.lock().unwrap().is_empty(), "the later trace waits");
-        drop(sink.export(vec![span(1, 1, 0, "slow root", 0, 400)], Instant::now()));
+        drop(sink.export(
+            vec![span(1, 1, 0, "slow root", 0, 400)].into(),
+            Instant::now(),
+        ));
         std::thread::sleep(LINGER);
         sink.tick(false);
         let printed = out.lock().unwrap().clone();

@@ -359,7 +359,7 @@ impl Encoder {
         headroom: usize,
         resource: &[u8],
         schema_url: &str,
-        spans: &[SpanData],
+        spans: &[Box<SpanData>],
     ) -> usize {
         // Two tags and two lengths of at most five bytes each.
         const OUTER_ROOM: usize = 12;
@@ -551,7 +551,10 @@ mod tests {
         root.parent_span_id = SpanId::INVALID;
         root.parent_span_is_remote = false;
         root.status = Status::Unset;
-        let spans = vec![span(&scope), root, span(&scope)];
+        let spans = vec![span(&scope), root, span(&scope)]
+            .into_iter()
+            .map(Box::new)
+            .collect::<Vec<_>>();
         let mut enc = Encoder;
         let resource_bytes = enc.resource(&resource);
         let mut out = Vec::new();
@@ -624,7 +627,7 @@ mod tests {
         tiny.links = SpanLinks::default();
         tiny.status = Status::Unset;
         tiny.name = "x".into();
-        let spans = vec![tiny.clone(), span(&scope), tiny];
+        let spans = [tiny.clone(), span(&scope), tiny].map(Box::new);
         let mut enc = Encoder;
         let resource = enc.resource(&Resource::builder_empty().build());
         let mut out = Vec::new();
@@ -649,7 +652,7 @@ mod tests {
         let scope = InstrumentationScope::builder("lib").build();
         let resource = Resource::builder_empty().with_service_name("svc").build();
         let long = "x".repeat(300);
-        let spans: Vec<SpanData> = (0..2000u64)
+        let spans: Vec<Box<SpanData>> = (0..2000u64)
             .map(|i| {
                 let mut s = span(&scope);
                 s.span_context = SpanContext::new(
@@ -660,7 +663,7 @@ mod tests {
                     TraceState::NONE,
                 );
                 s.attributes.push(KeyValue::new("long", long.clone()));
-                s
+                Box::new(s)
             })
             .collect();
         let mut enc = Encoder;

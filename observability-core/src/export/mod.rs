@@ -16,14 +16,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use opentelemetry_sdk::trace::SpanData;
-
 pub use error::{ExportFailures, FailureCause};
 pub use queue::ExportStats;
 
 pub(crate) use console::ConsoleShared;
 #[cfg(feature = "otlp-http")]
 pub(crate) use otlp::{MetricsSender, otlp_log_exporter, otlp_sink};
+pub(crate) use queue::Batch;
 
 /// How one export ended: of its spans, how many the destination accepted,
 /// how many were dropped as too large to send (alone over the request size
@@ -77,7 +76,7 @@ pub(crate) trait Sink: Send + 'static {
     /// [`Outcome`]. What needs the sink (encoding, bookkeeping) is done
     /// before this returns; the future only carries the batch to its
     /// destination, so that several can be in flight at once.
-    fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static>;
+    fn export(&mut self, batch: Batch, deadline: Instant) -> ExportFuture<'static>;
     /// Called after every scheduled export (`flush_all` false) and on flush
     /// and shutdown (`flush_all` true).
     fn tick(&mut self, _flush_all: bool) {}

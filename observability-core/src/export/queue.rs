@@ -2,8 +2,8 @@
 //! worker: bounded in spans and in bytes, allocated as it fills (not up
 //! front), with the counters behind [`ExportStats`].
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
@@ -117,10 +117,13 @@ pub(crate) enum Control {
     Shutdown { deadline: Instant, reply: Reply },
 }
 
-/// A queued span and its estimated encoded size.
+/// A queued span and its estimated encoded size. The span is boxed once,
+/// when it is queued, in a box an earlier export left ([`Boxes`]): the
+/// queue, the batch and the export move a pointer, not the span's 350
+/// bytes, and the queue's blocks stay small.
 #[derive(Debug)]
 pub(crate) struct Queued {
-    pub(crate) span: SpanData,
+    pub(crate) span: Box<SpanData>,
     pub(crate) bytes: usize,
 }
 
@@ -138,9 +141,151 @@ pub(crate) struct Bounds {
     pub(crate) batch_bytes: usize,
 }
 
+/// Boxes whose spans were exported, emptied, for the spans queued next: a
+/// span is boxed without going to the allocator, which serves a box freed
+/// on another thread (the export thread) slowly. At most `cap` are kept.
+#[derive(Debug)]
+pub(crate) struct Boxes {
+    free: SegQueue<Box<SpanData>>,
+    len: AtomicUsize,
+    cap: usize,
+}
+
+/// A span holding nothing on the heap: what an emptied box holds.
+fn empty_span() -> SpanData {
+    SpanData {
+        span_context: opentelemetry::trace::SpanContext::NONE,
+        parent_span_id: opentelemetry::trace::SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: opentelemetry::trace::SpanKind::Internal,
+        name: std::borrow::Cow::Borrowed(""),
+        start_time: std::time::SystemTime::UNIX_EPOCH,
+        end_time: std::time::SystemTime::UNIX_EPOCH,
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+        events: opentelemetry_sdk::trace::SpanEvents::default(),
+        links: opentelemetry_sdk::trace::SpanLinks::default(),
+        status: opentelemetry::trace::Status::Unset,
+        instrumentation_scope: opentelemetry::InstrumentationScope::default(),
+    }
+}
+
+impl Boxes {
+    fn new(cap: usize) -> Self {
+        Self {
+            free: SegQueue::new(),
+            len: AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    /// `span` in a box, a kept one when there is one.
+    fn boxed(&self, span: SpanData) -> Box<SpanData> {
+        match self.free.pop() {
+            Some(mut kept) => {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                // A kept box holds `empty_span()`, which owns nothing on the
+                // heap: there is nothing to drop.
+                std::mem::forget(std::mem::replace(&mut *kept, span));
+                kept
+            }
+            None => Box::new(span),
+        }
+    }
+
+    /// Drops the span in `boxed` (on this thread, the export thread) and
+    /// keeps the box if there is room.
+    fn recycle(&self, mut boxed: Box<SpanData>) {
+        if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
+            *boxed = empty_span();
+            self.free.push(boxed);
+        } else {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the span out of `boxed`, and keeps the box if there is room.
+    fn take(&self, mut boxed: Box<SpanData>) -> SpanData {
+        let span = std::mem::replace(&mut *boxed, empty_span());
+        self.recycle(boxed);
+        span
+    }
+}
+
+/// The spans of one export. Dropping it (when the export ends) empties
+/// their boxes for the spans queued next.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    // Boxed on purpose: the boxes go back to `Boxes` for reuse.
+    #[allow(clippy::vec_box)]
+    spans: Vec<Box<SpanData>>,
+    shared: Arc<Shared>,
+}
+
+impl Batch {
+    pub(crate) fn with_capacity(shared: Arc<Shared>, capacity: usize) -> Self {
+        Self {
+            spans: Vec::with_capacity(capacity),
+            shared,
+        }
+    }
+
+    pub(crate) fn push(&mut self, span: Box<SpanData>) {
+        self.spans.push(span);
+    }
+
+    /// The spans, taken out of their boxes.
+    pub(crate) fn into_spans(mut self) -> impl Iterator<Item = SpanData> {
+        let spans = std::mem::take(&mut self.spans);
+        let shared = Arc::clone(&self.shared);
+        spans.into_iter().map(move |boxed| shared.boxes.take(boxed))
+    }
+}
+
+#[cfg(test)]
+impl From<Vec<SpanData>> for Batch {
+    /// A batch of its own, for tests.
+    fn from(spans: Vec<SpanData>) -> Self {
+        let (control, _) = mpsc::unbounded_channel();
+        let bounds = Bounds {
+            spans: 1,
+            bytes: 1,
+            batch_spans: 1,
+            batch_bytes: 1,
+        };
+        Self {
+            spans: spans.into_iter().map(Box::new).collect(),
+            shared: Arc::new(Shared::new(bounds, control, "test")),
+        }
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = [Box<SpanData>];
+
+    fn deref(&self) -> &Self::Target {
+        &self.spans
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.spans
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for boxed in self.spans.drain(..) {
+            self.shared.boxes.recycle(boxed);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     queue: SegQueue<Queued>,
+    boxes: Boxes,
     len: AtomicUsize,
     bytes: AtomicUsize,
     pub(crate) bounds: Bounds,
@@ -175,6 +320,8 @@ impl Shared {
     ) -> Self {
         Self {
             queue: SegQueue::new(),
+            // Enough for the spans of one export in flight.
+            boxes: Boxes::new(bounds.batch_spans),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             bounds,
@@ -251,7 +398,10 @@ impl Shared {
             self.len.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Full);
         }
-        self.queue.push(Queued { span, bytes });
+        self.queue.push(Queued {
+            span: self.boxes.boxed(span),
+            bytes,
+        });
         Ok(())
     }
 
@@ -373,4 +523,68 @@ pub(crate) fn truncate_and_measure(span: &mut SpanData, limit: Option<usize>) ->
         bytes += 8 + description.len();
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::KeyValue;
+
+    use super::*;
+
+    fn shared(batch_spans: usize) -> Arc<Shared> {
+        let bounds = Bounds {
+            spans: 100,
+            bytes: 1 << 20,
+            batch_spans,
+            batch_bytes: 1 << 20,
+        };
+        let (control, _) = mpsc::unbounded_channel();
+        Arc::new(Shared::new(bounds, control, "test"))
+    }
+
+    fn span(name: &str, attributes: usize) -> SpanData {
+        let mut span = empty_span();
+        span.name = name.to_owned().into();
+        span.attributes = (0..attributes)
+            .map(|i| KeyValue::new(format!("key.{i}"), i as i64))
+            .collect();
+        span
+    }
+
+    fn batch_of(shared: &Arc<Shared>) -> Batch {
+        let mut batch = Batch::with_capacity(Arc::clone(shared), 8);
+        while let Some(queued) = shared.pop() {
+            batch.push(queued.span);
+        }
+        batch
+    }
+
+    #[test]
+    fn exported_boxes_are_kept_empty_up_to_the_cap_and_reused() {
+        let shared = shared(2);
+        for i in 0..3 {
+            assert!(shared.push(span(&format!("s{i}"), 4), 10).is_ok());
+        }
+        drop(batch_of(&shared));
+        // Three boxes came back; two are kept, holding nothing.
+        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
+        let kept = shared.boxes.free.pop().unwrap();
+        assert!(kept.name.is_empty() && kept.attributes.capacity() == 0);
+        shared.boxes.free.push(kept);
+        // The next spans take the kept boxes and hold what they were given.
+        assert!(shared.push(span("next", 1), 10).is_ok());
+        assert!(shared.push(span("after", 0), 10).is_ok());
+        assert!(shared.push(span("fresh", 2), 10).is_ok());
+        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
+        let batch = batch_of(&shared);
+        let names: Vec<&str> = batch.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["next", "after", "fresh"]);
+        let attributes: Vec<usize> = batch.iter().map(|s| s.attributes.len()).collect();
+        assert_eq!(attributes, [1, 0, 2]);
+        // Taken out of their boxes, the spans are whole; the boxes are kept.
+        let spans: Vec<SpanData> = batch.into_spans().collect();
+        assert_eq!(spans[2].name, "fresh");
+        assert_eq!(spans[2].attributes, span("fresh", 2).attributes);
+        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
+    }
 }

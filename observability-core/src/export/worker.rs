@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::queue::{Control, Queued, Shared};
-use super::{Outcome, Sink};
+use super::{Batch, Outcome, Sink};
 use crate::config::BatchSettings;
 use crate::scrub::Scrubber;
 
@@ -169,7 +169,7 @@ impl Worker {
     fn start(&mut self, count: usize, deadline: Option<Instant>) -> usize {
         let bounds = self.shared.bounds;
         let n = count.min(bounds.batch_spans);
-        let mut batch = Vec::with_capacity(n.min(1024));
+        let mut batch = Batch::with_capacity(Arc::clone(&self.shared), n.min(1024));
         let mut bytes = 0;
         while batch.len() < n {
             // A span taken from the queue is in flight until its export is

@@ -17,7 +17,7 @@ use super::transport::{Sent, Transport, Wire};
 use crate::config::OtlpSettings;
 use crate::export::encode::Encoder;
 use crate::export::error::{BuildError, ExportError};
-use crate::export::{ExportFuture, Outcome, Sink};
+use crate::export::{Batch, ExportFuture, Outcome, Sink};
 
 /// The gRPC method of the trace service.
 const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -71,7 +71,7 @@ impl Shared {
     /// Encodes `batch` into `body` (left empty for the next batch when
     /// uncompressed: the encoded batch becomes the request's body without
     /// a copy).
-    fn encode(&self, body: &mut Vec<u8>, batch: &[SpanData]) -> Result<Encoded, ExportError> {
+    fn encode(&self, body: &mut Vec<u8>, batch: &[Box<SpanData>]) -> Result<Encoded, ExportError> {
         let mut encoder = self.encoder;
         let headroom = self.transport.headroom();
         let start = encoder.request(body, headroom, &self.resource, &self.schema_url, batch);
@@ -89,7 +89,7 @@ impl Shared {
     /// counted. Every span ends up in the outcome.
     async fn deliver(
         self: Arc<Self>,
-        batch: Vec<SpanData>,
+        batch: Batch,
         first: Result<Encoded, ExportError>,
         deadline: tokio::time::Instant,
     ) -> Outcome {
@@ -152,7 +152,7 @@ impl Sink for HttpSink {
         }
     }
 
-    fn export(&mut self, batch: Vec<SpanData>, deadline: Instant) -> ExportFuture<'static> {
+    fn export(&mut self, batch: Batch, deadline: Instant) -> ExportFuture<'static> {
         let encoded = self.shared.encode(&mut self.body, &batch);
         let shared = Arc::clone(&self.shared);
         let deadline = deadline.min(Instant::now() + shared.transport.timeout);
