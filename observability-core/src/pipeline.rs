@@ -134,7 +134,7 @@ impl Pipeline {
             .build();
         SpanBridge::new(
             provider.tracer_with_scope(scope),
-            self.recipe.settings.sampler.to_sdk(),
+            self.recipe.settings.sampler.clone(),
             Arc::clone(&self.recipe.span_counts),
         )
     }

@@ -57,7 +57,7 @@ impl SpanCapture {
         let provider = self.tracer_provider();
         let layer = crate::bridge::SpanBridge::new(
             provider.tracer("observability-test"),
-            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            crate::config::SamplerSetting::AlwaysOn,
             std::sync::Arc::default(),
         );
         let subscriber = tracing_subscriber::registry().with(layer);

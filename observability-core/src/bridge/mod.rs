@@ -38,9 +38,7 @@ use opentelemetry::trace::{
     Tracer as _,
 };
 use opentelemetry::{Context, ContextGuard, KeyValue};
-use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
-};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;
@@ -48,6 +46,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 pub use ext::{OpenTelemetrySpanExt, SetParentError};
 
+use crate::config::SamplerSetting;
 use crate::metrics::SpanCounts;
 use fields::{EventFields, SpanFields};
 use observability_propagation::sampling::dropped_span_context;
@@ -57,7 +56,7 @@ use observability_propagation::sampling::dropped_span_context;
 /// started.
 pub(crate) struct Shared {
     tracer: SdkTracer,
-    sampler: Sampler,
+    sampler: SamplerSetting,
     counts: Arc<SpanCounts>,
     ids: RandomIdGenerator,
 }
@@ -77,7 +76,7 @@ impl fmt::Debug for SpanBridge {
 impl SpanBridge {
     /// A bridge whose spans start with `tracer`, whose provider has
     /// `sampler` (its sampler, without the counting) and [`HandoffIds`].
-    pub(crate) fn new(tracer: SdkTracer, sampler: Sampler, counts: Arc<SpanCounts>) -> Self {
+    pub(crate) fn new(tracer: SdkTracer, sampler: SamplerSetting, counts: Arc<SpanCounts>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 tracer,
@@ -146,9 +145,10 @@ struct Pending {
 }
 
 impl Shared {
-    /// The sampler's decision for a span named `name` under `parent`, and
-    /// the trace id it decided on (the parent's, or a new one).
-    fn decide(&self, parent: &Context, name: &str) -> (TraceId, bool) {
+    /// The sampler's decision for a span under `parent`, and the trace id
+    /// it decided on (the parent's, or a new one). The samplers `init()`
+    /// configures look at neither the name nor the attributes.
+    fn decide(&self, parent: &Context) -> (TraceId, bool) {
         let span = parent.span();
         let psc = span.span_context();
         let trace_id = if psc.is_valid() {
@@ -156,17 +156,45 @@ impl Shared {
         } else {
             self.ids.new_trace_id()
         };
-        let result =
-            self.sampler
-                .should_sample(Some(parent), trace_id, name, &SpanKind::Internal, &[], &[]);
-        (trace_id, result.decision != SamplingDecision::Drop)
+        (trace_id, keeps(&self.sampler, parent, trace_id))
     }
+}
+
+/// Whether `sampler` keeps a span under `parent` on `trace_id`: the
+/// decision the SDK's `Sampler::should_sample` makes for it (opentelemetry_sdk
+/// 0.33, `trace/sampler.rs`), without the result the SDK builds around it
+/// (the parent's trace state cloned, an attribute list).
+fn keeps(sampler: &SamplerSetting, parent: &Context, trace_id: TraceId) -> bool {
+    match sampler {
+        SamplerSetting::AlwaysOn => true,
+        SamplerSetting::AlwaysOff => false,
+        // The parent's flag whenever the parent context has a span, even an
+        // invalid one; the root sampler otherwise.
+        SamplerSetting::ParentBased(_) if parent.has_active_span() => {
+            parent.span().span_context().is_sampled()
+        }
+        SamplerSetting::ParentBased(root) => keeps(root, parent, trace_id),
+        SamplerSetting::Ratio(ratio) => ratio_keeps(*ratio, trace_id),
+    }
+}
+
+/// The SDK's trace id ratio decision: the trace id's low 63 bits below the
+/// ratio of 2^63.
+fn ratio_keeps(ratio: f64, trace_id: TraceId) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
+    let bytes = trace_id.to_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    (u64::from_be_bytes(low) >> 1) < bound
 }
 
 impl Pending {
     /// Decides again under `parent` (a span given another parent).
     fn reparent(&mut self, parent: Context) {
-        let (trace_id, sampled) = self.shared.decide(&parent, &self.name);
+        let (trace_id, sampled) = self.shared.decide(&parent);
         self.parent = parent;
         self.trace_id = trace_id;
         self.sampled = sampled;
@@ -290,7 +318,7 @@ where
         let mut fields = SpanFields::new(attrs.fields().len());
         attrs.record(&mut fields);
         let name = fields.name.take().unwrap_or(Cow::Borrowed(metadata.name()));
-        let (trace_id, sampled) = self.shared.decide(&parent, &name);
+        let (trace_id, sampled) = self.shared.decide(&parent);
         let pending = Pending {
             shared: Arc::clone(&self.shared),
             metadata,
@@ -470,5 +498,85 @@ where
             recording: true,
         }) => cx.span().add_link(link, attributes),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceFlags, TraceState};
+    use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
+
+    use super::*;
+
+    #[test]
+    fn keeps_what_the_sdk_sampler_keeps() {
+        let ratio = SamplerSetting::Ratio;
+        let parent_based = |s| SamplerSetting::ParentBased(Box::new(s));
+        let samplers = [
+            SamplerSetting::AlwaysOn,
+            SamplerSetting::AlwaysOff,
+            ratio(0.0),
+            ratio(0.25),
+            ratio(0.5),
+            ratio(1.0),
+            ratio(-1.0),
+            ratio(2.0),
+            parent_based(SamplerSetting::AlwaysOn),
+            parent_based(SamplerSetting::AlwaysOff),
+            parent_based(ratio(0.25)),
+            parent_based(parent_based(ratio(0.75))),
+        ];
+        let span_context = |flags: u8, remote: bool| {
+            SpanContext::new(
+                TraceId::from(7),
+                SpanId::from(9),
+                TraceFlags::new(flags),
+                remote,
+                TraceState::default(),
+            )
+        };
+        let parents = [
+            Context::new(),
+            Context::new().with_remote_span_context(span_context(1, true)),
+            Context::new().with_remote_span_context(span_context(0, true)),
+            Context::new().with_remote_span_context(span_context(3, false)),
+            Context::new().with_remote_span_context(SpanContext::empty_context()),
+        ];
+        // Trace ids spread over the range, and at the edges of the bounds.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut ids: Vec<u128> = (0..500)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                u128::from(state) << 64 | u128::from(state.rotate_left(17))
+            })
+            .collect();
+        for quarter in [0u64, 1 << 61, 1 << 62, 3 << 61, u64::MAX >> 1] {
+            let low = quarter << 1;
+            ids.extend([low.wrapping_sub(2), low, low | 1, low.wrapping_add(2)].map(u128::from));
+        }
+        ids.push(u128::MAX);
+        let mut kept = 0;
+        for sampler in &samplers {
+            for parent in &parents {
+                for &id in &ids {
+                    let trace_id = TraceId::from(id);
+                    let sdk = sampler
+                        .to_sdk()
+                        .should_sample(Some(parent), trace_id, "s", &SpanKind::Internal, &[], &[])
+                        .decision
+                        != SamplingDecision::Drop;
+                    assert_eq!(
+                        keeps(sampler, parent, trace_id),
+                        sdk,
+                        "{sampler:?} under {parent:?} on {trace_id}"
+                    );
+                    kept += usize::from(sdk);
+                }
+            }
+        }
+        // Both answers occur.
+        assert!(kept > 0 && kept < samplers.len() * parents.len() * ids.len());
     }
 }

@@ -614,7 +614,10 @@ mod tests {
         assert_eq!((status.code, status.message.as_str()), (2, "boom"));
         let r = &rs.scope_spans[1].spans[0];
         assert!(r.parent_span_id.is_empty(), "a root has no parent bytes");
-        assert_eq!((r.kind, r.start_time_unix_nano), (2, 1_700_000_000_123_456_789));
+        assert_eq!(
+            (r.kind, r.start_time_unix_nano),
+            (2, 1_700_000_000_123_456_789)
+        );
         assert_eq!(r.end_time_unix_nano - r.start_time_unix_nano, 5_000_000);
         assert!(r.status.is_none());
         assert_eq!(r.flags, 0x03 | 0x100);
