@@ -141,6 +141,10 @@ pub(crate) struct Bounds {
     pub(crate) batch_bytes: usize,
 }
 
+/// Emptied boxes kept at most: one export's worth of spans, up to 1.4 MB
+/// (a batch size set very large keeps no more than this after a burst).
+const MAX_KEPT_BOXES: usize = 4096;
+
 /// Boxes whose spans were exported, emptied, for the spans queued next: a
 /// span is boxed without going to the allocator, which serves a box freed
 /// on another thread (the export thread) slowly. At most `cap` are kept.
@@ -320,8 +324,7 @@ impl Shared {
     ) -> Self {
         Self {
             queue: SegQueue::new(),
-            // Enough for the spans of one export in flight.
-            boxes: Boxes::new(bounds.batch_spans),
+            boxes: Boxes::new(bounds.batch_spans.min(MAX_KEPT_BOXES)),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             bounds,
@@ -586,5 +589,7 @@ mod tests {
         assert_eq!(spans[2].name, "fresh");
         assert_eq!(spans[2].attributes, span("fresh", 2).attributes);
         assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
+        // A very large batch size keeps no more boxes than the bound.
+        assert_eq!(self::shared(1 << 20).boxes.cap, MAX_KEPT_BOXES);
     }
 }
