@@ -101,8 +101,14 @@ impl<'a> RequestHeaders<'a> {
         crate::grpc::is_grpc_content_type(self.content_type)
     }
 
+    #[cfg(test)]
     pub(crate) fn host(&self) -> Option<&'a str> {
         text(self.host)
+    }
+
+    /// `Host`, not yet read as text.
+    pub(crate) fn host_value(&self) -> Option<&'a HeaderValue> {
+        self.host
     }
 
     pub(crate) fn user_agent(&self) -> Option<&'a str> {

@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use http::HeaderValue;
+
 use crate::attributes::{ip_text, split_host_port};
 
 /// How many distinct `{method} {route}` names a process interns.
@@ -144,6 +146,20 @@ pub(crate) fn host(text: &str) -> (Arc<str>, Option<u16>) {
     })
 }
 
+/// [`host`] of a `Host` header's value, or `None` when it is not text
+/// (visible ASCII). The value is compared with the last host text as bytes
+/// first: that text was valid, so an equal value is too, and is not read as
+/// text again.
+pub(crate) fn host_header(value: &HeaderValue) -> Option<(Arc<str>, Option<u16>)> {
+    let last = RECENT.with(|r| match &r.borrow().host {
+        Some((raw, address, port)) if raw.as_bytes() == value.as_bytes() => {
+            Some((Arc::clone(address), *port))
+        }
+        _ => None,
+    });
+    last.or_else(|| value.to_str().ok().map(host))
+}
+
 /// The text of the peer's IP address, shared as in [`shared`].
 pub(crate) fn peer(ip: IpAddr) -> Arc<str> {
     RECENT.with(|r| {
@@ -208,6 +224,23 @@ mod tests {
         // Slots do not mix.
         assert_eq!(&*shared(Slot::Path, "wget"), "wget");
         assert_eq!(&*shared(Slot::UserAgent, "curl/8.5"), "curl/8.5");
+    }
+
+    #[test]
+    fn a_host_header_is_read_as_text_only_when_it_changes() {
+        let value = |bytes: &[u8]| HeaderValue::from_bytes(bytes).expect("a header value");
+        let first = host_header(&value(b"shop.example:8443")).expect("text");
+        assert_eq!(first, (Arc::from("shop.example"), Some(8443)));
+        // The same bytes: the same shared address.
+        let again = host_header(&value(b"shop.example:8443")).expect("text");
+        assert!(Arc::ptr_eq(&first.0, &again.0));
+        assert_eq!(
+            host_header(&value(b"api.example")),
+            Some((Arc::from("api.example"), None))
+        );
+        // Not visible ASCII: no host, and the last one stays.
+        assert_eq!(host_header(&value(b"caf\xc3\xa9.example")), None);
+        assert_eq!(host("api.example"), (Arc::from("api.example"), None));
     }
 
     #[test]

@@ -305,10 +305,10 @@ fn request_attributes<B>(
     let host = forwarded
         .host
         .or_else(|| headers.x_forwarded_host())
-        .or_else(|| headers.host())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
-    if let Some(host) = host {
-        let (address, port) = recent::host(host);
+        .map(recent::host)
+        .or_else(|| headers.host_value().and_then(recent::host_header))
+        .or_else(|| uri.authority().map(|a| recent::host(a.as_str())));
+    if let Some((address, port)) = host {
         if !address.is_empty() {
             attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address));
         }
