@@ -18,6 +18,11 @@
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
 #   PROTOCOL=grpc scripts/bench-http.sh ...   (default http/protobuf)
+#   PAIRED=1 scripts/bench-http.sh ...        (bare again before every case)
+#
+# On a host whose speed drifts within minutes, PAIRED=1 compares each case
+# with a bare run made just before it rather than with the round's first,
+# and the summary adds each case's median ratio over the rounds.
 #
 # Loopback only; each run is bounded by its duration.
 set -euo pipefail
@@ -122,12 +127,26 @@ row_format='%-6s %-28s %10s %6s %8s %6s %8s %6s %5s %8s %6s %8s %8s\n'
 printf "$row_format" round case "req/s" ratio "p99 us" ratio "cpu us" ratio busy "rss KiB" ratio "+KiB" spans
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
+# bare ROUND: runs bare, prints its row and keeps its numbers (b_rps,
+# b_p99, b_cpu, b_rss) for the ratios of the cases after it.
+bare() {
+    read -r b_rps b_p99 _ b_cpu b_busy b_rss < <(TP=$sampled_tp run bare bare)
+    # shellcheck disable=SC2059
+    printf "$row_format" "$1" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_busy%" \
+        "$b_rss" 1.00 0 ""
+    echo "bare|||||||$b_rps" >>"$work/rows"
+}
+
 # measure ROUND LABEL NAME MODE TRACEPARENT [exported]: runs one case and
-# prints its row with ratios to the round's bare run (b_rps, b_p99, b_cpu,
-# b_rss); with "exported", also the spans that reached the receiver.
+# prints its row with ratios to the last bare run (the round's, or with
+# PAIRED=1 one made just before); with "exported", also the spans that
+# reached the receiver.
 measure() {
     local round=$1 label=$2 name=$3 mode=$4 tp=$5 exported=${6:-}
     local before after spans="" rps p99 n cpu busy rss
+    if [ "${PAIRED:-0}" = 1 ]; then
+        bare "$round"
+    fi
     before=$(spans_received)
     read -r rps p99 n cpu busy rss < <(TP=$tp run "$name" "$mode")
     if [ -n "$exported" ]; then
@@ -144,11 +163,9 @@ measure() {
 }
 
 for round in $(seq "$rounds"); do
-    read -r b_rps b_p99 _ b_cpu b_busy b_rss < <(TP=$sampled_tp run bare bare)
-    # shellcheck disable=SC2059
-    printf "$row_format" "$round" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_busy%" \
-        "$b_rss" 1.00 0 ""
-    echo "bare|||||||$b_rps" >>"$work/rows"
+    if [ "${PAIRED:-0}" != 1 ]; then
+        bare "$round"
+    fi
 
     measure "$round" "identity layer" identity identity "$unsampled_tp"
     measure "$round" "layer, sampled, OTLP export" sampled layer "$sampled_tp" exported
@@ -166,12 +183,13 @@ exec 3>&-
 # rounds is the steadiest estimate of what each case can do.
 echo
 echo "over $rounds round(s), min-max of the ratios to bare (busy and +RSS as measured),"
-echo "and each case's best req/s over bare's best:"
+echo "each case's best req/s over bare's best, and the median of its req/s ratios:"
 awk -F'|' '
     $1 == "bare" { if ($8 > best_bare) best_bare = $8; next }
     !($1 in n) { order[++cases] = $1 }
     {
         n[$1]++
+        ratios[$1, n[$1]] = $2
         if ($7 > best[$1]) best[$1] = $7
         for (i = 2; i <= 6; i++) {
             if (n[$1] == 1 || $i < lo[$1, i]) lo[$1, i] = $i
@@ -179,11 +197,20 @@ awk -F'|' '
         }
     }
     END {
-        printf "%-28s %11s %11s %11s %9s %11s %6s\n", "case", "req/s", "p99", "cpu/req", "busy %", "+RSS KiB", "best"
+        printf "%-28s %11s %11s %11s %9s %11s %6s %6s\n", "case", "req/s", "p99", "cpu/req", "busy %", "+RSS KiB", "best", "median"
         for (c = 1; c <= cases; c++) {
             k = order[c]
             printf "%-28s", k
             for (i = 2; i <= 6; i++) printf " %5s-%-5s", lo[k, i], hi[k, i]
-            printf " %6.2f\n", best[k] / best_bare
+            # The median ratio: sorted by insertion (a few rounds).
+            m = n[k]
+            for (i = 1; i <= m; i++) sorted[i] = ratios[k, i] + 0
+            for (i = 2; i <= m; i++) {
+                v = sorted[i]
+                for (j = i - 1; j >= 1 && sorted[j] > v; j--) sorted[j + 1] = sorted[j]
+                sorted[j + 1] = v
+            }
+            median = m % 2 ? sorted[(m + 1) / 2] : (sorted[m / 2] + sorted[m / 2 + 1]) / 2
+            printf " %6.2f %6.2f\n", best[k] / best_bare, median
         }
     }' "$work/rows"
