@@ -21,10 +21,10 @@ pub(super) struct SpanFields {
 }
 
 impl SpanFields {
-    pub(super) fn new(fields: usize) -> Self {
+    /// Room for `fields` fields and `extra` attributes more.
+    pub(super) fn new(fields: usize, extra: usize) -> Self {
         Self {
-            // Room for the code location the span gets when it starts.
-            attributes: Vec::with_capacity(fields + 3),
+            attributes: Vec::with_capacity(fields + extra),
             name: None,
             kind: None,
             status: Status::Unset,

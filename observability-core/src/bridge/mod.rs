@@ -315,10 +315,13 @@ where
             Context::new()
         };
         let metadata = attrs.metadata();
-        let mut fields = SpanFields::new(attrs.fields().len());
+        let (trace_id, sampled) = self.shared.decide(&parent);
+        // A span that records gets its code location too; a dropped one
+        // keeps its fields only (and a span without fields allocates nothing).
+        let room = if sampled { 3 } else { 0 };
+        let mut fields = SpanFields::new(attrs.fields().len(), room);
         attrs.record(&mut fields);
         let name = fields.name.take().unwrap_or(Cow::Borrowed(metadata.name()));
-        let (trace_id, sampled) = self.shared.decide(&parent);
         let pending = Pending {
             shared: Arc::clone(&self.shared),
             metadata,
@@ -340,7 +343,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = SpanFields::new(values.len());
+        let mut fields = SpanFields::new(values.len(), 0);
         values.record(&mut fields);
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<State>() {

@@ -149,7 +149,7 @@ const MAX_KEPT_BOXES: usize = 4096;
 /// span is boxed without going to the allocator, which serves a box freed
 /// on another thread (the export thread) slowly. At most `cap` are kept.
 #[derive(Debug)]
-pub(crate) struct Boxes {
+struct Boxes {
     free: SegQueue<Box<SpanData>>,
     len: AtomicUsize,
     cap: usize,
