@@ -210,6 +210,43 @@ fn client_bench(c: &mut Criterion) {
             .layer(tower::service_fn(hello));
         bench_call(&mut group, name, traced, || client_request(grpc));
     }
+
+    // A call made while handling a request whose caller did not sample,
+    // through the global tracer provider: through the SDK, and with the
+    // shortcut `init()` sets up.
+    {
+        use observability_core::opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+        };
+        use observability_core::propagation::sampling::{self, DropRule};
+        let guard = telemetry(1.0);
+        let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+        opentelemetry::global::set_tracer_provider(guard.tracer_provider().unwrap().clone());
+        let caller = SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::default(),
+            true,
+            TraceState::NONE,
+        );
+        let _attached = opentelemetry::Context::new()
+            .with_remote_span_context(caller)
+            .attach();
+        sampling::set_global_drop_rule(None);
+        let through_sdk = ClientLayer::new().layer(tower::service_fn(hello));
+        bench_call(
+            &mut group,
+            "in_sampled_out_request_through_sdk",
+            through_sdk,
+            || client_request(false),
+        );
+        sampling::set_global_drop_rule(Some(DropRule::parent_based(std::sync::Arc::new(|| {}))));
+        let shortcut = ClientLayer::new().layer(tower::service_fn(hello));
+        bench_call(&mut group, "in_sampled_out_request", shortcut, || {
+            client_request(false)
+        });
+        sampling::set_global_drop_rule(None);
+    }
     group.finish();
 }
 

@@ -1,5 +1,5 @@
-//! Span and trace ids for the span contexts the server layer makes without
-//! the SDK (a request its sampler drops unseen): random, from a generator
+//! Span and trace ids for the span contexts the layers make without the
+//! SDK (a span its sampler drops unseen): random, from a generator
 //! per thread (SplitMix64) seeded from the standard library's random keys.
 //! Ids of spans that are never recorded only need to be unlikely to repeat.
 

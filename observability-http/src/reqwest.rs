@@ -66,14 +66,7 @@ fn instruments() -> &'static Instruments<ClientInstruments> {
 
 fn start(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Started {
     let metered = ClientRequest::start(instruments(), method, uri);
-    let cx = start_client_span(
-        tracer().get(),
-        &Default::default(),
-        method,
-        uri,
-        headers,
-        false,
-    );
+    let cx = start_client_span(tracer(), &Default::default(), method, uri, headers, false);
     Started { cx, metered }
 }
 

@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 use observability_propagation::sampling::{self, DropRule};
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::TracerProvider;
+use opentelemetry::trace::{SpanContext, TracerProvider};
+
+use crate::ids;
 
 #[derive(Clone)]
 pub(crate) struct TracerSource {
@@ -74,13 +76,26 @@ impl TracerSource {
         })
     }
 
-    pub(crate) fn get(&self) -> &BoxedTracer {
-        &self.resolved().tracer
-    }
-
     /// The tracer, and what its sampler drops unseen.
     pub(crate) fn with_drop_rule(&self) -> (&BoxedTracer, Option<&DropRule>) {
         let resolved = self.resolved();
         (&resolved.tracer, resolved.drop_rule.as_ref())
     }
+}
+
+/// The span context of a span `rule` drops under `parent` (the parent's
+/// span context, `None` for a root), counted as dropped: the one the SDK
+/// would give it (see [`sampling::dropped_span_context`]). `None` when the
+/// sampler has to be asked.
+pub(crate) fn dropped_child(rule: &DropRule, parent: Option<&SpanContext>) -> Option<SpanContext> {
+    if !rule.drops(parent) {
+        return None;
+    }
+    rule.count_drop();
+    let trace_id = parent.map_or_else(ids::trace_id, SpanContext::trace_id);
+    Some(sampling::dropped_span_context(
+        trace_id,
+        ids::span_id(),
+        parent,
+    ))
 }

@@ -1,11 +1,14 @@
-//! The server layer's shortcut for requests the sampler drops unseen
-//! (`always_off` here), under the globals `init()` installs: what a handler
-//! sees and sends is what it sees and sends when the layer asks the SDK
-//! (the rule cleared), for a sampled caller, a caller with the random flag,
-//! a `tracestate`, a request that starts a trace and one with two
-//! `traceparent` headers; and nothing records. One test: the globals are
-//! per process.
+//! The layers' shortcut for spans the sampler drops unseen (`always_off`
+//! here), under the globals `init()` installs: what a handler sees and
+//! sends, and what its outgoing call through the client layer carries, is
+//! what it is when the layers ask the SDK (the rule cleared), for a sampled
+//! caller, a caller with the random flag, a `tracestate`, a request that
+//! starts a trace and one with two `traceparent` headers; and nothing
+//! records. One test: the globals are per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -17,19 +20,40 @@ use observability_core::opentelemetry::Context;
 use observability_core::opentelemetry::trace::TraceContextExt;
 use observability_core::propagation::sampling;
 use observability_core::testing::SpanCapture;
-use observability_http::ServerLayer;
-use tower::ServiceExt;
+use observability_http::{ClientLayer, ServerLayer};
+use tower::{Layer, ServiceExt};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
 
-/// What the handler saw: its trace id, span id, whether sampled, and the
-/// `traceparent` and `tracestate` an outgoing call would carry.
-async fn seen(layer: ServerLayer, headers: &[(&str, &str)]) -> Vec<String> {
+/// The `traceparent` and `tracestate` a call through `client` carries.
+async fn outgoing(client: ClientLayer) -> [String; 2] {
+    let sent = Arc::new(Mutex::new(HeaderMap::new()));
+    let record = Arc::clone(&sent);
+    let service = client.layer(tower::service_fn(move |request: Request<Body>| {
+        *record.lock().unwrap() = request.headers().clone();
+        async { Ok::<_, Infallible>(http::Response::new(Body::empty())) }
+    }));
+    let request = Request::get("http://downstream/").body(Body::empty());
+    service.oneshot(request.unwrap()).await.unwrap();
+    let headers = sent.lock().unwrap().clone();
+    ["traceparent", "tracestate"].map(|name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    })
+}
+
+/// What the handler saw: its trace id, span id, whether sampled, the
+/// `traceparent` and `tracestate` it would send, and those its call
+/// through `client` sent.
+async fn seen(layer: ServerLayer, client: ClientLayer, headers: &[(&str, &str)]) -> Vec<String> {
     let app = Router::new()
         .route(
             "/",
-            get(|| async {
+            get(move || async move {
+                let [client_traceparent, client_tracestate] = outgoing(client).await;
                 let cx = Context::current();
                 let sc = cx.span().span_context().clone();
                 let mut out = HeaderMap::new();
@@ -46,6 +70,8 @@ async fn seen(layer: ServerLayer, headers: &[(&str, &str)]) -> Vec<String> {
                     sc.is_remote().to_string(),
                     text("traceparent"),
                     text("tracestate"),
+                    client_traceparent,
+                    client_tracestate,
                 ]
                 .join(" ")
             }),
@@ -80,6 +106,21 @@ fn comparable(mut seen: Vec<String>) -> Vec<String> {
     let own = seen[1].clone();
     let fresh = own != CALLER && own != "0000000000000000";
     seen[1] = format!("new span id: {fresh}");
+    // The client's span: its own id, sent as the parent.
+    if trace != TRACE {
+        seen[6] = seen[6].replace(&trace, "{new trace}");
+    }
+    let client = seen[6]
+        .len()
+        .checked_sub(19)
+        .map(|at| seen[6][at..at + 16].to_owned());
+    if let Some(client) = client {
+        assert!(
+            client != own && client != CALLER && client != "0000000000000000",
+            "the client's own span: {seen:?}"
+        );
+        seen[6] = seen[6].replace(&client, "{client}");
+    }
     if seen[4].len() == 55 {
         assert_eq!(&seen[4][36..52], own, "sent as the parent: {seen:?}");
         seen[4] = format!("{}-{}", &seen[4][..35], &seen[4][53..]);
@@ -109,9 +150,12 @@ async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
         vec![("traceparent", &sampled), ("traceparent", &random)],
     ];
     let shortcut = ServerLayer::new();
+    let client = ClientLayer::new();
     let mut fast = Vec::new();
     for case in &cases {
-        fast.push(comparable(seen(shortcut.clone(), case).await));
+        fast.push(comparable(
+            seen(shortcut.clone(), client.clone(), case).await,
+        ));
     }
     assert!(
         sampling::global_drop_rule().is_some(),
@@ -120,8 +164,9 @@ async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
     sampling::set_global_drop_rule(None);
     // A new layer resolves its tracer, and the rule, at its first request.
     let through_sdk = ServerLayer::new();
+    let client = ClientLayer::new();
     for (case, fast) in cases.iter().zip(&fast) {
-        let slow = comparable(seen(through_sdk.clone(), case).await);
+        let slow = comparable(seen(through_sdk.clone(), client.clone(), case).await);
         assert_eq!(fast, &slow, "{case:?}");
     }
     assert_eq!(fast[0][0], TRACE);
@@ -130,6 +175,14 @@ async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
     assert_eq!(fast[0][4], format!("00-{TRACE}-00"));
     assert_eq!(fast[1][4], format!("00-{TRACE}-02"), "random as received");
     assert_eq!(fast[1][5], "a=1,b=2");
+    assert_eq!(fast[0][6], format!("00-{TRACE}-{{client}}-00"));
+    assert_eq!(
+        fast[1][6],
+        format!("00-{TRACE}-{{client}}-02"),
+        "random as received"
+    );
+    assert_eq!(fast[1][7], "a=1,b=2");
+    assert_eq!(fast[2][6], "00-{new trace}-{client}-00");
     for root in [&fast[2], &fast[3]] {
         assert_eq!(root[0], "new trace id: true", "{root:?}");
         assert_eq!(root[4], "00-{new trace}-00", "{root:?}");

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{HeaderMap, Method, Request, Response, Uri};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use tower::Service;
@@ -15,6 +14,7 @@ use crate::body::ResponseBody;
 use crate::grpc;
 use crate::metrics::{ClientRequest, RpcCall};
 use crate::propagation::inject_context;
+use crate::tracer::{TracerSource, dropped_child};
 
 /// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ impl<S> ClientService<S> {
 /// Starts a CLIENT span for a request, child of the current context, and
 /// injects its context into `headers`. Returns the context holding the span.
 pub(crate) fn start_client_span(
-    tracer: &BoxedTracer,
+    tracer: &TracerSource,
     redaction: &attr::QueryRedaction,
     method: &Method,
     uri: &Uri,
@@ -40,6 +40,21 @@ pub(crate) fn start_client_span(
     grpc: bool,
 ) -> Context {
     let parent = Context::current();
+    let (tracer, drop_rule) = tracer.with_drop_rule();
+    // Under a parent the sampler drops whatever it says (one that was not
+    // sampled, under a parent-based sampler; any, under `always_off`): the
+    // span context the SDK would give the span, and no span, as the server
+    // layer does.
+    let dropped = drop_rule.and_then(|rule| {
+        let span = parent.span();
+        let psc = span.span_context();
+        dropped_child(rule, psc.is_valid().then_some(psc))
+    });
+    if let Some(child) = dropped {
+        let cx = parent.with_remote_span_context(child);
+        inject_context(&cx, headers);
+        return cx;
+    }
     let (method_name, method_original) = attr::method(method);
     let name: Cow<'static, str> = if grpc {
         Cow::Owned(uri.path().trim_start_matches('/').to_owned())
@@ -112,7 +127,7 @@ where
             (metered, None)
         };
         let cx = start_client_span(
-            self.config.tracer.get(),
+            &self.config.tracer,
             &self.config.query_redaction,
             &parts.method,
             &parts.uri,

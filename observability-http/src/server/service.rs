@@ -4,7 +4,6 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
 use observability_propagation::W3cPropagator;
-use observability_propagation::sampling::dropped_span_context;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
@@ -13,8 +12,9 @@ use super::ServerFuture;
 use super::layer::{Parent, ServerConfig};
 use crate::attributes::{self as attr, split_host_port};
 use crate::body::ResponseBody;
+use crate::grpc;
 use crate::propagation::extract_from;
-use crate::{grpc, ids};
+use crate::tracer::dropped_child;
 
 use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
@@ -96,14 +96,7 @@ where
         // sample, under a parent-based sampler; `always_off`) gets the span
         // context the SDK would give its span, and no span: nothing could
         // record on it.
-        if let Some(rule) = drop_rule
-            && rule.drops(parent_span.as_ref())
-        {
-            rule.count_drop();
-            let trace_id = parent_span
-                .as_ref()
-                .map_or_else(ids::trace_id, SpanContext::trace_id);
-            let child = dropped_span_context(trace_id, ids::span_id(), parent_span.as_ref());
+        if let Some(child) = drop_rule.and_then(|rule| dropped_child(rule, parent_span.as_ref())) {
             let cx = parent_rest.with_remote_span_context(child);
             let future = {
                 let _attached = cx.clone().attach();
