@@ -707,6 +707,14 @@ async fn client_span_injects_its_context_and_redacts_the_url() {
         Some("200")
     );
     assert_eq!(span.status, Status::Unset);
+    let address = |span: &SpanData| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "server.address")
+            .map(|kv| kv.value.clone())
+            .expect("server.address")
+    };
+    let first_address = address(&span);
 
     capture.clear();
     let request = Request::get("http://inventory.internal/missing")
@@ -727,6 +735,14 @@ async fn client_span_injects_its_context_and_redacts_the_url() {
     );
     assert_eq!(attr(&span, "error.type").as_deref(), Some("404"));
     assert_eq!(attr(&span, "server.port").as_deref(), Some("80"));
+    // Calls to the same address share its text instead of copying it.
+    assert!(
+        std::ptr::eq(
+            first_address.as_str().as_ptr(),
+            address(&span).as_str().as_ptr()
+        ),
+        "server.address shared between calls"
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use crate::body::ResponseBody;
 use crate::grpc;
 use crate::metrics::{ClientRequest, RpcCall};
 use crate::propagation::inject_context;
+use crate::server::recent::{self, Slot};
 use crate::tracer::{TracerSource, dropped_child};
 
 /// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.
@@ -82,7 +83,10 @@ pub(crate) fn start_client_span(
         if let Some(host) = host {
             let host = host.rsplit('@').next().unwrap_or(host);
             let (address, port) = split_host_port(host);
-            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+            attrs.push(KeyValue::new(
+                attr::SERVER_ADDRESS,
+                recent::shared(Slot::CalledAddress, address),
+            ));
             let port = port.or_else(|| attr::default_port(uri.scheme_str()));
             if let Some(port) = port {
                 attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));

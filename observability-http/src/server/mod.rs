@@ -10,7 +10,7 @@ mod future;
 mod headers;
 mod hook;
 mod layer;
-mod recent;
+pub(crate) mod recent;
 mod service;
 
 pub use future::ServerFuture;

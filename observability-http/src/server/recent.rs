@@ -1,6 +1,6 @@
-//! Text a server puts on span after span — the route, the host, the user
-//! agent, the peer's address — shared between spans instead of copied into
-//! each one.
+//! Text the layers put on span after span — the route, the host, the user
+//! agent, the peer's address, the address a client calls — shared between
+//! spans instead of copied into each one.
 //!
 //! A sampled span owns its strings until the export thread frees them, so a
 //! copy per span costs an allocation on the request's thread and a free on
@@ -10,10 +10,11 @@
 //!   path), never from a request, so their span names (`GET /orders/{id}`)
 //!   and `http.route` values are interned once per process as `'static`
 //!   text, up to [`ROUTE_LIMIT`] names; past that, spans get their own copy.
-//! - **Request text** (host, path, user agent, client address) comes from
-//!   clients, so it is never interned: each thread keeps only the last value
-//!   it saw per attribute, reference-counted, and a span whose value is the
-//!   same takes another count on it.
+//! - **Request text** (host, path, user agent, client address, and the
+//!   address an outgoing call goes to) can come from anyone, so it is never
+//!   interned: each thread keeps only the last value it saw per attribute,
+//!   reference-counted, and a span whose value is the same takes another
+//!   count on it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -77,9 +78,11 @@ pub(crate) enum Slot {
     Path = 0,
     UserAgent = 1,
     Client = 2,
+    /// The `server.address` of the client layer's calls.
+    CalledAddress = 3,
 }
 
-const SLOTS: usize = 3;
+const SLOTS: usize = 4;
 
 #[derive(Default)]
 struct Recent {
