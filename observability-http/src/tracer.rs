@@ -87,6 +87,7 @@ impl TracerSource {
 /// span context, `None` for a root), counted as dropped: the one the SDK
 /// would give it (see [`sampling::dropped_span_context`]). `None` when the
 /// sampler has to be asked.
+#[inline]
 pub(crate) fn dropped_child(rule: &DropRule, parent: Option<&SpanContext>) -> Option<SpanContext> {
     if !rule.drops(parent) {
         return None;
