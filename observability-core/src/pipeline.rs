@@ -147,9 +147,9 @@ impl Pipeline {
         let on_drop: Arc<dyn Fn() + Send + Sync> = Arc::new(move || counts.count_drop());
         match &self.recipe.settings.sampler {
             SamplerSetting::AlwaysOff => Some(DropRule::everything(on_drop)),
-            // The SDK's parent-based sampler drops under a remote parent that
-            // was not sampled (`remote_parent_not_sampled` is `AlwaysOff`
-            // unless set, and the variables cannot set it).
+            // The SDK's parent-based sampler drops under a parent that was
+            // not sampled, remote or local (`*_parent_not_sampled` are
+            // `AlwaysOff` unless set, and the variables cannot set them).
             SamplerSetting::ParentBased(_) => Some(DropRule::parent_based(on_drop)),
             SamplerSetting::AlwaysOn | SamplerSetting::Ratio(_) => None,
         }

@@ -8,6 +8,7 @@ mod grpc;
 mod ids;
 mod metrics;
 mod propagation;
+mod recent;
 #[cfg(any(feature = "reqwest", feature = "reqwest-0-12"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "reqwest", feature = "reqwest-0-12"))))]
 pub mod reqwest;

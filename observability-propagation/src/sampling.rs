@@ -1,15 +1,16 @@
 //! What the global tracer provider's sampler decides before it sees a span.
 //!
-//! A parent-based sampler drops every span whose remote parent was not
-//! sampled (the caller's `traceparent` flags say `00`), and `always_off`
-//! drops every span, whatever their names and attributes. Whoever installs
-//! the global tracer provider (`observability_core::init()`) registers
-//! that here, with a way to count what is dropped this way; a server layer
-//! reads it when it resolves its tracer and, for such a request, makes the
-//! child span context the sampler would have made (the caller's trace,
-//! flags and state, a new span id, not sampled) without starting a span
-//! that could only be dropped. Nothing downstream can tell the difference:
-//! the span would not have recorded.
+//! A parent-based sampler drops every span whose parent was not sampled
+//! (a caller whose `traceparent` flags say `00`, or a span of this process
+//! dropped that way), and `always_off` drops every span, whatever their
+//! names and attributes. Whoever installs the global tracer provider
+//! (`observability_core::init()`) registers that here, with a way to count
+//! what is dropped this way; the HTTP layers read it when they resolve
+//! their tracer and, for such a span, make the child span context the
+//! sampler would have made (the parent's trace, flags and state, a new span
+//! id, not sampled) without starting a span that could only be dropped.
+//! Nothing downstream can tell the difference: the span would not have
+//! recorded.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -19,7 +20,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 /// The spans the global tracer provider's sampler drops unseen.
 #[derive(Clone)]
 pub struct DropRule {
-    /// Every span, not only those under an unsampled remote parent.
+    /// Every span, not only those under an unsampled parent.
     everything: bool,
     on_drop: Arc<dyn Fn() + Send + Sync>,
 }
@@ -33,9 +34,9 @@ impl fmt::Debug for DropRule {
 }
 
 impl DropRule {
-    /// A parent-based sampler: spans under a remote parent that was not
-    /// sampled are dropped. `on_drop` is called for each span dropped this
-    /// way (spans started, by sampling result, are counted).
+    /// A parent-based sampler: spans under a parent (remote or local) that
+    /// was not sampled are dropped. `on_drop` is called for each span
+    /// dropped this way (spans started, by sampling result, are counted).
     pub fn parent_based(on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self {
             everything: false,
@@ -51,10 +52,10 @@ impl DropRule {
         }
     }
 
-    /// Whether a span whose parent is `remote_parent` (the caller's span
-    /// context, or `None` for a root) is dropped unseen.
-    pub fn drops(&self, remote_parent: Option<&SpanContext>) -> bool {
-        self.everything || remote_parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled())
+    /// Whether a span whose parent is `parent` (its valid span context, or
+    /// `None` for a root) is dropped unseen.
+    pub fn drops(&self, parent: Option<&SpanContext>) -> bool {
+        self.everything || parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled())
     }
 
     /// Counts one span dropped without a span being started.

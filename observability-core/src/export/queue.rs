@@ -250,16 +250,9 @@ impl Batch {
 impl From<Vec<SpanData>> for Batch {
     /// A batch of its own, for tests.
     fn from(spans: Vec<SpanData>) -> Self {
-        let (control, _) = mpsc::unbounded_channel();
-        let bounds = Bounds {
-            spans: 1,
-            bytes: 1,
-            batch_spans: 1,
-            batch_bytes: 1,
-        };
         Self {
             spans: spans.into_iter().map(Box::new).collect(),
-            shared: Arc::new(Shared::new(bounds, control, "test")),
+            shared: tests::shared(1),
         }
     }
 }
@@ -534,7 +527,8 @@ mod tests {
 
     use super::*;
 
-    fn shared(batch_spans: usize) -> Arc<Shared> {
+    /// A queue of 100 spans with batches of `batch_spans`, for tests.
+    pub(super) fn shared(batch_spans: usize) -> Arc<Shared> {
         let bounds = Bounds {
             spans: 100,
             bytes: 1 << 20,

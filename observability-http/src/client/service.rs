@@ -14,7 +14,7 @@ use crate::body::ResponseBody;
 use crate::grpc;
 use crate::metrics::{ClientRequest, RpcCall};
 use crate::propagation::inject_context;
-use crate::server::recent::{self, Slot};
+use crate::recent::{self, Slot};
 use crate::tracer::{TracerSource, dropped_child};
 
 /// The service a [`ClientLayer`](super::ClientLayer) wraps around `S`.

@@ -10,7 +10,6 @@ mod future;
 mod headers;
 mod hook;
 mod layer;
-pub(crate) mod recent;
 mod service;
 
 pub use future::ServerFuture;

@@ -18,8 +18,8 @@ use crate::tracer::dropped_child;
 
 use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
-use super::recent::{self, Slot};
 use crate::metrics::{RpcCall, ServerRequest};
+use crate::recent::{self, Slot};
 
 /// Attributes a server span usually carries (request and response).
 const ATTRIBUTE_CAPACITY: usize = 16;

@@ -135,18 +135,13 @@ pub(crate) fn shared(slot: Slot, text: &str) -> Arc<str> {
 /// The address and port in a `Host`-style `host[:port]`, the address
 /// shared as in [`shared`].
 pub(crate) fn host(text: &str) -> (Arc<str>, Option<u16>) {
-    RECENT.with(|r| {
-        let mut r = r.borrow_mut();
-        if let Some((raw, address, port)) = &r.host
-            && **raw == *text
-        {
-            return (Arc::clone(address), *port);
-        }
-        let (address, port) = split_host_port(text);
-        let address: Arc<str> = Arc::from(address);
-        r.host = Some((text.into(), Arc::clone(&address), port));
-        (address, port)
-    })
+    if let Some(last) = last_host(text.as_bytes()) {
+        return last;
+    }
+    let (address, port) = split_host_port(text);
+    let address: Arc<str> = Arc::from(address);
+    RECENT.with(|r| r.borrow_mut().host = Some((text.into(), Arc::clone(&address), port)));
+    (address, port)
 }
 
 /// [`host`] of a `Host` header's value, or `None` when it is not text
@@ -154,13 +149,16 @@ pub(crate) fn host(text: &str) -> (Arc<str>, Option<u16>) {
 /// first: that text was valid, so an equal value is too, and is not read as
 /// text again.
 pub(crate) fn host_header(value: &HeaderValue) -> Option<(Arc<str>, Option<u16>)> {
-    let last = RECENT.with(|r| match &r.borrow().host {
-        Some((raw, address, port)) if raw.as_bytes() == value.as_bytes() => {
-            Some((Arc::clone(address), *port))
-        }
+    last_host(value.as_bytes()).or_else(|| value.to_str().ok().map(host))
+}
+
+/// The address and port of the last host text this thread saw, when `raw`
+/// is that text.
+fn last_host(raw: &[u8]) -> Option<(Arc<str>, Option<u16>)> {
+    RECENT.with(|r| match &r.borrow().host {
+        Some((last, address, port)) if last.as_bytes() == raw => Some((Arc::clone(address), *port)),
         _ => None,
-    });
-    last.or_else(|| value.to_str().ok().map(host))
+    })
 }
 
 /// The text of the peer's IP address, shared as in [`shared`].
