@@ -176,12 +176,16 @@ impl TelemetryGuard {
         &self.propagator
     }
 
-    /// Installs the propagators globally, and what the sampler drops
-    /// unseen (for the server layer's shortcut).
+    /// Installs the propagators globally, what the sampler drops unseen,
+    /// and how the provider's spans start without its tracer (for the HTTP
+    /// layers' shortcuts).
     pub(crate) fn install_globally(&self) {
         crate::propagation::install_global(&self.propagator_kinds);
         observability_propagation::sampling::set_global_drop_rule(
             self.pipeline.as_ref().and_then(Pipeline::drop_rule),
+        );
+        observability_propagation::starter::set_global_span_starter(
+            self.pipeline.as_ref().and_then(Pipeline::span_starter),
         );
     }
 

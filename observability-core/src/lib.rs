@@ -3,6 +3,7 @@
 
 mod bridge;
 mod config;
+mod direct;
 pub mod env;
 mod error;
 mod export;

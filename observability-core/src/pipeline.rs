@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor};
 
 use crate::bridge::{HandoffIds, SpanBridge};
 use crate::config::SamplerSetting;
 use crate::config::{Exporter, Settings};
+use crate::direct::{DirectStarter, Ends};
 use crate::export::error::BuildError;
 use crate::export::processor::QueueProcessor;
 use crate::export::queue::{Reply, Shared};
@@ -20,6 +21,7 @@ use crate::export::{ConsoleShared, ExportStats, Sink};
 use crate::metrics::{CountingSampler, MetricsPipeline, SpanCounts};
 use crate::scrub::Scrubber;
 use observability_propagation::sampling::DropRule;
+use observability_propagation::starter::SpanStarter;
 
 /// The console prints sooner than OTLP batches unless told otherwise.
 const CONSOLE_SCHEDULE_DELAY: Duration = Duration::from_millis(200);
@@ -39,6 +41,9 @@ pub(crate) struct Pipeline {
     /// What another service of this process needs to export like the main
     /// one.
     recipe: Recipe,
+    /// The main provider's processors, for spans started without its
+    /// tracer.
+    ends: Arc<Ends>,
 }
 
 #[derive(Debug)]
@@ -81,14 +86,17 @@ impl Pipeline {
         };
         let mut builder = recipe.provider_builder(&settings.resource);
         let mut processors = Vec::new();
+        let mut ends: Vec<Arc<dyn SpanProcessor>> = Vec::new();
         if let Some(runtime) = &runtime {
             for (processor, shared) in recipe.processors(&settings.resource, runtime, warnings) {
-                builder = builder.with_span_processor(processor);
+                ends.push(Arc::new(processor));
                 processors.push(shared);
             }
         }
-        for processor in extra {
-            builder = builder.with_span_processor(BoxedProcessor(processor));
+        ends.extend(extra.into_iter().map(Arc::from));
+        let (ends, installed) = Ends::new(ends);
+        for processor in installed {
+            builder = builder.with_span_processor(processor);
         }
         let logs = match (&settings.logs, &runtime) {
             (Some(logs), Some(runtime)) => match otlp_logs(logs, settings, runtime) {
@@ -123,6 +131,7 @@ impl Pipeline {
             processors,
             metrics,
             recipe,
+            ends,
         })
     }
 
@@ -153,6 +162,21 @@ impl Pipeline {
             SamplerSetting::ParentBased(_) => Some(DropRule::parent_based(on_drop)),
             SamplerSetting::AlwaysOn | SamplerSetting::Ratio(_) => None,
         }
+    }
+
+    /// How the layers start this pipeline's spans without its tracer (see
+    /// [`observability_propagation::starter`]); `None` when no processor
+    /// would see them.
+    pub(crate) fn span_starter(&self) -> Option<Arc<dyn SpanStarter>> {
+        if self.ends.is_empty() {
+            return None;
+        }
+        Some(Arc::new(DirectStarter::new(
+            self.recipe.settings.sampler.clone(),
+            Arc::clone(&self.recipe.span_counts),
+            self.recipe.settings.limits,
+            Arc::clone(&self.ends),
+        )))
     }
 
     /// A tracer provider for another service of this process: the same
@@ -451,24 +475,5 @@ fn otlp(
     {
         let _ = (settings, resource, runtime);
         Err(NO_OTLP)
-    }
-}
-
-/// Lets boxed processors (the testing capture) join the provider.
-#[derive(Debug)]
-struct BoxedProcessor(Box<dyn opentelemetry_sdk::trace::SpanProcessor>);
-
-impl opentelemetry_sdk::trace::SpanProcessor for BoxedProcessor {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.0.on_start(span, cx);
-    }
-    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
-        self.0.on_end(span);
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
     }
 }

@@ -1,14 +1,16 @@
 //! Where the layers get their tracer: the global provider (resolved at the
 //! first request, so a layer built before `init()` still works), or a
 //! provider given to the builder. With the global provider comes what its
-//! sampler drops unseen, as registered by whoever installed it
-//! ([`observability_propagation::sampling`]).
+//! sampler drops unseen and how its spans start without the tracer, as
+//! registered by whoever installed it ([`observability_propagation::sampling`],
+//! [`observability_propagation::starter`]).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use observability_propagation::sampling::{self, DropRule};
+use observability_propagation::starter::{self, SpanStarter};
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanContext, TracerProvider};
@@ -21,10 +23,12 @@ pub(crate) struct TracerSource {
     tracer: Arc<OnceLock<Resolved>>,
 }
 
-/// A tracer, and what its provider's sampler drops unseen when known.
+/// A tracer, and when known what its provider's sampler drops unseen and
+/// how its spans start without it.
 struct Resolved {
     tracer: BoxedTracer,
     drop_rule: Option<DropRule>,
+    starter: Option<(Arc<dyn SpanStarter>, InstrumentationScope)>,
 }
 
 impl fmt::Debug for TracerSource {
@@ -62,6 +66,7 @@ impl TracerSource {
         let _ = cell.set(Resolved {
             tracer,
             drop_rule: None,
+            starter: None,
         });
         Self {
             scope: scope_name,
@@ -72,8 +77,16 @@ impl TracerSource {
     fn resolved(&self) -> &Resolved {
         self.tracer.get_or_init(|| Resolved {
             drop_rule: sampling::global_drop_rule(),
+            starter: starter::global_span_starter().map(|s| (s, scope(self.scope))),
             tracer: opentelemetry::global::tracer_with_scope(scope(self.scope)),
         })
+    }
+
+    /// How the provider's spans start without its tracer, and the scope
+    /// they are of, when known (see [`starter`]).
+    pub(crate) fn starter(&self) -> Option<(&dyn SpanStarter, &InstrumentationScope)> {
+        let (starter, scope) = self.resolved().starter.as_ref()?;
+        Some((starter.as_ref(), scope))
     }
 
     /// The tracer, and what its sampler drops unseen.

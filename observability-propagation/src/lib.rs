@@ -18,6 +18,7 @@ mod ottrace;
 #[cfg(any(feature = "jaeger", feature = "ottrace"))]
 mod prefixed_baggage;
 pub mod sampling;
+pub mod starter;
 mod trace_context;
 mod w3c;
 #[cfg(feature = "xray")]

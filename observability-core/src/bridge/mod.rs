@@ -156,25 +156,29 @@ impl Shared {
         } else {
             self.ids.new_trace_id()
         };
-        (trace_id, keeps(&self.sampler, parent, trace_id))
+        let parent_sampled = parent.has_active_span().then(|| psc.is_sampled());
+        (trace_id, keeps(&self.sampler, parent_sampled, trace_id))
     }
 }
 
-/// Whether `sampler` keeps a span under `parent` on `trace_id`: the
-/// decision the SDK's `Sampler::should_sample` makes for it (opentelemetry_sdk
-/// 0.33, `trace/sampler.rs`), without the result the SDK builds around it
-/// (the parent's trace state cloned, an attribute list).
-fn keeps(sampler: &SamplerSetting, parent: &Context, trace_id: TraceId) -> bool {
-    match sampler {
-        SamplerSetting::AlwaysOn => true,
-        SamplerSetting::AlwaysOff => false,
+/// Whether `sampler` keeps a span on `trace_id` under a parent context
+/// whose span's sampled flag is `parent_sampled` (`None` when it has no
+/// span): the decision the SDK's `Sampler::should_sample` makes for it
+/// (opentelemetry_sdk 0.33, `trace/sampler.rs`), without the result the SDK
+/// builds around it (the parent's trace state cloned, an attribute list).
+pub(crate) fn keeps(
+    sampler: &SamplerSetting,
+    parent_sampled: Option<bool>,
+    trace_id: TraceId,
+) -> bool {
+    match (sampler, parent_sampled) {
+        (SamplerSetting::AlwaysOn, _) => true,
+        (SamplerSetting::AlwaysOff, _) => false,
         // The parent's flag whenever the parent context has a span, even an
         // invalid one; the root sampler otherwise.
-        SamplerSetting::ParentBased(_) if parent.has_active_span() => {
-            parent.span().span_context().is_sampled()
-        }
-        SamplerSetting::ParentBased(root) => keeps(root, parent, trace_id),
-        SamplerSetting::Ratio(ratio) => ratio_keeps(*ratio, trace_id),
+        (SamplerSetting::ParentBased(_), Some(sampled)) => sampled,
+        (SamplerSetting::ParentBased(root), None) => keeps(root, None, trace_id),
+        (SamplerSetting::Ratio(ratio), _) => ratio_keeps(*ratio, trace_id),
     }
 }
 
@@ -570,8 +574,11 @@ mod tests {
                         .should_sample(Some(parent), trace_id, "s", &SpanKind::Internal, &[], &[])
                         .decision
                         != SamplingDecision::Drop;
+                    let parent_sampled = parent
+                        .has_active_span()
+                        .then(|| parent.span().span_context().is_sampled());
                     assert_eq!(
-                        keeps(sampler, parent, trace_id),
+                        keeps(sampler, parent_sampled, trace_id),
                         sdk,
                         "{sampler:?} under {parent:?} on {trace_id}"
                     );

@@ -24,6 +24,11 @@ impl SpanCounts {
     pub(crate) fn count_drop(&self) {
         self.0[0].fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Counts a span the sampler kept (`RECORD_AND_SAMPLE`) or dropped.
+    pub(crate) fn count(&self, sampled: bool) {
+        self.0[if sampled { 2 } else { 0 }].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The configured sampler, counting what it decides.

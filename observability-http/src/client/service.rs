@@ -33,7 +33,7 @@ impl<S> ClientService<S> {
 /// Starts a CLIENT span for a request, child of the current context, and
 /// injects its context into `headers`. Returns the context holding the span.
 pub(crate) fn start_client_span(
-    tracer: &TracerSource,
+    source: &TracerSource,
     redaction: &attr::QueryRedaction,
     method: &Method,
     uri: &Uri,
@@ -41,7 +41,7 @@ pub(crate) fn start_client_span(
     grpc: bool,
 ) -> Context {
     let parent = Context::current();
-    let (tracer, drop_rule) = tracer.with_drop_rule();
+    let (tracer, drop_rule) = source.with_drop_rule();
     // Under a parent the sampler drops whatever it says (one that was not
     // sampled, under a parent-based sampler; any, under `always_off`): the
     // span context the SDK would give the span, and no span, as the server
@@ -57,49 +57,79 @@ pub(crate) fn start_client_span(
         return cx;
     }
     let (method_name, method_original) = attr::method(method);
-    let name: Cow<'static, str> = if grpc {
+    let mut name: Cow<'static, str> = if grpc {
         Cow::Owned(uri.path().trim_start_matches('/').to_owned())
     } else {
         Cow::Borrowed(attr::span_name_of_method(method_name))
     };
+    let mut method_original = method_original;
+    let mut describe = |headers: &HeaderMap| {
+        let original = method_original.take();
+        client_attributes(method_name, original, uri, headers, redaction, grpc)
+    };
+    // Without the tracer when the provider allows (the same span, fewer
+    // steps).
+    if let Some((starter, scope)) = source.starter() {
+        let span = parent.span();
+        let parent_span = parent.has_active_span().then(|| span.span_context());
+        // Called only when the span records, and then the tracer is not.
+        let mut named = || (std::mem::take(&mut name), describe(headers));
+        let started = starter.start(scope, SpanKind::Client, &parent, parent_span, &mut named);
+        if let Some(cx) = started {
+            inject_context(&cx, headers);
+            return cx;
+        }
+    }
     let mut span = tracer
         .span_builder(name)
         .with_kind(SpanKind::Client)
         .start_with_context(tracer, &parent);
     if opentelemetry::trace::Span::is_recording(&span) {
-        let mut attrs = Vec::with_capacity(8);
-        attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method_name));
-        if let Some(original) = method_original {
-            attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
-        }
-        if let Some(url) = attr::full_url(uri, redaction) {
-            attrs.push(KeyValue::new(attr::URL_FULL, url));
-        }
-        let host = uri.authority().map(|a| a.as_str()).or_else(|| {
-            headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        });
-        if let Some(host) = host {
-            let host = host.rsplit('@').next().unwrap_or(host);
-            let (address, port) = split_host_port(host);
-            attrs.push(KeyValue::new(
-                attr::SERVER_ADDRESS,
-                recent::shared(Slot::CalledAddress, address),
-            ));
-            let port = port.or_else(|| attr::default_port(uri.scheme_str()));
-            if let Some(port) = port {
-                attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
-        }
-        if grpc {
-            grpc::rpc_attributes(uri.path(), &mut attrs);
-        }
-        opentelemetry::trace::Span::set_attributes(&mut span, attrs);
+        opentelemetry::trace::Span::set_attributes(&mut span, describe(headers));
     }
     let cx = parent.with_span(span);
     inject_context(&cx, headers);
     cx
+}
+
+/// A CLIENT span's attributes for a call to `uri` with `headers`.
+fn client_attributes(
+    method_name: &'static str,
+    method_original: Option<String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    redaction: &attr::QueryRedaction,
+    grpc: bool,
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(8);
+    attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method_name));
+    if let Some(original) = method_original {
+        attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
+    }
+    if let Some(url) = attr::full_url(uri, redaction) {
+        attrs.push(KeyValue::new(attr::URL_FULL, url));
+    }
+    let host = uri.authority().map(|a| a.as_str()).or_else(|| {
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
+    if let Some(host) = host {
+        let host = host.rsplit('@').next().unwrap_or(host);
+        let (address, port) = split_host_port(host);
+        attrs.push(KeyValue::new(
+            attr::SERVER_ADDRESS,
+            recent::shared(Slot::CalledAddress, address),
+        ));
+        let port = port.or_else(|| attr::default_port(uri.scheme_str()));
+        if let Some(port) = port {
+            attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
+    }
+    if grpc {
+        grpc::rpc_attributes(uri.path(), &mut attrs);
+    }
+    attrs
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>

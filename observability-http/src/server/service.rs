@@ -104,6 +104,41 @@ where
             };
             return ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered, rpc);
         }
+        // The span, started without the tracer when the provider allows
+        // (the same span, fewer steps), as a child of the parent's span:
+        // the caller's span context, or the span the carrier's context
+        // holds, valid or not (the sampler reads its flag).
+        let mut method_original = method_original;
+        if let Some((starter, scope)) = self.config.tracer.starter() {
+            let carried = parent_rest.span();
+            let parent = if whole {
+                parent_rest
+                    .has_active_span()
+                    .then(|| carried.span_context())
+            } else {
+                parent_span.as_ref()
+            };
+            let mut describe = || {
+                let original = method_original.take();
+                self.describe(&request, &headers, method, original, grpc)
+            };
+            let started =
+                starter.start(scope, SpanKind::Server, &parent_rest, parent, &mut describe);
+            if let Some(cx) = started {
+                let future = {
+                    let _attached = cx.clone().attach();
+                    self.inner.call(request)
+                };
+                return ServerFuture::traced(
+                    future,
+                    cx,
+                    Arc::clone(&self.config),
+                    grpc,
+                    metered,
+                    rpc,
+                );
+            }
+        }
         let parent = match parent_span {
             Some(sc) if !whole => parent_rest.with_remote_span_context(sc),
             _ => parent_rest,

@@ -1,0 +1,628 @@
+//! Spans the layers start without the SDK's tracer
+//! ([`observability_propagation::starter`]): [`DirectStarter`] makes the
+//! span `SdkTracer::build_with_context` would make (opentelemetry_sdk 0.33,
+//! `trace/tracer.rs`) — the same sampling decision, counted the same, the
+//! same span context, limits and processors — and [`DirectSpan`] behaves as
+//! the SDK's `Span` (`trace/span.rs`) does, down to the limits and the status
+//! order. What it leaves out is the SDK's way there: the span builder, the
+//! sampler's full result, the global tracer's second box, and on end the
+//! copy into the processors' form (a span here holds that form from the
+//! start).
+//!
+//! The provider's processors are [`Installed`] in it, so that the starter
+//! ends spans into the same processors and knows when the provider shut
+//! down (it then gives way to the SDK, whose spans no longer record).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use observability_propagation::starter::{Describe, SpanStarter};
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
+};
+
+use crate::bridge::keeps;
+use crate::config::SamplerSetting;
+use crate::metrics::SpanCounts;
+
+/// The processors of a provider, in the provider's order, and whether it
+/// shut down.
+#[derive(Debug, Default)]
+pub(crate) struct Ends {
+    processors: Vec<Arc<dyn SpanProcessor>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Ends {
+    /// `processors`, and what to install in the provider for each (in the
+    /// same order).
+    pub(crate) fn new(processors: Vec<Arc<dyn SpanProcessor>>) -> (Arc<Self>, Vec<Installed>) {
+        let closed = Arc::new(AtomicBool::new(false));
+        let installed = processors
+            .iter()
+            .map(|p| Installed {
+                processor: Arc::clone(p),
+                closed: Arc::clone(&closed),
+            })
+            .collect();
+        (Arc::new(Self { processors, closed }), installed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.processors.is_empty()
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Hands a finished span to every processor, as the SDK does: a copy to
+    /// each but the last.
+    fn end(&self, span: SpanData) {
+        match self.processors.as_slice() {
+            [] => {}
+            [only] => only.on_end(span),
+            [rest @ .., last] => {
+                for processor in rest {
+                    processor.on_end(span.clone());
+                }
+                last.on_end(span);
+            }
+        }
+    }
+}
+
+/// A processor as installed in the provider: its shutdown also tells the
+/// starter that the provider shut down.
+#[derive(Debug)]
+pub(crate) struct Installed {
+    processor: Arc<dyn SpanProcessor>,
+    closed: Arc<AtomicBool>,
+}
+
+impl SpanProcessor for Installed {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.processor.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.processor.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.processor.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.closed.store(true, Ordering::Release);
+        self.processor.shutdown_with_timeout(timeout)
+    }
+}
+
+/// Starts the spans of one provider without its tracer. Its processors'
+/// `on_start` is not called: every processor `init()` installs ignores it.
+#[derive(Debug)]
+pub(crate) struct DirectStarter {
+    sampler: SamplerSetting,
+    counts: Arc<SpanCounts>,
+    limits: SpanLimits,
+    ends: Arc<Ends>,
+    ids: RandomIdGenerator,
+}
+
+impl DirectStarter {
+    pub(crate) fn new(
+        sampler: SamplerSetting,
+        counts: Arc<SpanCounts>,
+        limits: SpanLimits,
+        ends: Arc<Ends>,
+    ) -> Self {
+        Self {
+            sampler,
+            counts,
+            limits,
+            ends,
+            ids: RandomIdGenerator::default(),
+        }
+    }
+}
+
+impl SpanStarter for DirectStarter {
+    fn start(
+        &self,
+        scope: &InstrumentationScope,
+        kind: SpanKind,
+        context: &Context,
+        parent_span: Option<&SpanContext>,
+        describe: Describe<'_>,
+    ) -> Option<Context> {
+        if self.ends.closed() || context.is_telemetry_suppressed() {
+            return None;
+        }
+        // As `SdkTracer::build_with_context`: a new span id whatever the
+        // decision; the parent only when valid; the sampler's trace state,
+        // which is that of the context's span, valid or not.
+        let span_id = self.ids.new_span_id();
+        let parent = parent_span.filter(|sc| sc.is_valid());
+        let trace_id = parent.map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
+        let trace_state = parent_span
+            .map(|sc| sc.trace_state().clone())
+            .unwrap_or_default();
+        let sampled = keeps(
+            &self.sampler,
+            parent_span.map(SpanContext::is_sampled),
+            trace_id,
+        );
+        self.counts.count(sampled);
+        if !sampled {
+            let sc = SpanContext::new(trace_id, span_id, TraceFlags::default(), false, trace_state);
+            return Some(context.with_remote_span_context(sc));
+        }
+        let flags = parent
+            .map_or(TraceFlags::default(), SpanContext::trace_flags)
+            .with_sampled(true);
+        let span_context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        let (name, mut attributes) = describe();
+        let limit = self.limits.max_attributes_per_span as usize;
+        let dropped_attributes_count = attributes.len().saturating_sub(limit) as u32;
+        attributes.truncate(limit);
+        let start_time = opentelemetry::time::now();
+        let span = DirectSpan {
+            span_context: span_context.clone(),
+            data: Some(SpanData {
+                span_context,
+                parent_span_id: parent.map_or(SpanId::INVALID, SpanContext::span_id),
+                parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
+                span_kind: kind,
+                name,
+                start_time,
+                end_time: start_time,
+                attributes,
+                dropped_attributes_count,
+                events: SpanEvents::default(),
+                links: SpanLinks::default(),
+                status: Status::Unset,
+                instrumentation_scope: scope.clone(),
+            }),
+            limits: self.limits,
+            ends: Arc::clone(&self.ends),
+        };
+        Some(context.with_span(span))
+    }
+}
+
+/// A recording span started by [`DirectStarter`]: the SDK's `Span`, holding
+/// the processors' form of its data from the start.
+#[derive(Debug)]
+pub(crate) struct DirectSpan {
+    span_context: SpanContext,
+    /// `None` once ended.
+    data: Option<SpanData>,
+    limits: SpanLimits,
+    ends: Arc<Ends>,
+}
+
+impl DirectSpan {
+    /// Ends the span at `timestamp`, or now when `None` and no end time was
+    /// set, and hands it to the processors unless the provider shut down.
+    fn end_at(&mut self, timestamp: Option<SystemTime>) {
+        let Some(mut data) = self.data.take() else {
+            return;
+        };
+        if self.ends.closed() {
+            return;
+        }
+        if let Some(timestamp) = timestamp {
+            data.end_time = timestamp;
+        } else if data.end_time == data.start_time {
+            data.end_time = opentelemetry::time::now();
+        }
+        self.ends.end(data);
+    }
+}
+
+impl opentelemetry::trace::Span for DirectSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        let events_limit = self.limits.max_events_per_span as usize;
+        let attributes_limit = self.limits.max_attributes_per_event as usize;
+        if let Some(data) = &mut self.data {
+            if data.events.events.len() < events_limit {
+                let dropped = attributes.len().saturating_sub(attributes_limit) as u32;
+                attributes.truncate(attributes_limit);
+                let event = Event::new(name, timestamp, attributes, dropped);
+                data.events.events.push(event);
+            } else {
+                data.events.dropped_count += 1;
+            }
+        }
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.data.is_some()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        let limit = self.limits.max_attributes_per_span as usize;
+        if let Some(data) = &mut self.data {
+            if data.attributes.len() < limit {
+                data.attributes.push(attribute);
+            } else {
+                data.dropped_attributes_count += 1;
+            }
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if let Some(data) = &mut self.data {
+            // Ok > Error > Unset, as the SDK orders them.
+            if status > data.status {
+                data.status = status;
+            }
+        }
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        if let Some(data) = &mut self.data {
+            data.name = new_name.into();
+        }
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
+        let links_limit = self.limits.max_links_per_span as usize;
+        let attributes_limit = self.limits.max_attributes_per_link as usize;
+        if let Some(data) = &mut self.data {
+            if data.links.links.len() < links_limit {
+                let dropped = attributes.len().saturating_sub(attributes_limit) as u32;
+                attributes.truncate(attributes_limit);
+                data.links
+                    .links
+                    .push(Link::new(span_context, attributes, dropped));
+            } else {
+                data.links.dropped_count += 1;
+            }
+        }
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.end_at(Some(timestamp));
+    }
+}
+
+impl Drop for DirectSpan {
+    fn drop(&mut self) {
+        self.end_at(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::{TraceId, TraceState, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::*;
+    use crate::metrics::CountingSampler;
+
+    /// Keeps every span it is given.
+    #[derive(Debug, Default)]
+    struct Keep(Mutex<Vec<SpanData>>);
+
+    impl SpanProcessor for Keep {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    const LIMITS: SpanLimits = SpanLimits {
+        max_attributes_per_span: 4,
+        max_events_per_span: 2,
+        max_links_per_span: 1,
+        max_attributes_per_event: 1,
+        max_attributes_per_link: 1,
+    };
+
+    fn scope() -> InstrumentationScope {
+        InstrumentationScope::builder("test-scope")
+            .with_version("1.2.3")
+            .build()
+    }
+
+    /// Two processors (the copy to the first is the SDK's too), and what
+    /// installs them.
+    fn ends() -> (Arc<Keep>, Arc<Keep>, Arc<Ends>, Vec<Installed>) {
+        let (a, b) = (Arc::new(Keep::default()), Arc::new(Keep::default()));
+        let list: Vec<Arc<dyn SpanProcessor>> = vec![a.clone(), b.clone()];
+        let (ends, installed) = Ends::new(list);
+        (a, b, ends, installed)
+    }
+
+    fn remote(flags: u8, remote: bool, state: &str) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::new(flags),
+            remote,
+            state.parse::<TraceState>().unwrap(),
+        )
+    }
+
+    /// What is the same for a span wherever it was started: everything
+    /// but its own ids (whether they are valid instead) and times (their
+    /// order instead).
+    fn comparable(span: &SpanData, parent: &Context) -> String {
+        let own = &span.span_context;
+        let parent_trace = parent.span().span_context().trace_id();
+        format!(
+            "valid={} same_trace={} flags={:?} state={} remote={} parent={} parent_remote={} \
+             kind={:?} name={} ordered={} attributes={:?} dropped={} events={:?} \
+             links={:?} status={:?} scope={:?}",
+            own.is_valid(),
+            own.trace_id() == parent_trace,
+            own.trace_flags(),
+            own.trace_state().header(),
+            own.is_remote(),
+            span.parent_span_id,
+            span.parent_span_is_remote,
+            span.span_kind,
+            span.name,
+            span.start_time <= span.end_time,
+            span.attributes,
+            span.dropped_attributes_count,
+            span.events
+                .iter()
+                .map(|e| (&e.name, &e.attributes, e.dropped_attributes_count))
+                .collect::<Vec<_>>(),
+            span.links
+                .iter()
+                .map(|l| (
+                    l.span_context.span_id(),
+                    &l.attributes,
+                    l.dropped_attributes_count
+                ))
+                .collect::<Vec<_>>(),
+            span.status,
+            span.instrumentation_scope,
+        ) + &format!(
+            " events_dropped={} links_dropped={}",
+            span.events.dropped_count, span.links.dropped_count
+        )
+    }
+
+    /// What a handler does with the span in its context.
+    fn exercise(cx: &Context, end_explicitly: bool) -> String {
+        let span = cx.span();
+        let before = format!(
+            "recording={} sampled={} flags={:?} state={} remote={}",
+            span.is_recording(),
+            span.span_context().is_sampled(),
+            span.span_context().trace_flags(),
+            span.span_context().trace_state().header(),
+            span.span_context().is_remote(),
+        );
+        for i in 0..3 {
+            span.set_attribute(KeyValue::new(format!("late.{i}"), i));
+        }
+        for i in 0..3 {
+            let attributes = vec![KeyValue::new("a", i), KeyValue::new("b", i)];
+            span.add_event(format!("event {i}"), attributes);
+        }
+        for i in 0..2 {
+            let link = remote(1, true, "");
+            span.add_link(link, vec![KeyValue::new("l", i), KeyValue::new("m", i)]);
+        }
+        span.set_status(Status::error("second"));
+        span.set_status(Status::Unset);
+        span.set_status(Status::error("first"));
+        span.set_status(Status::Ok);
+        span.set_status(Status::error("after ok"));
+        span.update_name("renamed");
+        if end_explicitly {
+            span.end();
+            span.set_attribute(KeyValue::new("after.end", true));
+        }
+        before
+    }
+
+    #[test]
+    fn starts_and_ends_the_span_the_sdk_does() {
+        let parents = [
+            Context::new(),
+            Context::new().with_remote_span_context(remote(1, true, "")),
+            Context::new().with_remote_span_context(remote(3, true, "a=1,b=2")),
+            Context::new().with_remote_span_context(remote(0, true, "a=1")),
+            Context::new().with_remote_span_context(remote(1, false, "")),
+            Context::new().with_remote_span_context(SpanContext::empty_context()),
+        ];
+        let samplers = [
+            SamplerSetting::AlwaysOn,
+            SamplerSetting::AlwaysOff,
+            SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn)),
+            SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOff)),
+        ];
+        let mut recorded = 0;
+        for sampler in &samplers {
+            let (sdk_a, sdk_b, _, installed) = ends();
+            let sdk_counts = Arc::new(SpanCounts::default());
+            let mut builder = SdkTracerProvider::builder()
+                .with_span_limits(LIMITS)
+                .with_sampler(CountingSampler {
+                    inner: sampler.to_sdk(),
+                    counts: Arc::clone(&sdk_counts),
+                });
+            for processor in installed {
+                builder = builder.with_span_processor(processor);
+            }
+            let provider = builder.build();
+            let tracer = provider.tracer_with_scope(scope());
+            let (direct_a, direct_b, ends, _) = ends();
+            let counts = Arc::new(SpanCounts::default());
+            let starter = DirectStarter::new(sampler.clone(), Arc::clone(&counts), LIMITS, ends);
+            for parent in &parents {
+                for end_explicitly in [false, true] {
+                    let attributes = || {
+                        (0..6)
+                            .map(|i| KeyValue::new(format!("start.{i}"), i))
+                            .collect::<Vec<_>>()
+                    };
+                    let sdk_span = tracer
+                        .span_builder("start")
+                        .with_kind(SpanKind::Server)
+                        .with_attributes(attributes())
+                        .start_with_context(&tracer, parent);
+                    let sdk_cx = parent.with_span(sdk_span);
+                    let sdk_seen = exercise(&sdk_cx, end_explicitly);
+                    drop(sdk_cx);
+
+                    let span = parent.span();
+                    let parent_span = parent.has_active_span().then(|| span.span_context());
+                    let mut describe = || (Cow::Borrowed("start"), attributes());
+                    let cx = starter
+                        .start(
+                            &scope(),
+                            SpanKind::Server,
+                            parent,
+                            parent_span,
+                            &mut describe,
+                        )
+                        .unwrap();
+                    let seen = exercise(&cx, end_explicitly);
+                    drop(cx);
+                    assert_eq!(seen, sdk_seen, "{sampler:?} under {parent:?}");
+                }
+            }
+            let spans = |keep: &Keep| {
+                let spans = keep.0.lock().unwrap();
+                spans
+                    .iter()
+                    .zip(parents.iter().flat_map(|p| [p, p]))
+                    .map(|(s, p)| comparable(s, p))
+                    .collect::<Vec<_>>()
+            };
+            let sdk = spans(&sdk_a);
+            assert_eq!(spans(&direct_a), sdk, "{sampler:?}");
+            assert_eq!(spans(&direct_b), spans(&sdk_b), "{sampler:?}");
+            assert_eq!(spans(&direct_b), sdk, "each processor sees the span");
+            let counted = |c: &SpanCounts| c.0.each_ref().map(|n| n.load(Ordering::Relaxed));
+            assert_eq!(counted(&counts), counted(&sdk_counts), "{sampler:?}");
+            recorded += sdk.len();
+        }
+        // Spans recorded (under some samplers, not all) and dropped.
+        assert!(recorded > 0 && recorded < samplers.len() * parents.len() * 2);
+    }
+
+    #[test]
+    fn spans_of_a_recording_parent_under_the_sdk_are_its_children() {
+        let (keep, _, ends, _) = ends();
+        let starter = DirectStarter::new(
+            SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn)),
+            Arc::default(),
+            SpanLimits::default(),
+            ends,
+        );
+        let mut describe = || (Cow::Borrowed("outer"), Vec::new());
+        let outer = starter
+            .start(
+                &scope(),
+                SpanKind::Server,
+                &Context::new(),
+                None,
+                &mut describe,
+            )
+            .unwrap();
+        let span = outer.span();
+        let mut describe = || (Cow::Borrowed("inner"), Vec::new());
+        let inner = starter
+            .start(
+                &scope(),
+                SpanKind::Client,
+                &outer,
+                Some(span.span_context()),
+                &mut describe,
+            )
+            .unwrap();
+        drop(inner);
+        drop(outer);
+        let spans = keep.0.lock().unwrap();
+        let [inner, outer] = spans.as_slice() else {
+            panic!("{spans:?}");
+        };
+        assert_eq!(inner.span_context.trace_id(), outer.span_context.trace_id());
+        assert_eq!(inner.parent_span_id, outer.span_context.span_id());
+        assert!(!inner.parent_span_is_remote);
+        assert_eq!(outer.parent_span_id, SpanId::INVALID);
+        assert_eq!(outer.span_context.trace_flags(), TraceFlags::SAMPLED);
+    }
+
+    #[test]
+    fn gives_way_once_the_provider_shut_down_or_telemetry_is_suppressed() {
+        let (keep, _, ends, installed) = ends();
+        let starter = DirectStarter::new(
+            SamplerSetting::AlwaysOn,
+            Arc::default(),
+            SpanLimits::default(),
+            ends,
+        );
+        let mut describe = || (Cow::Borrowed("s"), Vec::new());
+        let suppressed = Context::new().with_telemetry_suppressed();
+        assert!(
+            starter
+                .start(&scope(), SpanKind::Server, &suppressed, None, &mut describe)
+                .is_none()
+        );
+        let open = starter
+            .start(
+                &scope(),
+                SpanKind::Server,
+                &Context::new(),
+                None,
+                &mut describe,
+            )
+            .unwrap();
+        installed[0].shutdown_with_timeout(Duration::ZERO).unwrap();
+        drop(open);
+        assert!(keep.0.lock().unwrap().is_empty(), "the SDK drops it too");
+        assert!(
+            starter
+                .start(
+                    &scope(),
+                    SpanKind::Server,
+                    &Context::new(),
+                    None,
+                    &mut describe
+                )
+                .is_none(),
+            "the tracer's spans no longer record"
+        );
+    }
+}
