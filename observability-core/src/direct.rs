@@ -30,25 +30,50 @@ use opentelemetry_sdk::trace::{
 
 use crate::bridge::keeps;
 use crate::config::SamplerSetting;
+use crate::export::processor::QueueProcessor;
 use crate::metrics::SpanCounts;
+
+/// A processor of a provider: the export queue, whose spans are queued in
+/// their boxes, or any other.
+#[derive(Clone, Debug)]
+pub(crate) enum End {
+    Queue(Arc<QueueProcessor>),
+    Other(Arc<dyn SpanProcessor>),
+}
+
+impl End {
+    fn processor(&self) -> Arc<dyn SpanProcessor> {
+        match self {
+            End::Queue(queue) => Arc::clone(queue) as Arc<dyn SpanProcessor>,
+            End::Other(other) => Arc::clone(other),
+        }
+    }
+
+    fn end(&self, span: Box<SpanData>) {
+        match self {
+            End::Queue(queue) => queue.end_boxed(span),
+            End::Other(other) => other.on_end(*span),
+        }
+    }
+}
 
 /// The processors of a provider, in the provider's order, and whether it
 /// shut down.
 #[derive(Debug, Default)]
 pub(crate) struct Ends {
-    processors: Vec<Arc<dyn SpanProcessor>>,
+    processors: Vec<End>,
     closed: Arc<AtomicBool>,
 }
 
 impl Ends {
     /// `processors`, and what to install in the provider for each (in the
     /// same order).
-    pub(crate) fn new(processors: Vec<Arc<dyn SpanProcessor>>) -> (Arc<Self>, Vec<Installed>) {
+    pub(crate) fn new(processors: Vec<End>) -> (Arc<Self>, Vec<Installed>) {
         let closed = Arc::new(AtomicBool::new(false));
         let installed = processors
             .iter()
             .map(|p| Installed {
-                processor: Arc::clone(p),
+                processor: p.processor(),
                 closed: Arc::clone(&closed),
             })
             .collect();
@@ -63,18 +88,23 @@ impl Ends {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// `span` in a box: one the export queue takes as it is, when the
+    /// first processor is one.
+    fn boxed(&self, span: SpanData) -> Box<SpanData> {
+        match self.processors.first() {
+            Some(End::Queue(queue)) => queue.boxed(span),
+            _ => Box::new(span),
+        }
+    }
+
     /// Hands a finished span to every processor, as the SDK does: a copy to
     /// each but the last.
-    fn end(&self, span: SpanData) {
-        match self.processors.as_slice() {
-            [] => {}
-            [only] => only.on_end(span),
-            [rest @ .., last] => {
-                for processor in rest {
-                    processor.on_end(span.clone());
-                }
-                last.on_end(span);
+    fn end(&self, span: Box<SpanData>) {
+        if let [rest @ .., last] = self.processors.as_slice() {
+            for processor in rest {
+                processor.end(Box::new((*span).clone()));
             }
+            last.end(span);
         }
     }
 }
@@ -176,7 +206,7 @@ impl SpanStarter for DirectStarter {
         let start_time = opentelemetry::time::now();
         let span = DirectSpan {
             span_context: span_context.clone(),
-            data: Some(SpanData {
+            data: Some(self.ends.boxed(SpanData {
                 span_context,
                 parent_span_id: parent.map_or(SpanId::INVALID, SpanContext::span_id),
                 parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
@@ -190,7 +220,7 @@ impl SpanStarter for DirectStarter {
                 links: SpanLinks::default(),
                 status: Status::Unset,
                 instrumentation_scope: scope.clone(),
-            }),
+            })),
             limits: self.limits,
             ends: Arc::clone(&self.ends),
         };
@@ -203,8 +233,9 @@ impl SpanStarter for DirectStarter {
 #[derive(Debug)]
 pub(crate) struct DirectSpan {
     span_context: SpanContext,
-    /// `None` once ended.
-    data: Option<SpanData>,
+    /// `None` once ended. Boxed, so that the context's copy of the span is
+    /// small and the queue takes the data without moving it.
+    data: Option<Box<SpanData>>,
     limits: SpanLimits,
     ends: Arc<Ends>,
 }
@@ -362,7 +393,7 @@ mod tests {
     /// installs them.
     fn ends() -> (Arc<Keep>, Arc<Keep>, Arc<Ends>, Vec<Installed>) {
         let (a, b) = (Arc::new(Keep::default()), Arc::new(Keep::default()));
-        let list: Vec<Arc<dyn SpanProcessor>> = vec![a.clone(), b.clone()];
+        let list = vec![End::Other(a.clone()), End::Other(b.clone())];
         let (ends, installed) = Ends::new(list);
         (a, b, ends, installed)
     }

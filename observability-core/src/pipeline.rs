@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::bridge::{HandoffIds, SpanBridge};
 use crate::config::SamplerSetting;
 use crate::config::{Exporter, Settings};
-use crate::direct::{DirectStarter, Ends};
+use crate::direct::{DirectStarter, End, Ends};
 use crate::export::error::BuildError;
 use crate::export::processor::QueueProcessor;
 use crate::export::queue::{Reply, Shared};
@@ -86,14 +86,14 @@ impl Pipeline {
         };
         let mut builder = recipe.provider_builder(&settings.resource);
         let mut processors = Vec::new();
-        let mut ends: Vec<Arc<dyn SpanProcessor>> = Vec::new();
+        let mut ends = Vec::new();
         if let Some(runtime) = &runtime {
             for (processor, shared) in recipe.processors(&settings.resource, runtime, warnings) {
-                ends.push(Arc::new(processor));
+                ends.push(End::Queue(Arc::new(processor)));
                 processors.push(shared);
             }
         }
-        ends.extend(extra.into_iter().map(Arc::from));
+        ends.extend(extra.into_iter().map(|p| End::Other(Arc::from(p))));
         let (ends, installed) = Ends::new(ends);
         for processor in installed {
             builder = builder.with_span_processor(processor);

@@ -73,20 +73,38 @@ impl QueueProcessor {
     }
 }
 
-impl SpanProcessor for QueueProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+impl QueueProcessor {
+    /// [`on_end`](SpanProcessor::on_end) for a span in a box from
+    /// [`boxed`](Self::boxed).
+    pub(crate) fn end_boxed(&self, mut span: Box<SpanData>) {
+        if let Some(bytes) = self.admit(&mut span) {
+            self.queued(self.shared.push_boxed(span, bytes));
+        }
+    }
 
-    fn on_end(&self, mut span: SpanData) {
+    /// `span` in a box the queue takes without moving it again.
+    pub(crate) fn boxed(&self, span: SpanData) -> Box<SpanData> {
+        self.shared.boxed(span)
+    }
+
+    /// A sampled span's estimated size, once truncated to the limit; `None`
+    /// for a span not to queue (not sampled, or shutdown began: counted).
+    fn admit(&self, span: &mut SpanData) -> Option<usize> {
         if !span.span_context.is_sampled() {
-            return;
+            return None;
         }
-        let counters = &self.shared.counters;
         if self.shared.is_closed() {
+            let counters = &self.shared.counters;
             counters.dropped_at_shutdown.fetch_add(1, Relaxed);
-            return;
+            return None;
         }
-        let bytes = truncate_and_measure(&mut span, self.value_length_limit);
-        match self.shared.push(span, bytes) {
+        Some(truncate_and_measure(span, self.value_length_limit))
+    }
+
+    /// Counts a refused span, or wakes the worker when a batch is ready.
+    fn queued(&self, pushed: Result<(), Refused>) {
+        let counters = &self.shared.counters;
+        match pushed {
             Ok(()) => {
                 if self.shared.len() >= self.shared.bounds.batch_spans {
                     self.shared.notify.notify_one();
@@ -101,6 +119,16 @@ impl SpanProcessor for QueueProcessor {
             Err(Refused::Closed) => {
                 counters.dropped_at_shutdown.fetch_add(1, Relaxed);
             }
+        }
+    }
+}
+
+impl SpanProcessor for QueueProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, mut span: SpanData) {
+        if let Some(bytes) = self.admit(&mut span) {
+            self.queued(self.shared.push(span, bytes));
         }
     }
 

@@ -379,6 +379,32 @@ impl Shared {
     /// Queues a span of `bytes` estimated bytes, within the bounds. The
     /// counters are reserved first, so concurrent pushes never overshoot.
     pub(crate) fn push(&self, span: SpanData, bytes: usize) -> Result<(), Refused> {
+        self.reserve(bytes)?;
+        self.queue.push(Queued {
+            span: self.boxes.boxed(span),
+            bytes,
+        });
+        Ok(())
+    }
+
+    /// [`push`](Self::push) for a span already in a box (from
+    /// [`boxed`](Self::boxed)); a refused span's box is kept for reuse.
+    pub(crate) fn push_boxed(&self, span: Box<SpanData>, bytes: usize) -> Result<(), Refused> {
+        if let Err(refused) = self.reserve(bytes) {
+            self.boxes.recycle(span);
+            return Err(refused);
+        }
+        self.queue.push(Queued { span, bytes });
+        Ok(())
+    }
+
+    /// `span` in a box, one an earlier export emptied when there is one.
+    pub(crate) fn boxed(&self, span: SpanData) -> Box<SpanData> {
+        self.boxes.boxed(span)
+    }
+
+    /// Reserves room for a span of `bytes`, within the bounds.
+    fn reserve(&self, bytes: usize) -> Result<(), Refused> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Refused::Closed);
         }
@@ -394,10 +420,6 @@ impl Shared {
             self.len.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Full);
         }
-        self.queue.push(Queued {
-            span: self.boxes.boxed(span),
-            bytes,
-        });
         Ok(())
     }
 
