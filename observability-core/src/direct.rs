@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use observability_propagation::starter::{Describe, SpanStarter};
 use opentelemetry::trace::{
-    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags,
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -80,8 +81,9 @@ impl Ends {
         (Arc::new(Self { processors, closed }), installed)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.processors.is_empty()
+    /// Says the provider shut down (its processors' shutdown says so too).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 
     fn closed(&self) -> bool {
@@ -195,15 +197,113 @@ impl SpanStarter for DirectStarter {
             let sc = SpanContext::new(trace_id, span_id, TraceFlags::default(), false, trace_state);
             return Some(context.with_remote_span_context(sc));
         }
+        let (name, attributes) = describe();
+        let kept = Kept {
+            kind,
+            name,
+            start_time: None,
+            attributes,
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::Unset,
+        };
+        Some(self.record(scope, context, parent, span_id, trace_id, trace_state, kept))
+    }
+}
+
+/// What a span the sampler kept starts with, as a span builder holds it.
+pub(crate) struct Kept {
+    pub(crate) kind: SpanKind,
+    pub(crate) name: Cow<'static, str>,
+    /// Now when `None`.
+    pub(crate) start_time: Option<SystemTime>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+impl DirectStarter {
+    /// Starts a span the caller decided to keep, as the sampler would have
+    /// on `trace_id` (the parent's when `context` has a valid span), and
+    /// counts it. `kept` back when the provider shut down or `context`
+    /// suppresses telemetry: ask the tracer.
+    pub(crate) fn start_kept(
+        &self,
+        scope: &InstrumentationScope,
+        context: &Context,
+        trace_id: TraceId,
+        kept: Kept,
+    ) -> Result<Context, Box<Kept>> {
+        if self.ends.closed() || context.is_telemetry_suppressed() {
+            return Err(Box::new(kept));
+        }
+        self.counts.count(true);
+        let span_id = self.ids.new_span_id();
+        let span = context.span();
+        let parent_span = context.has_active_span().then(|| span.span_context());
+        let parent = parent_span.filter(|sc| sc.is_valid());
+        let trace_state = parent_span
+            .map(|sc| sc.trace_state().clone())
+            .unwrap_or_default();
+        Ok(self.record(scope, context, parent, span_id, trace_id, trace_state, kept))
+    }
+
+    /// A recording span, child of `parent` (valid) in `context`, with the
+    /// limits applied as `SdkTracer::build_recording_span` applies them.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        scope: &InstrumentationScope,
+        context: &Context,
+        parent: Option<&SpanContext>,
+        span_id: SpanId,
+        trace_id: TraceId,
+        trace_state: TraceState,
+        kept: Kept,
+    ) -> Context {
         let flags = parent
             .map_or(TraceFlags::default(), SpanContext::trace_flags)
             .with_sampled(true);
         let span_context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        let (name, mut attributes) = describe();
-        let limit = self.limits.max_attributes_per_span as usize;
-        let dropped_attributes_count = attributes.len().saturating_sub(limit) as u32;
-        attributes.truncate(limit);
-        let start_time = opentelemetry::time::now();
+        let limits = &self.limits;
+        let Kept {
+            kind,
+            name,
+            start_time,
+            mut attributes,
+            mut events,
+            mut links,
+            status,
+        } = kept;
+        let dropped_attributes_count = cap(&mut attributes, limits.max_attributes_per_span);
+        let events = if events.is_empty() {
+            SpanEvents::default()
+        } else {
+            let dropped_count = cap(&mut events, limits.max_events_per_span);
+            for event in &mut events {
+                event.dropped_attributes_count =
+                    cap(&mut event.attributes, limits.max_attributes_per_event);
+            }
+            let mut span_events = SpanEvents::default();
+            span_events.events = events;
+            span_events.dropped_count = dropped_count;
+            span_events
+        };
+        let links = if links.is_empty() {
+            SpanLinks::default()
+        } else {
+            let dropped_count = cap(&mut links, limits.max_links_per_span);
+            for link in &mut links {
+                link.dropped_attributes_count =
+                    cap(&mut link.attributes, limits.max_attributes_per_link);
+            }
+            let mut span_links = SpanLinks::default();
+            span_links.links = links;
+            span_links.dropped_count = dropped_count;
+            span_links
+        };
+        let start_time = start_time.unwrap_or_else(opentelemetry::time::now);
         let span = DirectSpan {
             span_context: span_context.clone(),
             data: Some(self.ends.boxed(SpanData {
@@ -216,16 +316,23 @@ impl SpanStarter for DirectStarter {
                 end_time: start_time,
                 attributes,
                 dropped_attributes_count,
-                events: SpanEvents::default(),
-                links: SpanLinks::default(),
-                status: Status::Unset,
+                events,
+                links,
+                status,
                 instrumentation_scope: scope.clone(),
             })),
             limits: self.limits,
             ends: Arc::clone(&self.ends),
         };
-        Some(context.with_span(span))
+        context.with_span(span)
     }
+}
+
+/// Truncates `items` to `limit`; how many were dropped.
+fn cap<T>(items: &mut Vec<T>, limit: u32) -> u32 {
+    let dropped = items.len().saturating_sub(limit as usize);
+    items.truncate(limit as usize);
+    dropped as u32
 }
 
 /// A recording span started by [`DirectStarter`]: the SDK's `Span`, holding
@@ -347,7 +454,7 @@ impl Drop for DirectSpan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::Mutex;
@@ -360,7 +467,7 @@ mod tests {
 
     /// Keeps every span it is given.
     #[derive(Debug, Default)]
-    struct Keep(Mutex<Vec<SpanData>>);
+    pub(crate) struct Keep(pub(crate) Mutex<Vec<SpanData>>);
 
     impl SpanProcessor for Keep {
         fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
@@ -383,7 +490,7 @@ mod tests {
         max_attributes_per_link: 1,
     };
 
-    fn scope() -> InstrumentationScope {
+    pub(crate) fn scope() -> InstrumentationScope {
         InstrumentationScope::builder("test-scope")
             .with_version("1.2.3")
             .build()

@@ -99,7 +99,7 @@ impl TelemetryGuard {
             self.pipeline
                 .as_ref()
                 .zip(provider.as_ref())
-                .map(|(pipeline, provider)| pipeline.bridge(provider)),
+                .map(|(pipeline, provider)| pipeline.service_bridge(provider)),
             self.pipeline.as_ref().and_then(|p| p.logs.as_ref()),
             self.writer.clone(),
         );
@@ -185,7 +185,7 @@ impl TelemetryGuard {
             self.pipeline.as_ref().and_then(Pipeline::drop_rule),
         );
         observability_propagation::starter::set_global_span_starter(
-            self.pipeline.as_ref().and_then(Pipeline::span_starter),
+            self.pipeline.as_ref().map(Pipeline::span_starter),
         );
     }
 

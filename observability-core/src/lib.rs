@@ -362,7 +362,7 @@ impl Builder {
         }));
         let dispatch = subscriber::build(
             &settings,
-            pipeline.as_ref().map(|p| p.bridge(&p.provider)),
+            pipeline.as_ref().map(pipeline::Pipeline::bridge),
             pipeline.as_ref().and_then(|p| p.logs.as_ref()),
             writer.clone(),
         );

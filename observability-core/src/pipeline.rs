@@ -135,14 +135,28 @@ impl Pipeline {
         })
     }
 
-    /// The `tracing` bridge for spans of `provider` (this pipeline's, or
-    /// another service's).
-    pub(crate) fn bridge(&self, provider: &SdkTracerProvider) -> SpanBridge {
+    /// The `tracing` bridge for spans of this pipeline's provider, started
+    /// without its tracer when it allows.
+    pub(crate) fn bridge(&self) -> SpanBridge {
+        self.bridge_of(&self.provider, Some(self.direct_starter()))
+    }
+
+    /// The `tracing` bridge for spans of another service's `provider`.
+    pub(crate) fn service_bridge(&self, provider: &SdkTracerProvider) -> SpanBridge {
+        self.bridge_of(provider, None)
+    }
+
+    fn bridge_of(
+        &self,
+        provider: &SdkTracerProvider,
+        direct: Option<Arc<DirectStarter>>,
+    ) -> SpanBridge {
         let scope = opentelemetry::InstrumentationScope::builder("observability")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         SpanBridge::new(
-            provider.tracer_with_scope(scope),
+            provider.tracer_with_scope(scope.clone()),
+            direct.map(|direct| (direct, scope)),
             self.recipe.settings.sampler.clone(),
             Arc::clone(&self.recipe.span_counts),
         )
@@ -165,18 +179,18 @@ impl Pipeline {
     }
 
     /// How the layers start this pipeline's spans without its tracer (see
-    /// [`observability_propagation::starter`]); `None` when no processor
-    /// would see them.
-    pub(crate) fn span_starter(&self) -> Option<Arc<dyn SpanStarter>> {
-        if self.ends.is_empty() {
-            return None;
-        }
-        Some(Arc::new(DirectStarter::new(
+    /// [`observability_propagation::starter`]).
+    pub(crate) fn span_starter(&self) -> Arc<dyn SpanStarter> {
+        self.direct_starter()
+    }
+
+    fn direct_starter(&self) -> Arc<DirectStarter> {
+        Arc::new(DirectStarter::new(
             self.recipe.settings.sampler.clone(),
             Arc::clone(&self.recipe.span_counts),
             self.recipe.settings.limits,
             Arc::clone(&self.ends),
-        )))
+        ))
     }
 
     /// A tracer provider for another service of this process: the same
@@ -347,6 +361,9 @@ impl Pipeline {
         for p in &self.processors() {
             p.abandon(stopped);
         }
+        // Said here too: a provider without processors has nothing that
+        // would hear of its shutdown.
+        self.ends.close();
         let _ = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(100));

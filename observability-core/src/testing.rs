@@ -57,6 +57,7 @@ impl SpanCapture {
         let provider = self.tracer_provider();
         let layer = crate::bridge::SpanBridge::new(
             provider.tracer("observability-test"),
+            None,
             crate::config::SamplerSetting::AlwaysOn,
             std::sync::Arc::default(),
         );

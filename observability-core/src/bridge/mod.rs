@@ -37,7 +37,7 @@ use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceId,
     Tracer as _,
 };
-use opentelemetry::{Context, ContextGuard, KeyValue};
+use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -47,6 +47,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 pub use ext::{OpenTelemetrySpanExt, SetParentError};
 
 use crate::config::SamplerSetting;
+use crate::direct::{DirectStarter, Kept};
 use crate::metrics::SpanCounts;
 use fields::{EventFields, SpanFields};
 use observability_propagation::sampling::dropped_span_context;
@@ -56,6 +57,9 @@ use observability_propagation::sampling::dropped_span_context;
 /// started.
 pub(crate) struct Shared {
     tracer: SdkTracer,
+    /// How the provider's spans start without the tracer, and the tracer's
+    /// scope, when the provider allows.
+    direct: Option<(Arc<DirectStarter>, InstrumentationScope)>,
     sampler: SamplerSetting,
     counts: Arc<SpanCounts>,
     ids: RandomIdGenerator,
@@ -75,11 +79,19 @@ impl fmt::Debug for SpanBridge {
 
 impl SpanBridge {
     /// A bridge whose spans start with `tracer`, whose provider has
-    /// `sampler` (its sampler, without the counting) and [`HandoffIds`].
-    pub(crate) fn new(tracer: SdkTracer, sampler: SamplerSetting, counts: Arc<SpanCounts>) -> Self {
+    /// `sampler` (its sampler, without the counting) and [`HandoffIds`];
+    /// without the tracer, through `direct` (with the tracer's scope), when
+    /// given.
+    pub(crate) fn new(
+        tracer: SdkTracer,
+        direct: Option<(Arc<DirectStarter>, InstrumentationScope)>,
+        sampler: SamplerSetting,
+        counts: Arc<SpanCounts>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 tracer,
+                direct,
                 sampler,
                 counts,
                 ids: RandomIdGenerator::default(),
@@ -223,32 +235,72 @@ impl Pending {
             };
             return (self.parent.with_remote_span_context(sc), false);
         }
-        let mut attributes = self.attributes;
-        location(self.metadata, &mut attributes);
-        let mut builder = SpanBuilder::from_name(self.name)
-            .with_kind(self.kind)
-            .with_start_time(self.start.unwrap_or_else(SystemTime::now))
-            .with_attributes(attributes);
-        if !self.events.is_empty() {
-            builder = builder.with_events(self.events);
-        }
-        if !self.links.is_empty() {
-            builder = builder.with_links(self.links);
-        }
-        let root = !self.parent.span().span_context().is_valid();
-        if root {
-            NEXT_TRACE_ID.with(|next| next.set(Some(self.trace_id)));
-        }
-        let mut span = self.shared.tracer.build_with_context(builder, &self.parent);
-        if root {
-            NEXT_TRACE_ID.with(|next| next.set(None));
-        }
-        if self.status != Status::Unset {
-            span.set_status(self.status);
-        }
-        let recording = span.is_recording();
-        (self.parent.with_span(span), recording)
+        let Pending {
+            shared,
+            metadata,
+            parent,
+            trace_id,
+            name,
+            kind,
+            status,
+            start,
+            mut attributes,
+            events,
+            links,
+            ..
+        } = self;
+        location(metadata, &mut attributes);
+        let kept = Kept {
+            kind,
+            name,
+            start_time: Some(start.unwrap_or_else(SystemTime::now)),
+            attributes,
+            events,
+            links,
+            status,
+        };
+        let kept = match &shared.direct {
+            Some((direct, scope)) => match direct.start_kept(scope, &parent, trace_id, kept) {
+                Ok(cx) => return (cx, true),
+                Err(kept) => *kept,
+            },
+            None => kept,
+        };
+        start_with_tracer(&shared.tracer, &parent, trace_id, kept)
     }
+}
+
+/// A span the sampler kept, started through the SDK's tracer (which
+/// decides again, on the same trace id).
+fn start_with_tracer(
+    tracer: &SdkTracer,
+    parent: &Context,
+    trace_id: TraceId,
+    kept: Kept,
+) -> (Context, bool) {
+    let mut builder = SpanBuilder::from_name(kept.name)
+        .with_kind(kept.kind)
+        .with_start_time(kept.start_time.unwrap_or_else(SystemTime::now))
+        .with_attributes(kept.attributes);
+    if !kept.events.is_empty() {
+        builder = builder.with_events(kept.events);
+    }
+    if !kept.links.is_empty() {
+        builder = builder.with_links(kept.links);
+    }
+    let root = !parent.span().span_context().is_valid();
+    if root {
+        NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
+    }
+    let mut span = tracer.build_with_context(builder, parent);
+    if root {
+        NEXT_TRACE_ID.with(|next| next.set(None));
+    }
+    if kept.status != Status::Unset {
+        span.set_status(kept.status);
+    }
+    let recording = span.is_recording();
+    (parent.with_span(span), recording)
 }
 
 /// The code location attributes of a span.
@@ -510,10 +562,159 @@ where
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{TraceFlags, TraceState};
-    use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::Ordering;
+
+    use opentelemetry::trace::{TraceFlags, TraceState, TracerProvider as _};
+    use opentelemetry_sdk::trace::{SamplingDecision, SdkTracerProvider, ShouldSample, SpanData};
+    use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
+    use crate::direct::tests::{Keep, scope};
+    use crate::direct::{End, Ends};
+    use crate::metrics::CountingSampler;
+
+    /// The spans a workload of `tracing` spans records through a bridge
+    /// that starts them without the tracer (`direct`) or through it, with
+    /// what differs between runs (ids, times) replaced by what must hold.
+    fn bridged(direct: bool) -> (Vec<String>, [u64; 3]) {
+        let keep = Arc::new(Keep::default());
+        let (ends, installed) = Ends::new(vec![End::Other(keep.clone())]);
+        let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
+        let counts = Arc::new(SpanCounts::default());
+        let limits = opentelemetry_sdk::trace::SpanLimits {
+            max_attributes_per_span: 5,
+            max_events_per_span: 2,
+            ..Default::default()
+        };
+        let mut builder = SdkTracerProvider::builder()
+            .with_id_generator(HandoffIds::default())
+            .with_span_limits(limits)
+            .with_sampler(CountingSampler {
+                inner: sampler.to_sdk(),
+                counts: Arc::clone(&counts),
+            });
+        for processor in installed {
+            builder = builder.with_span_processor(processor);
+        }
+        let provider = builder.build();
+        let starter = DirectStarter::new(sampler.clone(), Arc::clone(&counts), limits, ends);
+        let bridge = SpanBridge::new(
+            provider.tracer_with_scope(scope()),
+            direct.then(|| (Arc::new(starter), scope())),
+            sampler,
+            Arc::clone(&counts),
+        );
+        let subscriber = tracing_subscriber::registry().with(bridge);
+        let caller = |flags| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+                SpanId::from(0x00f0_67aa_0ba9_02b7),
+                TraceFlags::new(flags),
+                true,
+                "a=1".parse::<TraceState>().unwrap(),
+            ))
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let root = tracing::info_span!(
+                "root",
+                otel.kind = "server",
+                order.id = 7_i64,
+                a = 1,
+                b = 2,
+                c = 3,
+                d = 4,
+                late = tracing::field::Empty,
+            );
+            root.record("late", true);
+            root.in_scope(|| {
+                let inner = tracing::info_span!("inner", otel.name = "renamed");
+                inner.follows_from(&root);
+                inner.in_scope(|| {
+                    tracing::info!(step = 1, "first");
+                    tracing::warn!("second");
+                    tracing::error!("third");
+                });
+            });
+            // Events before the span first starts, kept until it does.
+            let early = tracing::info_span!("early");
+            for i in 0..3 {
+                tracing::info!(parent: &early, i, "before");
+            }
+            early.in_scope(|| {});
+            let adopted = tracing::info_span!("adopted", otel.status_code = "ok");
+            adopted.set_parent(caller(3)).unwrap();
+            adopted.in_scope(|| {});
+            let _attached = caller(0).attach();
+            tracing::info_span!("dropped").in_scope(|| {});
+        });
+        let spans = keep.0.lock().unwrap();
+        let ids: Vec<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
+        let comparable = |s: &SpanData| {
+            let parent = ids
+                .iter()
+                .position(|id| *id == s.parent_span_id)
+                .map_or(s.parent_span_id.to_string(), |i| format!("span {i}"));
+            let mut attributes = s.attributes.clone();
+            attributes.retain(|kv| kv.key.as_str() != "code.line.number");
+            format!(
+                "{} {:?} {:?} {} parent={parent} remote={} {attributes:?} dropped={} \
+                 events={:?} dropped_events={} links={} status={:?} {:?} ordered={}",
+                s.name,
+                s.span_kind,
+                s.span_context.trace_flags(),
+                s.span_context.trace_state().header(),
+                s.parent_span_is_remote,
+                s.dropped_attributes_count,
+                s.events
+                    .iter()
+                    .map(|e| (&e.name, &e.attributes))
+                    .collect::<Vec<_>>(),
+                s.events.dropped_count,
+                s.links.len(),
+                s.status,
+                s.instrumentation_scope,
+                s.start_time <= s.end_time,
+            )
+        };
+        let counted = counts.0.each_ref().map(|n| n.load(Ordering::Relaxed));
+        (spans.iter().map(comparable).collect(), counted)
+    }
+
+    #[test]
+    fn spans_started_without_the_tracer_are_those_the_tracer_starts() {
+        let (direct, direct_counts) = bridged(true);
+        let (sdk, sdk_counts) = bridged(false);
+        assert_eq!(direct, sdk);
+        assert_eq!(direct_counts, sdk_counts);
+        assert_eq!(direct.len(), 4, "{direct:?}");
+        assert_eq!(direct_counts, [1, 0, 4], "one dropped, four recorded");
+        assert!(direct[0].starts_with("renamed Internal"), "{direct:?}");
+        assert!(
+            direct[0].contains("parent=span 3"),
+            "under root: {direct:?}"
+        );
+        assert!(direct[0].contains("dropped_events=1 links=1"), "{direct:?}");
+        assert!(direct[0].contains("status=Error"), "{direct:?}");
+        assert!(direct[2].starts_with("early"), "{direct:?}");
+        assert!(direct[2].contains("dropped_events=1"), "{direct:?}");
+        assert!(
+            direct[1].starts_with(
+                "adopted Internal TraceFlags(3) a=1 parent=00f067aa0ba902b7 remote=true"
+            ),
+            "{direct:?}"
+        );
+        assert!(direct[1].contains("status=Ok"), "{direct:?}");
+        assert!(
+            direct[3].starts_with("root Server TraceFlags(1)"),
+            "{direct:?}"
+        );
+        assert!(
+            direct[3].contains("dropped=4"),
+            "past the limit: {direct:?}"
+        );
+    }
 
     #[test]
     fn keeps_what_the_sdk_sampler_keeps() {
