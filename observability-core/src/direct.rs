@@ -1,5 +1,6 @@
-//! Spans the layers start without the SDK's tracer
-//! ([`observability_propagation::starter`]): [`DirectStarter`] makes the
+//! Spans started without the SDK's tracer, by the HTTP layers
+//! ([`observability_propagation::starter`]) and by the `tracing` bridge of
+//! `init()`'s provider: [`DirectStarter`] makes the
 //! span `SdkTracer::build_with_context` would make (opentelemetry_sdk 0.33,
 //! `trace/tracer.rs`) — the same sampling decision, counted the same, the
 //! same span context, limits and processors — and [`DirectSpan`] behaves as
@@ -7,11 +8,12 @@
 //! order. What it leaves out is the SDK's way there: the span builder, the
 //! sampler's full result, the global tracer's second box, and on end the
 //! copy into the processors' form (a span here holds that form from the
-//! start).
+//! start, in a box the export queue takes as it is).
 //!
 //! The provider's processors are [`Installed`] in it, so that the starter
 //! ends spans into the same processors and knows when the provider shut
-//! down (it then gives way to the SDK, whose spans no longer record).
+//! down (it then gives way to the SDK, whose spans no longer record); the
+//! pipeline says so too, for a provider without processors.
 
 use std::borrow::Cow;
 use std::sync::Arc;
