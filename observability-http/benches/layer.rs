@@ -250,5 +250,31 @@ fn client_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, client_bench);
+/// A sampled request under `init()`'s globals: the span started without
+/// the SDK's tracer (`observability_propagation::starter`), beside the same
+/// provider given to the layer, which goes through the tracer. Last, as it
+/// installs the globals for the rest of the process.
+fn init_bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("server_layer_init");
+    let guard = observability_core::builder()
+        .env_lookup(|_| None)
+        .exporter(Exporter::None)
+        .log_writer(std::io::sink)
+        .try_init()
+        .unwrap();
+    let through_tracer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .build()
+        .layer(tower::service_fn(hello));
+    bench_call(&mut group, "sampled_through_tracer", through_tracer, || {
+        request(true)
+    });
+    let direct = ServerLayer::new().layer(tower::service_fn(hello));
+    bench_call(&mut group, "sampled_started_directly", direct, || {
+        request(true)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, client_bench, init_bench);
 criterion_main!(benches);
