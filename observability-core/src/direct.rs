@@ -279,32 +279,20 @@ impl DirectStarter {
             status,
         } = kept;
         let dropped_attributes_count = cap(&mut attributes, limits.max_attributes_per_span);
-        let events = if events.is_empty() {
-            SpanEvents::default()
-        } else {
-            let dropped_count = cap(&mut events, limits.max_events_per_span);
-            for event in &mut events {
-                event.dropped_attributes_count =
-                    cap(&mut event.attributes, limits.max_attributes_per_event);
-            }
-            let mut span_events = SpanEvents::default();
-            span_events.events = events;
-            span_events.dropped_count = dropped_count;
-            span_events
-        };
-        let links = if links.is_empty() {
-            SpanLinks::default()
-        } else {
-            let dropped_count = cap(&mut links, limits.max_links_per_span);
-            for link in &mut links {
-                link.dropped_attributes_count =
-                    cap(&mut link.attributes, limits.max_attributes_per_link);
-            }
-            let mut span_links = SpanLinks::default();
-            span_links.links = links;
-            span_links.dropped_count = dropped_count;
-            span_links
-        };
+        let mut span_events = SpanEvents::default();
+        span_events.dropped_count = cap_each(
+            &mut events,
+            limits.max_events_per_span,
+            limits.max_attributes_per_event,
+        );
+        span_events.events = events;
+        let mut span_links = SpanLinks::default();
+        span_links.dropped_count = cap_each(
+            &mut links,
+            limits.max_links_per_span,
+            limits.max_attributes_per_link,
+        );
+        span_links.links = links;
         let start_time = start_time.unwrap_or_else(opentelemetry::time::now);
         let span = DirectSpan {
             span_context: span_context.clone(),
@@ -318,8 +306,8 @@ impl DirectStarter {
                 end_time: start_time,
                 attributes,
                 dropped_attributes_count,
-                events,
-                links,
+                events: span_events,
+                links: span_links,
                 status,
                 instrumentation_scope: scope.clone(),
             })),
@@ -335,6 +323,54 @@ fn cap<T>(items: &mut Vec<T>, limit: u32) -> u32 {
     let dropped = items.len().saturating_sub(limit as usize);
     items.truncate(limit as usize);
     dropped as u32
+}
+
+/// An event or a link, whose attributes the span's limits cap.
+trait WithAttributes {
+    /// The attributes, and how many were dropped.
+    fn attributes_mut(&mut self) -> (&mut Vec<KeyValue>, &mut u32);
+}
+
+impl WithAttributes for Event {
+    fn attributes_mut(&mut self) -> (&mut Vec<KeyValue>, &mut u32) {
+        (&mut self.attributes, &mut self.dropped_attributes_count)
+    }
+}
+
+impl WithAttributes for Link {
+    fn attributes_mut(&mut self) -> (&mut Vec<KeyValue>, &mut u32) {
+        (&mut self.attributes, &mut self.dropped_attributes_count)
+    }
+}
+
+/// Caps `items` at `limit` and each one's attributes at
+/// `attributes_limit`, as `build_recording_span` caps a builder's events
+/// and links; how many items were dropped.
+fn cap_each<T: WithAttributes>(items: &mut Vec<T>, limit: u32, attributes_limit: u32) -> u32 {
+    let dropped = cap(items, limit);
+    for item in items.iter_mut() {
+        let (attributes, dropped) = item.attributes_mut();
+        *dropped = cap(attributes, attributes_limit);
+    }
+    dropped
+}
+
+/// Adds `item`, its attributes capped at `attributes_limit`, to `items`
+/// when they are under `limit`, else counts it in `dropped`: the SDK's
+/// `add_event` and `add_link`.
+fn add_capped<T: WithAttributes>(
+    items: &mut Vec<T>,
+    dropped: &mut u32,
+    (limit, attributes_limit): (u32, u32),
+    mut item: T,
+) {
+    if items.len() < limit as usize {
+        let (attributes, dropped_attributes) = item.attributes_mut();
+        *dropped_attributes = cap(attributes, attributes_limit);
+        items.push(item);
+    } else {
+        *dropped += 1;
+    }
 }
 
 /// A recording span started by [`DirectStarter`]: the SDK's `Span`, holding
@@ -373,21 +409,18 @@ impl opentelemetry::trace::Span for DirectSpan {
         &mut self,
         name: T,
         timestamp: SystemTime,
-        mut attributes: Vec<KeyValue>,
+        attributes: Vec<KeyValue>,
     ) where
         T: Into<Cow<'static, str>>,
     {
-        let events_limit = self.limits.max_events_per_span as usize;
-        let attributes_limit = self.limits.max_attributes_per_event as usize;
+        let limits = (
+            self.limits.max_events_per_span,
+            self.limits.max_attributes_per_event,
+        );
         if let Some(data) = &mut self.data {
-            if data.events.events.len() < events_limit {
-                let dropped = attributes.len().saturating_sub(attributes_limit) as u32;
-                attributes.truncate(attributes_limit);
-                let event = Event::new(name, timestamp, attributes, dropped);
-                data.events.events.push(event);
-            } else {
-                data.events.dropped_count += 1;
-            }
+            let event = Event::new(name, timestamp, attributes, 0);
+            let events = &mut data.events;
+            add_capped(&mut events.events, &mut events.dropped_count, limits, event);
         }
     }
 
@@ -428,19 +461,15 @@ impl opentelemetry::trace::Span for DirectSpan {
         }
     }
 
-    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
-        let links_limit = self.limits.max_links_per_span as usize;
-        let attributes_limit = self.limits.max_attributes_per_link as usize;
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        let limits = (
+            self.limits.max_links_per_span,
+            self.limits.max_attributes_per_link,
+        );
         if let Some(data) = &mut self.data {
-            if data.links.links.len() < links_limit {
-                let dropped = attributes.len().saturating_sub(attributes_limit) as u32;
-                attributes.truncate(attributes_limit);
-                data.links
-                    .links
-                    .push(Link::new(span_context, attributes, dropped));
-            } else {
-                data.links.dropped_count += 1;
-            }
+            let link = Link::new(span_context, attributes, 0);
+            let links = &mut data.links;
+            add_capped(&mut links.links, &mut links.dropped_count, limits, link);
         }
     }
 
@@ -681,36 +710,31 @@ pub(crate) mod tests {
         assert!(recorded > 0 && recorded < samplers.len() * parents.len() * 2);
     }
 
+    /// A span named `name` under `cx` (and its span, if any) through
+    /// `starter`.
+    fn start(
+        starter: &DirectStarter,
+        cx: &Context,
+        kind: SpanKind,
+        name: &'static str,
+    ) -> Option<Context> {
+        let span = cx.span();
+        let parent = cx.has_active_span().then(|| span.span_context());
+        let mut describe = || (Cow::Borrowed(name), Vec::new());
+        starter.start(&scope(), kind, cx, parent, &mut describe)
+    }
+
+    fn always_on(ends: Arc<Ends>) -> DirectStarter {
+        let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
+        DirectStarter::new(sampler, Arc::default(), SpanLimits::default(), ends)
+    }
+
     #[test]
     fn spans_of_a_recording_parent_under_the_sdk_are_its_children() {
         let (keep, _, ends, _) = ends();
-        let starter = DirectStarter::new(
-            SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn)),
-            Arc::default(),
-            SpanLimits::default(),
-            ends,
-        );
-        let mut describe = || (Cow::Borrowed("outer"), Vec::new());
-        let outer = starter
-            .start(
-                &scope(),
-                SpanKind::Server,
-                &Context::new(),
-                None,
-                &mut describe,
-            )
-            .unwrap();
-        let span = outer.span();
-        let mut describe = || (Cow::Borrowed("inner"), Vec::new());
-        let inner = starter
-            .start(
-                &scope(),
-                SpanKind::Client,
-                &outer,
-                Some(span.span_context()),
-                &mut describe,
-            )
-            .unwrap();
+        let starter = always_on(ends);
+        let outer = start(&starter, &Context::new(), SpanKind::Server, "outer").unwrap();
+        let inner = start(&starter, &outer, SpanKind::Client, "inner").unwrap();
         drop(inner);
         drop(outer);
         let spans = keep.0.lock().unwrap();
@@ -727,42 +751,23 @@ pub(crate) mod tests {
     #[test]
     fn gives_way_once_the_provider_shut_down_or_telemetry_is_suppressed() {
         let (keep, _, ends, installed) = ends();
-        let starter = DirectStarter::new(
-            SamplerSetting::AlwaysOn,
-            Arc::default(),
-            SpanLimits::default(),
-            ends,
-        );
-        let mut describe = || (Cow::Borrowed("s"), Vec::new());
+        let starter = always_on(ends);
         let suppressed = Context::new().with_telemetry_suppressed();
-        assert!(
-            starter
-                .start(&scope(), SpanKind::Server, &suppressed, None, &mut describe)
-                .is_none()
-        );
-        let open = starter
-            .start(
-                &scope(),
-                SpanKind::Server,
-                &Context::new(),
-                None,
-                &mut describe,
-            )
-            .unwrap();
+        assert!(start(&starter, &suppressed, SpanKind::Server, "s").is_none());
+        let open = start(&starter, &Context::new(), SpanKind::Server, "s").unwrap();
         installed[0].shutdown_with_timeout(Duration::ZERO).unwrap();
         drop(open);
         assert!(keep.0.lock().unwrap().is_empty(), "the SDK drops it too");
         assert!(
-            starter
-                .start(
-                    &scope(),
-                    SpanKind::Server,
-                    &Context::new(),
-                    None,
-                    &mut describe
-                )
-                .is_none(),
+            start(&starter, &Context::new(), SpanKind::Server, "s").is_none(),
             "the tracer's spans no longer record"
         );
+        // A provider without processors hears of its shutdown from the
+        // pipeline.
+        let (ends, _) = Ends::new(Vec::new());
+        let starter = always_on(Arc::clone(&ends));
+        assert!(start(&starter, &Context::new(), SpanKind::Server, "s").is_some());
+        ends.close();
+        assert!(start(&starter, &Context::new(), SpanKind::Server, "s").is_none());
     }
 }

@@ -7,43 +7,20 @@
 //! records. One test: the globals are per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
-use http::{HeaderMap, Request};
-use http_body_util::BodyExt;
+use http::HeaderMap;
 use observability_core::Exporter;
 use observability_core::opentelemetry::Context;
 use observability_core::opentelemetry::trace::TraceContextExt;
 use observability_core::propagation::sampling;
 use observability_core::testing::SpanCapture;
 use observability_http::{ClientLayer, ServerLayer};
-use tower::{Layer, ServiceExt};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
-
-/// The `traceparent` and `tracestate` a call through `client` carries.
-async fn outgoing(client: ClientLayer) -> [String; 2] {
-    let sent = Arc::new(Mutex::new(HeaderMap::new()));
-    let record = Arc::clone(&sent);
-    let service = client.layer(tower::service_fn(move |request: Request<Body>| {
-        *record.lock().unwrap() = request.headers().clone();
-        async { Ok::<_, Infallible>(http::Response::new(Body::empty())) }
-    }));
-    let request = Request::get("http://downstream/").body(Body::empty());
-    service.oneshot(request.unwrap()).await.unwrap();
-    let headers = sent.lock().unwrap().clone();
-    ["traceparent", "tracestate"].map(|name| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    })
-}
 
 /// What the handler saw: its trace id, span id, whether sampled, the
 /// `traceparent` and `tracestate` it would send, and those its call
@@ -53,41 +30,27 @@ async fn seen(layer: ServerLayer, client: ClientLayer, headers: &[(&str, &str)])
         .route(
             "/",
             get(move || async move {
-                let [client_traceparent, client_tracestate] = outgoing(client).await;
+                let sent = common::outgoing(client, "http://downstream/").await;
                 let cx = Context::current();
                 let sc = cx.span().span_context().clone();
                 let mut out = HeaderMap::new();
                 observability_http::inject_context(&cx, &mut out);
-                let text = |name| {
-                    out.get(name)
-                        .map(|v| v.to_str().unwrap().to_owned())
-                        .unwrap_or_default()
-                };
                 [
                     sc.trace_id().to_string(),
                     sc.span_id().to_string(),
                     sc.is_sampled().to_string(),
                     sc.is_remote().to_string(),
-                    text("traceparent"),
-                    text("tracestate"),
-                    client_traceparent,
-                    client_tracestate,
+                    common::text(&out, "traceparent"),
+                    common::text(&out, "tracestate"),
+                    common::text(&sent, "traceparent"),
+                    common::text(&sent, "tracestate"),
                 ]
                 .join(" ")
             }),
         )
         .layer(layer);
-    let mut request = Request::get("/");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = app
-        .oneshot(request.body(Body::empty()).unwrap())
+    common::get(app, "/", headers)
         .await
-        .unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec())
-        .unwrap()
         .split(' ')
         .map(str::to_owned)
         .collect()
