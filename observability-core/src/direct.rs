@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use observability_propagation::sampling::dropped_span_context;
 use observability_propagation::starter::{Describe, SpanStarter};
 use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
-    TraceState,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -168,6 +168,13 @@ impl DirectStarter {
     }
 }
 
+impl DirectStarter {
+    /// Says the provider shut down (its processors' shutdown says so too).
+    pub(crate) fn close(&self) {
+        self.ends.close();
+    }
+}
+
 impl SpanStarter for DirectStarter {
     fn start(
         &self,
@@ -181,14 +188,12 @@ impl SpanStarter for DirectStarter {
             return None;
         }
         // As `SdkTracer::build_with_context`: a new span id whatever the
-        // decision; the parent only when valid; the sampler's trace state,
-        // which is that of the context's span, valid or not.
+        // decision; the parent's trace when it is valid.
         let span_id = self.ids.new_span_id();
-        let parent = parent_span.filter(|sc| sc.is_valid());
-        let trace_id = parent.map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
-        let trace_state = parent_span
-            .map(|sc| sc.trace_state().clone())
-            .unwrap_or_default();
+        let trace_id = match parent_span.filter(|sc| sc.is_valid()) {
+            Some(parent) => parent.trace_id(),
+            None => self.ids.new_trace_id(),
+        };
         let sampled = keeps(
             &self.sampler,
             parent_span.map(SpanContext::is_sampled),
@@ -196,7 +201,7 @@ impl SpanStarter for DirectStarter {
         );
         self.counts.count(sampled);
         if !sampled {
-            let sc = SpanContext::new(trace_id, span_id, TraceFlags::default(), false, trace_state);
+            let sc = dropped_span_context(trace_id, span_id, parent_span);
             return Some(context.with_remote_span_context(sc));
         }
         let (name, attributes) = describe();
@@ -209,7 +214,7 @@ impl SpanStarter for DirectStarter {
             links: Vec::new(),
             status: Status::Unset,
         };
-        Some(self.record(scope, context, parent, span_id, trace_id, trace_state, kept))
+        Some(self.record(scope, context, parent_span, span_id, trace_id, kept))
     }
 }
 
@@ -241,29 +246,29 @@ impl DirectStarter {
             return Err(Box::new(kept));
         }
         self.counts.count(true);
-        let span_id = self.ids.new_span_id();
         let span = context.span();
         let parent_span = context.has_active_span().then(|| span.span_context());
-        let parent = parent_span.filter(|sc| sc.is_valid());
-        let trace_state = parent_span
-            .map(|sc| sc.trace_state().clone())
-            .unwrap_or_default();
-        Ok(self.record(scope, context, parent, span_id, trace_id, trace_state, kept))
+        let span_id = self.ids.new_span_id();
+        Ok(self.record(scope, context, parent_span, span_id, trace_id, kept))
     }
 
-    /// A recording span, child of `parent` (valid) in `context`, with the
-    /// limits applied as `SdkTracer::build_recording_span` applies them.
-    #[allow(clippy::too_many_arguments)]
+    /// A recording span in `context`, child of `parent_span` (the span
+    /// context of the context's span, if it has one) when valid, with the
+    /// sampler's trace state (that span's, valid or not) and the limits
+    /// applied as `SdkTracer::build_recording_span` applies them.
     fn record(
         &self,
         scope: &InstrumentationScope,
         context: &Context,
-        parent: Option<&SpanContext>,
+        parent_span: Option<&SpanContext>,
         span_id: SpanId,
         trace_id: TraceId,
-        trace_state: TraceState,
         kept: Kept,
     ) -> Context {
+        let parent = parent_span.filter(|sc| sc.is_valid());
+        let trace_state = parent_span
+            .map(|sc| sc.trace_state().clone())
+            .unwrap_or_default();
         let flags = parent
             .map_or(TraceFlags::default(), SpanContext::trace_flags)
             .with_sampled(true);

@@ -41,9 +41,8 @@ pub(crate) struct Pipeline {
     /// What another service of this process needs to export like the main
     /// one.
     recipe: Recipe,
-    /// The main provider's processors, for spans started without its
-    /// tracer.
-    ends: Arc<Ends>,
+    /// How the main provider's spans start without its tracer.
+    direct: Arc<DirectStarter>,
 }
 
 #[derive(Debug)]
@@ -98,6 +97,12 @@ impl Pipeline {
         for processor in installed {
             builder = builder.with_span_processor(processor);
         }
+        let direct = Arc::new(DirectStarter::new(
+            settings.sampler.clone(),
+            Arc::clone(&recipe.span_counts),
+            settings.limits,
+            ends,
+        ));
         let logs = match (&settings.logs, &runtime) {
             (Some(logs), Some(runtime)) => match otlp_logs(logs, settings, runtime) {
                 Ok(provider) => Some(provider),
@@ -131,14 +136,14 @@ impl Pipeline {
             processors,
             metrics,
             recipe,
-            ends,
+            direct,
         })
     }
 
     /// The `tracing` bridge for spans of this pipeline's provider, started
     /// without its tracer when it allows.
     pub(crate) fn bridge(&self) -> SpanBridge {
-        self.bridge_of(&self.provider, Some(self.direct_starter()))
+        self.bridge_of(&self.provider, Some(Arc::clone(&self.direct)))
     }
 
     /// The `tracing` bridge for spans of another service's `provider`.
@@ -181,16 +186,7 @@ impl Pipeline {
     /// How the layers start this pipeline's spans without its tracer (see
     /// [`observability_propagation::starter`]).
     pub(crate) fn span_starter(&self) -> Arc<dyn SpanStarter> {
-        self.direct_starter()
-    }
-
-    fn direct_starter(&self) -> Arc<DirectStarter> {
-        Arc::new(DirectStarter::new(
-            self.recipe.settings.sampler.clone(),
-            Arc::clone(&self.recipe.span_counts),
-            self.recipe.settings.limits,
-            Arc::clone(&self.ends),
-        ))
+        Arc::clone(&self.direct) as Arc<dyn SpanStarter>
     }
 
     /// A tracer provider for another service of this process: the same
@@ -363,7 +359,7 @@ impl Pipeline {
         }
         // Said here too: a provider without processors has nothing that
         // would hear of its shutdown.
-        self.ends.close();
+        self.direct.close();
         let _ = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(100));

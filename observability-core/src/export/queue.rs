@@ -608,4 +608,16 @@ mod tests {
         // A very large batch size keeps no more boxes than the bound.
         assert_eq!(self::shared(1 << 20).boxes.cap, MAX_KEPT_BOXES);
     }
+
+    #[test]
+    fn a_refused_boxed_span_leaves_its_box_for_reuse() {
+        let shared = shared(2);
+        let boxed = shared.boxed(span("late", 3));
+        shared.begin_shutdown(Instant::now(), Reply::Ignored);
+        assert!(matches!(shared.push_boxed(boxed, 10), Err(Refused::Closed)));
+        assert_eq!(shared.len(), 0);
+        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 1);
+        let kept = shared.boxes.free.pop().unwrap();
+        assert!(kept.name.is_empty() && kept.attributes.capacity() == 0);
+    }
 }

@@ -56,13 +56,12 @@ pub(crate) fn start_client_span(
         inject_context(&cx, headers);
         return cx;
     }
-    let (method_name, method_original) = attr::method(method);
+    let (method_name, mut method_original) = attr::method(method);
     let mut name: Cow<'static, str> = if grpc {
         Cow::Owned(uri.path().trim_start_matches('/').to_owned())
     } else {
         Cow::Borrowed(attr::span_name_of_method(method_name))
     };
-    let mut method_original = method_original;
     let mut describe = |headers: &HeaderMap| {
         let original = method_original.take();
         client_attributes(method_name, original, uri, headers, redaction, grpc)

@@ -56,7 +56,7 @@ where
         }
         let headers = RequestHeaders::scan(request.headers());
         let grpc = headers.is_grpc();
-        let (method, method_original) = attr::method(request.method());
+        let (method, mut method_original) = attr::method(request.method());
         let metered = match self.config.metrics.get() {
             Some(instruments) if !grpc => {
                 let route = matched_path(&request)
@@ -108,7 +108,6 @@ where
         // (the same span, fewer steps), as a child of the parent's span:
         // the caller's span context, or the span the carrier's context
         // holds, valid or not (the sampler reads its flag).
-        let mut method_original = method_original;
         if let Some((starter, scope)) = self.config.tracer.starter() {
             let carried = parent_rest.span();
             let parent = if whole {
