@@ -28,12 +28,13 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
+    IdGenerator, RandomIdGenerator, SpanData, SpanLimits, SpanProcessor,
 };
 
 use crate::bridge::keeps;
 use crate::config::SamplerSetting;
 use crate::export::processor::QueueProcessor;
+use crate::export::queue::empty_span;
 use crate::metrics::SpanCounts;
 
 /// A processor of a provider: the export queue, whose spans are queued in
@@ -92,12 +93,13 @@ impl Ends {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// `span` in a box: one the export queue takes as it is, when the
-    /// first processor is one.
-    fn boxed(&self, span: SpanData) -> Box<SpanData> {
+    /// A box to start a span in, holding an empty span: one the export
+    /// queue takes as it is, with room for attributes, when the first
+    /// processor is one.
+    fn empty_box(&self) -> Box<SpanData> {
         match self.processors.first() {
-            Some(End::Queue(queue)) => queue.boxed(span),
-            _ => Box::new(span),
+            Some(End::Queue(queue)) => queue.empty_box(),
+            _ => Box::new(empty_span()),
         }
     }
 
@@ -204,17 +206,20 @@ impl SpanStarter for DirectStarter {
             let sc = dropped_span_context(trace_id, span_id, parent_span);
             return Some(context.with_remote_span_context(sc));
         }
-        let (name, attributes) = describe();
+        // The attributes go straight into the box the span is queued in.
+        let mut data = self.ends.empty_box();
+        let name = describe(&mut data.attributes);
         let kept = Kept {
             kind,
             name,
             start_time: None,
-            attributes,
+            attributes: Vec::new(),
             events: Vec::new(),
             links: Vec::new(),
             status: Status::Unset,
         };
-        Some(self.record(scope, context, parent_span, span_id, trace_id, kept))
+        self.fill(&mut data, scope, kept);
+        Some(self.record(context, parent_span, span_id, trace_id, data))
     }
 }
 
@@ -249,30 +254,16 @@ impl DirectStarter {
         let span = context.span();
         let parent_span = context.has_active_span().then(|| span.span_context());
         let span_id = self.ids.new_span_id();
-        Ok(self.record(scope, context, parent_span, span_id, trace_id, kept))
+        let mut data = self.ends.empty_box();
+        self.fill(&mut data, scope, kept);
+        Ok(self.record(context, parent_span, span_id, trace_id, data))
     }
 
-    /// A recording span in `context`, child of `parent_span` (the span
-    /// context of the context's span, if it has one) when valid, with the
-    /// sampler's trace state (that span's, valid or not) and the limits
-    /// applied as `SdkTracer::build_recording_span` applies them.
-    fn record(
-        &self,
-        scope: &InstrumentationScope,
-        context: &Context,
-        parent_span: Option<&SpanContext>,
-        span_id: SpanId,
-        trace_id: TraceId,
-        kept: Kept,
-    ) -> Context {
-        let parent = parent_span.filter(|sc| sc.is_valid());
-        let trace_state = parent_span
-            .map(|sc| sc.trace_state().clone())
-            .unwrap_or_default();
-        let flags = parent
-            .map_or(TraceFlags::default(), SpanContext::trace_flags)
-            .with_sampled(true);
-        let span_context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+    /// Writes what `kept` holds into `data`, an empty span from
+    /// [`Ends::empty_box`] (whose attributes may already be there: `kept`'s
+    /// follow them), with the limits applied as
+    /// `SdkTracer::build_recording_span` applies them.
+    fn fill(&self, data: &mut SpanData, scope: &InstrumentationScope, kept: Kept) {
         let limits = &self.limits;
         let Kept {
             kind,
@@ -283,44 +274,72 @@ impl DirectStarter {
             mut links,
             status,
         } = kept;
-        let dropped_attributes_count = cap(&mut attributes, limits.max_attributes_per_span);
-        let mut span_events = SpanEvents::default();
-        span_events.dropped_count = cap_each(
+        // `kept`'s list itself when the box has no room for it (a new box).
+        if data.attributes.is_empty() && data.attributes.capacity() < attributes.len() {
+            std::mem::swap(&mut data.attributes, &mut attributes);
+        } else {
+            data.attributes.append(&mut attributes);
+        }
+        data.dropped_attributes_count = cap(&mut data.attributes, limits.max_attributes_per_span);
+        data.events.dropped_count = cap_each(
             &mut events,
             limits.max_events_per_span,
             limits.max_attributes_per_event,
         );
-        span_events.events = events;
-        let mut span_links = SpanLinks::default();
-        span_links.dropped_count = cap_each(
+        set_empty(&mut data.events.events, events);
+        data.links.dropped_count = cap_each(
             &mut links,
             limits.max_links_per_span,
             limits.max_attributes_per_link,
         );
-        span_links.links = links;
+        set_empty(&mut data.links.links, links);
+        set_empty(&mut data.instrumentation_scope, scope.clone());
         let start_time = start_time.unwrap_or_else(opentelemetry::time::now);
+        data.span_kind = kind;
+        data.name = name;
+        data.start_time = start_time;
+        data.end_time = start_time;
+        data.status = status;
+    }
+
+    /// `context` with `data` (filled by [`fill`](Self::fill)) as its
+    /// recording span: child of `parent_span` (the span context of the
+    /// context's span, if it has one) when valid, with the sampler's trace
+    /// state (that span's, valid or not).
+    fn record(
+        &self,
+        context: &Context,
+        parent_span: Option<&SpanContext>,
+        span_id: SpanId,
+        trace_id: TraceId,
+        mut data: Box<SpanData>,
+    ) -> Context {
+        let parent = parent_span.filter(|sc| sc.is_valid());
+        let trace_state = parent_span
+            .map(|sc| sc.trace_state().clone())
+            .unwrap_or_default();
+        let flags = parent
+            .map_or(TraceFlags::default(), SpanContext::trace_flags)
+            .with_sampled(true);
+        let span_context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        data.parent_span_id = parent.map_or(SpanId::INVALID, SpanContext::span_id);
+        data.parent_span_is_remote = parent.is_some_and(SpanContext::is_remote);
+        data.span_context = span_context.clone();
         let span = DirectSpan {
-            span_context: span_context.clone(),
-            data: Some(self.ends.boxed(SpanData {
-                span_context,
-                parent_span_id: parent.map_or(SpanId::INVALID, SpanContext::span_id),
-                parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
-                span_kind: kind,
-                name,
-                start_time,
-                end_time: start_time,
-                attributes,
-                dropped_attributes_count,
-                events: span_events,
-                links: span_links,
-                status,
-                instrumentation_scope: scope.clone(),
-            })),
+            span_context,
+            data: Some(data),
             limits: self.limits,
             ends: Arc::clone(&self.ends),
         };
         context.with_span(span)
     }
+}
+
+/// Sets a field of an empty span (`empty_span()`: its lists and its scope
+/// own nothing on the heap) without dropping what it held, which would cost
+/// a call for nothing.
+fn set_empty<T>(field: &mut T, value: T) {
+    std::mem::forget(std::mem::replace(field, value));
 }
 
 /// Truncates `items` to `limit`; how many were dropped.
@@ -680,7 +699,10 @@ pub(crate) mod tests {
 
                     let span = parent.span();
                     let parent_span = parent.has_active_span().then(|| span.span_context());
-                    let mut describe = || (Cow::Borrowed("start"), attributes());
+                    let mut describe = |list: &mut Vec<KeyValue>| {
+                        list.extend(attributes());
+                        Cow::Borrowed("start")
+                    };
                     let cx = starter
                         .start(
                             &scope(),
@@ -725,7 +747,7 @@ pub(crate) mod tests {
     ) -> Option<Context> {
         let span = cx.span();
         let parent = cx.has_active_span().then(|| span.span_context());
-        let mut describe = || (Cow::Borrowed(name), Vec::new());
+        let mut describe = |_: &mut Vec<KeyValue>| Cow::Borrowed(name);
         starter.start(&scope(), kind, cx, parent, &mut describe)
     }
 
@@ -751,6 +773,50 @@ pub(crate) mod tests {
         assert!(!inner.parent_span_is_remote);
         assert_eq!(outer.parent_span_id, SpanId::INVALID);
         assert_eq!(outer.span_context.trace_flags(), TraceFlags::SAMPLED);
+    }
+
+    #[test]
+    fn attributes_go_into_the_room_a_box_kept_or_bring_their_own_list() {
+        let (_, _, ends, _) = ends();
+        let starter = DirectStarter::new(SamplerSetting::AlwaysOn, Arc::default(), LIMITS, ends);
+        let kept = |attributes: Vec<KeyValue>| Kept {
+            kind: SpanKind::Internal,
+            name: Cow::Borrowed("work"),
+            start_time: None,
+            attributes,
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::Unset,
+        };
+        let six = || (0..6).map(|i| KeyValue::new("k", i)).collect::<Vec<_>>();
+        // A box with room: the attributes are copied into it, and the limit
+        // applies to them all.
+        let mut data = Box::new(empty_span());
+        data.attributes.reserve(8);
+        let room = data.attributes.as_ptr();
+        starter.fill(&mut data, &scope(), kept(six()));
+        assert_eq!(data.attributes.as_ptr(), room);
+        assert_eq!(data.attributes, six()[..4]);
+        assert_eq!(data.dropped_attributes_count, 2);
+        assert_eq!(
+            (data.name.as_ref(), data.instrumentation_scope.name()),
+            ("work", "test-scope")
+        );
+        // A new box: the list comes as it is.
+        let mut data = Box::new(empty_span());
+        let list = six();
+        let own = list.as_ptr();
+        starter.fill(&mut data, &scope(), kept(list));
+        assert_eq!(data.attributes.as_ptr(), own);
+        assert_eq!(data.attributes, six()[..4]);
+        // Attributes already there (a starter's `describe` pushed them)
+        // come first.
+        let mut data = Box::new(empty_span());
+        data.attributes.push(KeyValue::new("first", true));
+        starter.fill(&mut data, &scope(), kept(six()));
+        assert_eq!(data.attributes[0], KeyValue::new("first", true));
+        assert_eq!(data.attributes[1..], six()[..3]);
+        assert_eq!(data.dropped_attributes_count, 3);
     }
 
     #[test]

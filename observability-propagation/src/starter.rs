@@ -17,16 +17,19 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::trace::{SpanContext, SpanKind};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
-/// A span's name and attributes, asked for only when the span records.
-pub type Describe<'a> = &'a mut dyn FnMut() -> (Cow<'static, str>, Vec<KeyValue>);
+/// A span's name, with its attributes pushed onto the list given, asked for
+/// only when the span records. The list is empty, but it may have room an
+/// earlier span's attributes left (a starter can reuse it): push, do not
+/// replace it.
+pub type Describe<'a> = &'a mut dyn FnMut(&mut Vec<KeyValue>) -> Cow<'static, str>;
 
 /// Starts spans as the global tracer provider's tracers would.
 pub trait SpanStarter: Send + Sync + fmt::Debug {
     /// Starts a span of `scope` and `kind`, child of `parent_span` (the span
     /// context of the parent context's span when it has one, valid or not;
     /// `None` when it has no span), and returns `context` with the span as
-    /// its span. `describe` gives the name and attributes, and is called
-    /// only when the sampler keeps the span.
+    /// its span. `describe` gives the name and pushes the attributes, and is
+    /// called only when the sampler keeps the span.
     ///
     /// `None` when the provider cannot start the span this way (it was shut
     /// down, or `context` suppresses telemetry): ask its tracer.

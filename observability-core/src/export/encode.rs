@@ -97,46 +97,48 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
     if key.is_empty() || field > 15 {
         return false;
     }
-    // The AnyValue's contents: a tag and a length or a varint, then text.
-    let mut head = [0u8; 11];
-    let (head_len, text): (usize, &[u8]) = match &kv.value {
+    // The `KeyValue`: its tag and length, the key's tag, length and text,
+    // then the `AnyValue`'s tag and length and its contents (a tag, then a
+    // length and text, a varint, or a byte). Fixed parts go in one copy.
+    let tag = ((field << 3) | LEN) as u8;
+    // Writes up to the `AnyValue`, if the whole fits in 128 bytes.
+    let begin = |out: &mut Vec<u8>, any_len: usize| {
+        let kv_len = 2 + key.len() + 2 + any_len;
+        if kv_len >= 0x80 {
+            return false;
+        }
+        out.reserve(2 + kv_len);
+        out.extend_from_slice(&[tag, kv_len as u8, 0x0A, key.len() as u8]);
+        out.extend_from_slice(key);
+        true
+    };
+    match &kv.value {
         Value::String(s) => {
             let text = s.as_str().as_bytes();
-            if text.len() >= 0x80 {
+            let any_len = 2 + text.len();
+            if !begin(out, any_len) {
                 return false;
             }
-            head[0] = 0x0A;
-            head[1] = text.len() as u8;
-            (2, text)
+            out.extend_from_slice(&[0x12, any_len as u8, 0x0A, text.len() as u8]);
+            out.extend_from_slice(text);
         }
         Value::I64(i) => {
-            head[0] = 0x18;
-            let [_, varint @ ..] = &mut head;
-            (1 + varint_into(varint, *i as u64), &[])
+            let mut varint = [0u8; 10];
+            let n = varint_into(&mut varint, *i as u64);
+            if !begin(out, 1 + n) {
+                return false;
+            }
+            out.extend_from_slice(&[0x12, 1 + n as u8, 0x18]);
+            out.extend_from_slice(&varint[..n]);
         }
         Value::Bool(b) => {
-            head[0] = 0x10;
-            head[1] = u8::from(*b);
-            (2, &[])
+            if !begin(out, 2) {
+                return false;
+            }
+            out.extend_from_slice(&[0x12, 2, 0x10, u8::from(*b)]);
         }
         _ => return false,
-    };
-    let any_len = head_len + text.len();
-    let kv_len = 2 + key.len() + 2 + any_len;
-    if kv_len >= 0x80 {
-        return false;
     }
-    out.reserve(2 + kv_len);
-    out.extend_from_slice(&[
-        ((field << 3) | LEN) as u8,
-        kv_len as u8,
-        0x0A,
-        key.len() as u8,
-    ]);
-    out.extend_from_slice(key);
-    out.extend_from_slice(&[0x12, any_len as u8]);
-    out.extend_from_slice(&head[..head_len]);
-    out.extend_from_slice(text);
     true
 }
 

@@ -75,16 +75,17 @@ impl QueueProcessor {
 
 impl QueueProcessor {
     /// [`on_end`](SpanProcessor::on_end) for a span in a box from
-    /// [`boxed`](Self::boxed).
+    /// [`empty_box`](Self::empty_box).
     pub(crate) fn end_boxed(&self, mut span: Box<SpanData>) {
         if let Some(bytes) = self.admit(&mut span) {
             self.queued(self.shared.push_boxed(span, bytes));
         }
     }
 
-    /// `span` in a box the queue takes without moving it again.
-    pub(crate) fn boxed(&self, span: SpanData) -> Box<SpanData> {
-        self.shared.boxed(span)
+    /// A box to start a span in, which the queue takes without moving the
+    /// span again; it may have room for attributes an earlier span left.
+    pub(crate) fn empty_box(&self) -> Box<SpanData> {
+        self.shared.empty_box()
     }
 
     /// A sampled span's estimated size, once truncated to the limit; `None`

@@ -141,13 +141,20 @@ pub(crate) struct Bounds {
     pub(crate) batch_bytes: usize,
 }
 
-/// Emptied boxes kept at most: one export's worth of spans, up to 1.4 MB
+/// Emptied boxes kept at most: one export's worth of spans, up to 4,096
 /// (a batch size set very large keeps no more than this after a burst).
 const MAX_KEPT_BOXES: usize = 4096;
 
+/// The room for attributes an emptied box keeps at most, for the next span
+/// started in it (a server span has about a dozen): with the box, 1.25 KB,
+/// so at most 5.1 MB in all. A longer list is freed.
+const MAX_KEPT_ATTRIBUTES: usize = 16;
+
 /// Boxes whose spans were exported, emptied, for the spans queued next: a
 /// span is boxed without going to the allocator, which serves a box freed
-/// on another thread (the export thread) slowly. At most `cap` are kept.
+/// on another thread (the export thread) slowly. A box keeps the room its
+/// span's attributes had, for a span started in it ([`Shared::empty_box`]).
+/// At most `cap` are kept.
 #[derive(Debug)]
 struct Boxes {
     free: SegQueue<Box<SpanData>>,
@@ -155,8 +162,9 @@ struct Boxes {
     cap: usize,
 }
 
-/// A span holding nothing on the heap: what an emptied box holds.
-fn empty_span() -> SpanData {
+/// A span holding nothing on the heap: what an emptied box holds, but for
+/// the room its attributes had.
+pub(crate) fn empty_span() -> SpanData {
     SpanData {
         span_context: opentelemetry::trace::SpanContext::NONE,
         parent_span_id: opentelemetry::trace::SpanId::INVALID,
@@ -183,14 +191,25 @@ impl Boxes {
         }
     }
 
-    /// `span` in a box, a kept one when there is one.
+    /// A kept box, or a new one, holding [`empty_span`] and whatever room
+    /// for attributes it kept.
+    fn empty(&self) -> Box<SpanData> {
+        match self.free.pop() {
+            Some(kept) => {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                kept
+            }
+            None => Box::new(empty_span()),
+        }
+    }
+
+    /// `span` in a box, a kept one when there is one (whose room for
+    /// attributes is freed: `span` has its own).
     fn boxed(&self, span: SpanData) -> Box<SpanData> {
         match self.free.pop() {
             Some(mut kept) => {
                 self.len.fetch_sub(1, Ordering::Relaxed);
-                // A kept box holds `empty_span()`, which owns nothing on the
-                // heap: there is nothing to drop.
-                std::mem::forget(std::mem::replace(&mut *kept, span));
+                *kept = span;
                 kept
             }
             None => Box::new(span),
@@ -198,10 +217,16 @@ impl Boxes {
     }
 
     /// Drops the span in `boxed` (on this thread, the export thread) and
-    /// keeps the box if there is room.
+    /// keeps the box, with its attributes' room up to
+    /// [`MAX_KEPT_ATTRIBUTES`], if there is room.
     fn recycle(&self, mut boxed: Box<SpanData>) {
         if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
+            let mut attributes = std::mem::take(&mut boxed.attributes);
             *boxed = empty_span();
+            attributes.clear();
+            if attributes.capacity() <= MAX_KEPT_ATTRIBUTES {
+                boxed.attributes = attributes;
+            }
             self.free.push(boxed);
         } else {
             self.len.fetch_sub(1, Ordering::Relaxed);
@@ -388,7 +413,7 @@ impl Shared {
     }
 
     /// [`push`](Self::push) for a span already in a box (from
-    /// [`boxed`](Self::boxed)); a refused span's box is kept for reuse.
+    /// [`empty_box`](Self::empty_box)); a refused span's box is kept for reuse.
     pub(crate) fn push_boxed(&self, span: Box<SpanData>, bytes: usize) -> Result<(), Refused> {
         if let Err(refused) = self.reserve(bytes) {
             self.boxes.recycle(span);
@@ -398,9 +423,12 @@ impl Shared {
         Ok(())
     }
 
-    /// `span` in a box, one an earlier export emptied when there is one.
-    pub(crate) fn boxed(&self, span: SpanData) -> Box<SpanData> {
-        self.boxes.boxed(span)
+    /// A box for a span to be started in and queued with
+    /// [`push_boxed`](Self::push_boxed): one an earlier export emptied, with
+    /// the room its attributes had, when there is one. It holds
+    /// [`empty_span`].
+    pub(crate) fn empty_box(&self) -> Box<SpanData> {
+        self.boxes.empty()
     }
 
     /// Reserves room for a span of `bytes`, within the bounds.
@@ -585,10 +613,12 @@ mod tests {
             assert!(shared.push(span(&format!("s{i}"), 4), 10).is_ok());
         }
         drop(batch_of(&shared));
-        // Three boxes came back; two are kept, holding nothing.
+        // Three boxes came back; two are kept, holding nothing but the room
+        // their attributes had.
         assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
         let kept = shared.boxes.free.pop().unwrap();
-        assert!(kept.name.is_empty() && kept.attributes.capacity() == 0);
+        assert!(kept.name.is_empty() && kept.attributes.is_empty());
+        assert_eq!(kept.attributes.capacity(), 4);
         shared.boxes.free.push(kept);
         // The next spans take the kept boxes and hold what they were given.
         assert!(shared.push(span("next", 1), 10).is_ok());
@@ -610,14 +640,38 @@ mod tests {
     }
 
     #[test]
+    fn a_span_started_in_an_emptied_box_reuses_its_attributes_room_within_a_bound() {
+        let shared = shared(4);
+        let mut first = shared.empty_box();
+        assert_eq!(first.attributes.capacity(), 0, "no box was kept yet");
+        *first = span("first", 3);
+        let room = first.attributes.as_ptr();
+        assert!(shared.push_boxed(first, 10).is_ok());
+        let mut wide = shared.empty_box();
+        *wide = span("wide", MAX_KEPT_ATTRIBUTES + 1);
+        assert!(shared.push_boxed(wide, 10).is_ok());
+        drop(batch_of(&shared));
+        // The first span's list came back empty, in the same allocation;
+        // the list longer than the bound did not.
+        let reused = shared.empty_box();
+        assert!(reused.attributes.is_empty() && reused.name.is_empty());
+        assert_eq!(reused.attributes.as_ptr(), room);
+        assert_eq!(reused.attributes.capacity(), 3);
+        assert_eq!(shared.empty_box().attributes.capacity(), 0);
+        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn a_refused_boxed_span_leaves_its_box_for_reuse() {
         let shared = shared(2);
-        let boxed = shared.boxed(span("late", 3));
+        let mut boxed = shared.empty_box();
+        *boxed = span("late", 3);
         shared.begin_shutdown(Instant::now(), Reply::Ignored);
         assert!(matches!(shared.push_boxed(boxed, 10), Err(Refused::Closed)));
         assert_eq!(shared.len(), 0);
         assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 1);
         let kept = shared.boxes.free.pop().unwrap();
-        assert!(kept.name.is_empty() && kept.attributes.capacity() == 0);
+        assert!(kept.name.is_empty() && kept.attributes.is_empty());
+        assert_eq!(kept.attributes.capacity(), 3);
     }
 }

@@ -62,9 +62,17 @@ pub(crate) fn start_client_span(
     } else {
         Cow::Borrowed(attr::span_name_of_method(method_name))
     };
-    let mut describe = |headers: &HeaderMap| {
+    let mut describe = |attributes: &mut Vec<KeyValue>, headers: &HeaderMap| {
         let original = method_original.take();
-        client_attributes(method_name, original, uri, headers, redaction, grpc)
+        client_attributes(
+            attributes,
+            method_name,
+            original,
+            uri,
+            headers,
+            redaction,
+            grpc,
+        );
     };
     // Without the tracer when the provider allows (the same span, fewer
     // steps).
@@ -72,7 +80,10 @@ pub(crate) fn start_client_span(
         let span = parent.span();
         let parent_span = parent.has_active_span().then(|| span.span_context());
         // Called only when the span records, and then the tracer is not.
-        let mut named = || (std::mem::take(&mut name), describe(headers));
+        let mut named = |attributes: &mut Vec<KeyValue>| {
+            describe(attributes, headers);
+            std::mem::take(&mut name)
+        };
         let started = starter.start(scope, SpanKind::Client, &parent, parent_span, &mut named);
         if let Some(cx) = started {
             inject_context(&cx, headers);
@@ -84,23 +95,27 @@ pub(crate) fn start_client_span(
         .with_kind(SpanKind::Client)
         .start_with_context(tracer, &parent);
     if opentelemetry::trace::Span::is_recording(&span) {
-        opentelemetry::trace::Span::set_attributes(&mut span, describe(headers));
+        let mut attributes = Vec::new();
+        describe(&mut attributes, headers);
+        opentelemetry::trace::Span::set_attributes(&mut span, attributes);
     }
     let cx = parent.with_span(span);
     inject_context(&cx, headers);
     cx
 }
 
-/// A CLIENT span's attributes for a call to `uri` with `headers`.
+/// A CLIENT span's attributes for a call to `uri` with `headers`, pushed
+/// onto `attrs`.
 fn client_attributes(
+    attrs: &mut Vec<KeyValue>,
     method_name: &'static str,
     method_original: Option<String>,
     uri: &Uri,
     headers: &HeaderMap,
     redaction: &attr::QueryRedaction,
     grpc: bool,
-) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(8);
+) {
+    attrs.reserve(8);
     attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method_name));
     if let Some(original) = method_original {
         attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
@@ -126,9 +141,8 @@ fn client_attributes(
         }
     }
     if grpc {
-        grpc::rpc_attributes(uri.path(), &mut attrs);
+        grpc::rpc_attributes(uri.path(), attrs);
     }
-    attrs
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>

@@ -117,9 +117,9 @@ where
             } else {
                 parent_span.as_ref()
             };
-            let mut describe = || {
+            let mut describe = |attributes: &mut Vec<KeyValue>| {
                 let original = method_original.take();
-                self.describe(&request, &headers, method, original, grpc)
+                self.describe_into(attributes, &request, &headers, method, original, grpc)
             };
             let started =
                 starter.start(scope, SpanKind::Server, &parent_rest, parent, &mut describe);
@@ -201,6 +201,29 @@ impl<S> ServerService<S> {
         method_original: Option<String>,
         grpc: bool,
     ) -> (Cow<'static, str>, Vec<KeyValue>) {
+        let mut attributes = Vec::new();
+        let name = self.describe_into(
+            &mut attributes,
+            request,
+            headers,
+            method,
+            method_original,
+            grpc,
+        );
+        (name, attributes)
+    }
+
+    /// The span's name for `request`; its attributes are pushed onto
+    /// `attributes`.
+    fn describe_into<B>(
+        &self,
+        attributes: &mut Vec<KeyValue>,
+        request: &Request<B>,
+        headers: &RequestHeaders<'_>,
+        method: &'static str,
+        method_original: Option<String>,
+        grpc: bool,
+    ) -> Cow<'static, str> {
         let base = base_name(method);
         let (name, route) = match (grpc, matched_path(request)) {
             // A gRPC span is named `package.Service/Method` only when the
@@ -225,7 +248,8 @@ impl<S> ServerService<S> {
             },
             (false, None) => (Cow::Borrowed(base), None),
         };
-        let mut attributes = request_attributes(
+        request_attributes(
+            attributes,
             request,
             headers,
             method,
@@ -234,7 +258,7 @@ impl<S> ServerService<S> {
             &self.config.query_redaction,
         );
         if grpc {
-            grpc::rpc_attributes(request.uri().path(), &mut attributes);
+            grpc::rpc_attributes(request.uri().path(), attributes);
         }
         for name in &self.config.request_headers {
             attributes.extend(attr::header_attribute(
@@ -255,11 +279,11 @@ impl<S> ServerService<S> {
                 &head,
                 &mut SpanStart {
                     name: &mut name,
-                    attributes: &mut attributes,
+                    attributes,
                 },
             );
         }
-        (name, attributes)
+        name
     }
 }
 
@@ -296,15 +320,16 @@ fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
 }
 
 fn request_attributes<B>(
+    attrs: &mut Vec<KeyValue>,
     request: &Request<B>,
     headers: &RequestHeaders<'_>,
     method: &'static str,
     method_original: Option<String>,
     route: Option<StringValue>,
     redaction: &attr::QueryRedaction,
-) -> Vec<KeyValue> {
+) {
     let uri = request.uri();
-    let mut attrs = Vec::with_capacity(ATTRIBUTE_CAPACITY);
+    attrs.reserve(ATTRIBUTE_CAPACITY);
     attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
     if let Some(original) = method_original {
         attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
@@ -372,7 +397,6 @@ fn request_attributes<B>(
             recent::shared(Slot::UserAgent, agent),
         ));
     }
-    attrs
 }
 
 /// `scheme` in lowercase, without allocating for the usual spellings.
