@@ -35,6 +35,7 @@ use crate::bridge::keeps;
 use crate::config::SamplerSetting;
 use crate::export::processor::QueueProcessor;
 use crate::export::queue::empty_span;
+use crate::export::same_scope;
 use crate::metrics::SpanCounts;
 
 /// A processor of a provider: the export queue, whose spans are queued in
@@ -94,8 +95,8 @@ impl Ends {
     }
 
     /// A box to start a span in, holding an empty span: one the export
-    /// queue takes as it is, with room for attributes, when the first
-    /// processor is one.
+    /// queue takes as it is, with room for attributes and the scope of its
+    /// last span, when the first processor is one.
     fn empty_box(&self) -> Box<SpanData> {
         match self.processors.first() {
             Some(End::Queue(queue)) => queue.empty_box(),
@@ -261,7 +262,8 @@ impl DirectStarter {
 
     /// Writes what `kept` holds into `data`, an empty span from
     /// [`Ends::empty_box`] (whose attributes may already be there: `kept`'s
-    /// follow them), with the limits applied as
+    /// follow them; its scope may be an earlier span's), with the limits
+    /// applied as
     /// `SdkTracer::build_recording_span` applies them.
     fn fill(&self, data: &mut SpanData, scope: &InstrumentationScope, kept: Kept) {
         let limits = &self.limits;
@@ -293,7 +295,10 @@ impl DirectStarter {
             limits.max_attributes_per_link,
         );
         set_empty(&mut data.links.links, links);
-        set_empty(&mut data.instrumentation_scope, scope.clone());
+        // A kept box usually holds this scope already.
+        if !same_scope(&data.instrumentation_scope, scope) {
+            data.instrumentation_scope = scope.clone();
+        }
         let start_time = start_time.unwrap_or_else(opentelemetry::time::now);
         data.span_kind = kind;
         data.name = name;
@@ -335,9 +340,9 @@ impl DirectStarter {
     }
 }
 
-/// Sets a field of an empty span (`empty_span()`: its lists and its scope
-/// own nothing on the heap) without dropping what it held, which would cost
-/// a call for nothing.
+/// Sets a field of an empty span (`empty_span()`: its events and links own
+/// nothing on the heap) without dropping what it held, which would cost a
+/// call for nothing.
 fn set_empty<T>(field: &mut T, value: T) {
     std::mem::forget(std::mem::replace(field, value));
 }
@@ -802,6 +807,11 @@ pub(crate) mod tests {
             (data.name.as_ref(), data.instrumentation_scope.name()),
             ("work", "test-scope")
         );
+        // A box holding another scope gets this one.
+        let mut data = Box::new(empty_span());
+        data.instrumentation_scope = InstrumentationScope::builder("other").build();
+        starter.fill(&mut data, &scope(), kept(Vec::new()));
+        assert_eq!(data.instrumentation_scope, scope());
         // A new box: the list comes as it is.
         let mut data = Box::new(empty_span());
         let list = six();

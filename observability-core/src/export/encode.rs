@@ -145,7 +145,7 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
 /// Whether two spans' scopes are the same. Spans of one tracer carry
 /// copies of its scope whose text is usually the same `'static` string, so
 /// equal pointers settle it without comparing the text.
-fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+pub(crate) fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
     fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
         match (a, b) {
             (Some(a), Some(b)) => std::ptr::eq(a, b),

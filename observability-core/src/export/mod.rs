@@ -3,6 +3,7 @@
 mod console;
 #[cfg(feature = "otlp-http")]
 mod encode;
+pub(crate) use encode::same_scope;
 pub(crate) mod error;
 #[cfg(feature = "otlp-http")]
 mod otlp;

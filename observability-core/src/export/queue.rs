@@ -150,10 +150,15 @@ const MAX_KEPT_BOXES: usize = 4096;
 /// so at most 5.1 MB in all. A longer list is freed.
 const MAX_KEPT_ATTRIBUTES: usize = 16;
 
+/// The text of a scope an emptied box keeps at most (a scope with
+/// attributes is not kept): at most 0.5 MB in all.
+const MAX_KEPT_SCOPE_BYTES: usize = 128;
+
 /// Boxes whose spans were exported, emptied, for the spans queued next: a
 /// span is boxed without going to the allocator, which serves a box freed
 /// on another thread (the export thread) slowly. A box keeps the room its
-/// span's attributes had, for a span started in it ([`Shared::empty_box`]).
+/// span's attributes had and its scope, for a span started in it
+/// ([`Shared::empty_box`]).
 /// At most `cap` are kept.
 #[derive(Debug)]
 struct Boxes {
@@ -163,7 +168,7 @@ struct Boxes {
 }
 
 /// A span holding nothing on the heap: what an emptied box holds, but for
-/// the room its attributes had.
+/// the room its attributes had and its scope.
 pub(crate) fn empty_span() -> SpanData {
     SpanData {
         span_context: opentelemetry::trace::SpanContext::NONE,
@@ -182,6 +187,48 @@ pub(crate) fn empty_span() -> SpanData {
     }
 }
 
+/// Makes `span` [`empty_span`] where it is (moving its 350 bytes out would
+/// cost a copy), but for the room its attributes had and its scope, kept
+/// within [`MAX_KEPT_ATTRIBUTES`] and [`MAX_KEPT_SCOPE_BYTES`].
+fn empty_in_place(span: &mut SpanData) {
+    let SpanData {
+        span_context,
+        parent_span_id,
+        parent_span_is_remote,
+        span_kind,
+        name,
+        start_time,
+        end_time,
+        attributes,
+        dropped_attributes_count,
+        events,
+        links,
+        status,
+        instrumentation_scope: scope,
+    } = span;
+    *span_context = opentelemetry::trace::SpanContext::NONE;
+    *parent_span_id = opentelemetry::trace::SpanId::INVALID;
+    *parent_span_is_remote = false;
+    *span_kind = opentelemetry::trace::SpanKind::Internal;
+    *name = std::borrow::Cow::Borrowed("");
+    *start_time = std::time::SystemTime::UNIX_EPOCH;
+    *end_time = std::time::SystemTime::UNIX_EPOCH;
+    attributes.clear();
+    if attributes.capacity() > MAX_KEPT_ATTRIBUTES {
+        *attributes = Vec::new();
+    }
+    *dropped_attributes_count = 0;
+    *events = opentelemetry_sdk::trace::SpanEvents::default();
+    *links = opentelemetry_sdk::trace::SpanLinks::default();
+    *status = opentelemetry::trace::Status::Unset;
+    let text = scope.name().len()
+        + scope.version().map_or(0, str::len)
+        + scope.schema_url().map_or(0, str::len);
+    if text > MAX_KEPT_SCOPE_BYTES || scope.attributes().next().is_some() {
+        *scope = opentelemetry::InstrumentationScope::default();
+    }
+}
+
 impl Boxes {
     fn new(cap: usize) -> Self {
         Self {
@@ -191,8 +238,8 @@ impl Boxes {
         }
     }
 
-    /// A kept box, or a new one, holding [`empty_span`] and whatever room
-    /// for attributes it kept.
+    /// A kept box, or a new one, holding [`empty_span`] but for the room
+    /// for attributes and the scope it kept.
     fn empty(&self) -> Box<SpanData> {
         match self.free.pop() {
             Some(kept) => {
@@ -217,16 +264,13 @@ impl Boxes {
     }
 
     /// Drops the span in `boxed` (on this thread, the export thread) and
-    /// keeps the box, with its attributes' room up to
-    /// [`MAX_KEPT_ATTRIBUTES`], if there is room.
+    /// keeps the box, if there is room, with its attributes' room up to
+    /// [`MAX_KEPT_ATTRIBUTES`] and its scope when small
+    /// ([`MAX_KEPT_SCOPE_BYTES`]): the next span started in the box is
+    /// usually of the same scope, which it then need not copy.
     fn recycle(&self, mut boxed: Box<SpanData>) {
         if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
-            let mut attributes = std::mem::take(&mut boxed.attributes);
-            *boxed = empty_span();
-            attributes.clear();
-            if attributes.capacity() <= MAX_KEPT_ATTRIBUTES {
-                boxed.attributes = attributes;
-            }
+            empty_in_place(&mut boxed);
             self.free.push(boxed);
         } else {
             self.len.fetch_sub(1, Ordering::Relaxed);
@@ -425,8 +469,8 @@ impl Shared {
 
     /// A box for a span to be started in and queued with
     /// [`push_boxed`](Self::push_boxed): one an earlier export emptied, with
-    /// the room its attributes had, when there is one. It holds
-    /// [`empty_span`].
+    /// the room its attributes had and its scope, when there is one. It holds
+    /// [`empty_span`] but for those.
     pub(crate) fn empty_box(&self) -> Box<SpanData> {
         self.boxes.empty()
     }
@@ -573,7 +617,7 @@ pub(crate) fn truncate_and_measure(span: &mut SpanData, limit: Option<usize>) ->
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::KeyValue;
+    use opentelemetry::{InstrumentationScope, KeyValue};
 
     use super::*;
 
@@ -640,24 +684,32 @@ mod tests {
     }
 
     #[test]
-    fn a_span_started_in_an_emptied_box_reuses_its_attributes_room_within_a_bound() {
+    fn a_span_started_in_an_emptied_box_reuses_its_attributes_room_and_scope_within_bounds() {
         let shared = shared(4);
         let mut first = shared.empty_box();
         assert_eq!(first.attributes.capacity(), 0, "no box was kept yet");
         *first = span("first", 3);
+        first.instrumentation_scope = InstrumentationScope::builder("lib").build();
         let room = first.attributes.as_ptr();
         assert!(shared.push_boxed(first, 10).is_ok());
         let mut wide = shared.empty_box();
         *wide = span("wide", MAX_KEPT_ATTRIBUTES + 1);
+        wide.instrumentation_scope = InstrumentationScope::builder("lib")
+            .with_attributes([KeyValue::new("k", "v")])
+            .build();
         assert!(shared.push_boxed(wide, 10).is_ok());
         drop(batch_of(&shared));
-        // The first span's list came back empty, in the same allocation;
-        // the list longer than the bound did not.
+        // The first span's list came back empty, in the same allocation,
+        // with its scope; the list longer than the bound did not, nor the
+        // scope with attributes.
         let reused = shared.empty_box();
         assert!(reused.attributes.is_empty() && reused.name.is_empty());
         assert_eq!(reused.attributes.as_ptr(), room);
         assert_eq!(reused.attributes.capacity(), 3);
-        assert_eq!(shared.empty_box().attributes.capacity(), 0);
+        assert_eq!(reused.instrumentation_scope.name(), "lib");
+        let other = shared.empty_box();
+        assert_eq!(other.attributes.capacity(), 0);
+        assert_eq!(other.instrumentation_scope, InstrumentationScope::default());
         assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
     }
 
