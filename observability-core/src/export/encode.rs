@@ -9,6 +9,8 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
+use super::same_scope;
+
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
 const LEN: u32 = 2;
@@ -140,25 +142,6 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
         _ => return false,
     }
     true
-}
-
-/// Whether two spans' scopes are the same. Spans of one tracer carry
-/// copies of its scope whose text is usually the same `'static` string, so
-/// equal pointers settle it without comparing the text.
-pub(crate) fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
-    fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
-        match (a, b) {
-            (Some(a), Some(b)) => std::ptr::eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
-    }
-    let shared = std::ptr::eq(a.name(), b.name())
-        && same_text(a.version(), b.version())
-        && same_text(a.schema_url(), b.schema_url())
-        && a.attributes().next().is_none()
-        && b.attributes().next().is_none();
-    shared || a == b
 }
 
 fn nanos(time: SystemTime) -> u64 {
