@@ -34,7 +34,7 @@ use opentelemetry_sdk::trace::{
 use crate::bridge::keeps;
 use crate::config::SamplerSetting;
 use crate::export::processor::QueueProcessor;
-use crate::export::queue::empty_span;
+use crate::export::queue::{Exported, empty_span};
 use crate::export::same_scope;
 use crate::metrics::SpanCounts;
 
@@ -54,10 +54,10 @@ impl End {
         }
     }
 
-    fn end(&self, span: Box<SpanData>) {
+    fn end(&self, span: Box<Exported>) {
         match self {
             End::Queue(queue) => queue.end_boxed(span),
-            End::Other(other) => other.on_end(*span),
+            End::Other(other) => other.on_end(span.into_data()),
         }
     }
 }
@@ -97,17 +97,21 @@ impl Ends {
     /// A box to start a span in, holding an empty span: one the export
     /// queue takes as it is, with room for attributes and the scope of its
     /// last span, when the first processor is one.
-    fn empty_box(&self) -> Box<SpanData> {
+    fn empty_box(&self) -> Box<Exported> {
         match self.processors.first() {
             Some(End::Queue(queue)) => queue.empty_box(),
-            _ => Box::new(empty_span()),
+            _ => Box::new(Exported::new(empty_span())),
         }
     }
 
     /// Hands a finished span to every processor, as the SDK does: a copy to
-    /// each but the last.
-    fn end(&self, span: Box<SpanData>) {
+    /// each but the last (the request's attributes in the list then, as
+    /// every copy holds them).
+    fn end(&self, mut span: Box<Exported>) {
         if let [rest @ .., last] = self.processors.as_slice() {
+            if !rest.is_empty() {
+                span.materialize();
+            }
             for processor in rest {
                 processor.end(Box::new((*span).clone()));
             }
@@ -209,7 +213,8 @@ impl SpanStarter for DirectStarter {
         }
         // The attributes go straight into the box the span is queued in.
         let mut data = self.ends.empty_box();
-        let name = describe(&mut data.attributes);
+        let Exported { data: span, http } = &mut *data;
+        let name = describe(&mut span.attributes, http);
         let kept = Kept {
             kind,
             name,
@@ -265,8 +270,16 @@ impl DirectStarter {
     /// follow them; its scope may be an earlier span's), with the limits
     /// applied as
     /// `SdkTracer::build_recording_span` applies them.
-    fn fill(&self, data: &mut SpanData, scope: &InstrumentationScope, kept: Kept) {
+    fn fill(&self, exported: &mut Exported, scope: &InstrumentationScope, kept: Kept) {
         let limits = &self.limits;
+        // The request's attributes stay as they are while the span's limit
+        // leaves room for every one.
+        if exported.attribute_count() + kept.attributes.len()
+            > limits.max_attributes_per_span as usize
+        {
+            exported.materialize();
+        }
+        let data = &mut exported.data;
         let Kept {
             kind,
             name,
@@ -317,7 +330,7 @@ impl DirectStarter {
         parent_span: Option<&SpanContext>,
         span_id: SpanId,
         trace_id: TraceId,
-        mut data: Box<SpanData>,
+        mut data: Box<Exported>,
     ) -> Context {
         let parent = parent_span.filter(|sc| sc.is_valid());
         let trace_state = parent_span
@@ -409,7 +422,7 @@ pub(crate) struct DirectSpan {
     span_context: SpanContext,
     /// `None` once ended. Boxed, so that the context's copy of the span is
     /// small and the queue takes the data without moving it.
-    data: Option<Box<SpanData>>,
+    data: Option<Box<Exported>>,
     limits: SpanLimits,
     ends: Arc<Ends>,
 }
@@ -464,7 +477,7 @@ impl opentelemetry::trace::Span for DirectSpan {
     fn set_attribute(&mut self, attribute: KeyValue) {
         let limit = self.limits.max_attributes_per_span as usize;
         if let Some(data) = &mut self.data {
-            if data.attributes.len() < limit {
+            if data.attribute_count() < limit {
                 data.attributes.push(attribute);
             } else {
                 data.dropped_attributes_count += 1;
@@ -521,6 +534,8 @@ pub(crate) mod tests {
 
     use opentelemetry::trace::{TraceId, TraceState, Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use observability_propagation::starter::HttpServerRequest;
 
     use super::*;
     use crate::metrics::CountingSampler;
@@ -704,7 +719,7 @@ pub(crate) mod tests {
 
                     let span = parent.span();
                     let parent_span = parent.has_active_span().then(|| span.span_context());
-                    let mut describe = |list: &mut Vec<KeyValue>| {
+                    let mut describe = |list: &mut Vec<KeyValue>, _: &mut Option<_>| {
                         list.extend(attributes());
                         Cow::Borrowed("start")
                     };
@@ -752,7 +767,7 @@ pub(crate) mod tests {
     ) -> Option<Context> {
         let span = cx.span();
         let parent = cx.has_active_span().then(|| span.span_context());
-        let mut describe = |_: &mut Vec<KeyValue>| Cow::Borrowed(name);
+        let mut describe = |_: &mut Vec<KeyValue>, _: &mut Option<_>| Cow::Borrowed(name);
         starter.start(&scope(), kind, cx, parent, &mut describe)
     }
 
@@ -796,7 +811,7 @@ pub(crate) mod tests {
         let six = || (0..6).map(|i| KeyValue::new("k", i)).collect::<Vec<_>>();
         // A box with room: the attributes are copied into it, and the limit
         // applies to them all.
-        let mut data = Box::new(empty_span());
+        let mut data = Box::new(Exported::new(empty_span()));
         data.attributes.reserve(8);
         let room = data.attributes.as_ptr();
         starter.fill(&mut data, &scope(), kept(six()));
@@ -808,20 +823,50 @@ pub(crate) mod tests {
             ("work", "test-scope")
         );
         // A box holding another scope gets this one.
-        let mut data = Box::new(empty_span());
+        let mut data = Box::new(Exported::new(empty_span()));
         data.instrumentation_scope = InstrumentationScope::builder("other").build();
         starter.fill(&mut data, &scope(), kept(Vec::new()));
         assert_eq!(data.instrumentation_scope, scope());
         // A new box: the list comes as it is.
-        let mut data = Box::new(empty_span());
+        let mut data = Box::new(Exported::new(empty_span()));
         let list = six();
         let own = list.as_ptr();
         starter.fill(&mut data, &scope(), kept(list));
         assert_eq!(data.attributes.as_ptr(), own);
         assert_eq!(data.attributes, six()[..4]);
+        // The request's attributes stay as they are within the limit, and
+        // go into the list, in front, when they would pass it.
+        let http = HttpServerRequest {
+            method: "GET",
+            method_original: None,
+            route: None,
+            path: "/".into(),
+            query: None,
+            scheme: "http".into(),
+            server_address: None,
+            server_port: None,
+            client_address: None,
+            peer: None,
+            protocol_version: None,
+            user_agent: None,
+        };
+        let mut data = Box::new(Exported::new(empty_span()));
+        data.http = Some(http.clone());
+        starter.fill(&mut data, &scope(), kept(Vec::new()));
+        assert_eq!(data.http.as_ref(), Some(&http));
+        assert!(data.attributes.is_empty());
+        let mut data = Box::new(Exported::new(empty_span()));
+        data.http = Some(http.clone());
+        starter.fill(&mut data, &scope(), kept(six()[..2].to_vec()));
+        assert!(data.http.is_none());
+        let mut listed = Vec::new();
+        http.push_to(&mut listed);
+        assert_eq!(data.attributes[..3], listed[..]);
+        assert_eq!(data.attributes[3], six()[0]);
+        assert_eq!(data.dropped_attributes_count, 1);
         // Attributes already there (a starter's `describe` pushed them)
         // come first.
-        let mut data = Box::new(empty_span());
+        let mut data = Box::new(Exported::new(empty_span()));
         data.attributes.push(KeyValue::new("first", true));
         starter.fill(&mut data, &scope(), kept(six()));
         assert_eq!(data.attributes[0], KeyValue::new("first", true));

@@ -197,6 +197,16 @@ impl Scrubber {
         self.keys.push((key.to_owned(), action));
     }
 
+    /// Whether it may change an attribute an HTTP server span's request
+    /// gives ([`HttpServerRequest`](observability_propagation::starter::HttpServerRequest)):
+    /// then those must be in the span's list before it scrubs.
+    pub(crate) fn reads_request_attributes(&self) -> bool {
+        !self.replacements.is_empty()
+            || self.keys.iter().any(|(key, _)| {
+                observability_propagation::starter::HttpServerRequest::KEYS.contains(&key.as_str())
+            })
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.replacements.is_empty()
     }
@@ -314,6 +324,25 @@ mod tests {
     fn scrubber(code: ScrubSettings, vars: &[(&str, &str)]) -> Scrubber {
         let mut w = Warnings::default();
         Scrubber::resolve(&code, &env_of(vars), &mut w).unwrap()
+    }
+
+    #[test]
+    fn reads_the_request_attributes_when_it_names_one_or_has_patterns() {
+        let defaults = scrubber(ScrubSettings::default(), &[]);
+        assert!(
+            !defaults.reads_request_attributes(),
+            "the defaults name headers only"
+        );
+        let client = scrubber(
+            ScrubSettings::default(),
+            &[(env::OBSERVABILITY_SCRUB_HASH, "client.address")],
+        );
+        assert!(client.reads_request_attributes());
+        let patterns = scrubber(
+            ScrubSettings::default(),
+            &[(env::OBSERVABILITY_SCRUB_PATTERNS, "email")],
+        );
+        assert!(patterns.reads_request_attributes());
     }
 
     fn run(s: &Scrubber, attrs: Vec<KeyValue>) -> Vec<(String, String)> {

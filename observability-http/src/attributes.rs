@@ -11,17 +11,10 @@ pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: Key =
     Key::from_static_str("http.request.method_original");
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: Key = Key::from_static_str("http.response.status_code");
 pub(crate) const HTTP_ROUTE: Key = Key::from_static_str("http.route");
-pub(crate) const URL_PATH: Key = Key::from_static_str("url.path");
-pub(crate) const URL_QUERY: Key = Key::from_static_str("url.query");
 pub(crate) const URL_SCHEME: Key = Key::from_static_str("url.scheme");
 pub(crate) const URL_FULL: Key = Key::from_static_str("url.full");
 pub(crate) const SERVER_ADDRESS: Key = Key::from_static_str("server.address");
 pub(crate) const SERVER_PORT: Key = Key::from_static_str("server.port");
-pub(crate) const CLIENT_ADDRESS: Key = Key::from_static_str("client.address");
-pub(crate) const NETWORK_PEER_ADDRESS: Key = Key::from_static_str("network.peer.address");
-pub(crate) const NETWORK_PEER_PORT: Key = Key::from_static_str("network.peer.port");
-pub(crate) const NETWORK_PROTOCOL_VERSION: Key = Key::from_static_str("network.protocol.version");
-pub(crate) const USER_AGENT_ORIGINAL: Key = Key::from_static_str("user_agent.original");
 pub(crate) const ERROR_TYPE: Key = Key::from_static_str("error.type");
 pub(crate) const RPC_SYSTEM: Key = Key::from_static_str("rpc.system");
 pub(crate) const RPC_SERVICE: Key = Key::from_static_str("rpc.service");

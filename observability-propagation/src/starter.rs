@@ -15,13 +15,181 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use opentelemetry::trace::{SpanContext, SpanKind};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 
-/// A span's name, with its attributes pushed onto the list given, asked for
-/// only when the span records. The list is empty, but it may have room an
-/// earlier span's attributes left (a starter can reuse it): push, do not
-/// replace it.
-pub type Describe<'a> = &'a mut dyn FnMut(&mut Vec<KeyValue>) -> Cow<'static, str>;
+/// A span's name, asked for only when the span records, with its
+/// attributes: an HTTP server span's request attributes may go in the
+/// second argument as they are ([`HttpServerRequest`]), and the others are
+/// pushed onto the list, which the span lists after them. The list is
+/// empty, but it may have room an earlier span's attributes left (a starter
+/// can reuse it): push, do not replace it.
+pub type Describe<'a> =
+    &'a mut dyn FnMut(&mut Vec<KeyValue>, &mut Option<HttpServerRequest>) -> Cow<'static, str>;
+
+/// The attributes an HTTP server span takes from its request, as they
+/// are: a starter may keep them so and write them out without a
+/// `KeyValue` each. [`push_to`](Self::push_to) gives them as `KeyValue`s,
+/// in the order a span lists them, to whatever needs a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpServerRequest {
+    /// `http.request.method`.
+    pub method: &'static str,
+    /// `http.request.method_original`, for a method the conventions do not
+    /// name.
+    pub method_original: Option<String>,
+    /// `http.route`.
+    pub route: Option<StringValue>,
+    /// `url.path`.
+    pub path: StringValue,
+    /// `url.query`, as it may be recorded.
+    pub query: Option<String>,
+    /// `url.scheme`.
+    pub scheme: StringValue,
+    /// `server.address`.
+    pub server_address: Option<StringValue>,
+    /// `server.port`.
+    pub server_port: Option<u16>,
+    /// `client.address`.
+    pub client_address: Option<StringValue>,
+    /// `network.peer.address` and `network.peer.port`.
+    pub peer: Option<(StringValue, u16)>,
+    /// `network.protocol.version`.
+    pub protocol_version: Option<&'static str>,
+    /// `user_agent.original`.
+    pub user_agent: Option<StringValue>,
+}
+
+/// The value of one of [`HttpServerRequest`]'s attributes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RequestValue<'a> {
+    /// A string.
+    Text(&'a str),
+    /// An integer (a port).
+    Int(i64),
+}
+
+impl HttpServerRequest {
+    /// Every key [`for_each`](Self::for_each) may give.
+    pub const KEYS: &'static [&'static str] = &[
+        "http.request.method",
+        "http.request.method_original",
+        "http.route",
+        "url.path",
+        "url.query",
+        "url.scheme",
+        "server.address",
+        "server.port",
+        "client.address",
+        "network.peer.address",
+        "network.peer.port",
+        "network.protocol.version",
+        "user_agent.original",
+    ];
+
+    /// Calls `f` with each attribute's key and value, in the order a span
+    /// lists them. Inlined, so that each key is a constant where `f` uses
+    /// it.
+    #[inline(always)]
+    pub fn for_each(&self, mut f: impl FnMut(&'static str, RequestValue<'_>)) {
+        use RequestValue::{Int, Text};
+        f("http.request.method", Text(self.method));
+        if let Some(original) = &self.method_original {
+            f("http.request.method_original", Text(original));
+        }
+        if let Some(route) = &self.route {
+            f("http.route", Text(route.as_str()));
+        }
+        f("url.path", Text(self.path.as_str()));
+        if let Some(query) = &self.query {
+            f("url.query", Text(query));
+        }
+        f("url.scheme", Text(self.scheme.as_str()));
+        if let Some(address) = &self.server_address {
+            f("server.address", Text(address.as_str()));
+        }
+        if let Some(port) = self.server_port {
+            f("server.port", Int(i64::from(port)));
+        }
+        if let Some(client) = &self.client_address {
+            f("client.address", Text(client.as_str()));
+        }
+        if let Some((address, port)) = &self.peer {
+            f("network.peer.address", Text(address.as_str()));
+            f("network.peer.port", Int(i64::from(*port)));
+        }
+        if let Some(version) = self.protocol_version {
+            f("network.protocol.version", Text(version));
+        }
+        if let Some(agent) = &self.user_agent {
+            f("user_agent.original", Text(agent.as_str()));
+        }
+    }
+
+    /// How many attributes [`for_each`](Self::for_each) gives.
+    pub fn count(&self) -> usize {
+        // The method, the path and the scheme, and the others when present.
+        3 + usize::from(self.method_original.is_some())
+            + usize::from(self.route.is_some())
+            + usize::from(self.query.is_some())
+            + usize::from(self.server_address.is_some())
+            + usize::from(self.server_port.is_some())
+            + usize::from(self.client_address.is_some())
+            + 2 * usize::from(self.peer.is_some())
+            + usize::from(self.protocol_version.is_some())
+            + usize::from(self.user_agent.is_some())
+    }
+
+    /// Pushes the attributes onto `list` as `KeyValue`s, in order. The
+    /// values are those held (shared strings are shared, not copied).
+    pub fn push_to(self, list: &mut Vec<KeyValue>) {
+        let Self {
+            method,
+            method_original,
+            route,
+            path,
+            query,
+            scheme,
+            server_address,
+            server_port,
+            client_address,
+            peer,
+            protocol_version,
+            user_agent,
+        } = self;
+        list.reserve(12);
+        list.push(KeyValue::new("http.request.method", method));
+        if let Some(original) = method_original {
+            list.push(KeyValue::new("http.request.method_original", original));
+        }
+        if let Some(route) = route {
+            list.push(KeyValue::new("http.route", route));
+        }
+        list.push(KeyValue::new("url.path", path));
+        if let Some(query) = query {
+            list.push(KeyValue::new("url.query", query));
+        }
+        list.push(KeyValue::new("url.scheme", scheme));
+        if let Some(address) = server_address {
+            list.push(KeyValue::new("server.address", address));
+        }
+        if let Some(port) = server_port {
+            list.push(KeyValue::new("server.port", i64::from(port)));
+        }
+        if let Some(client) = client_address {
+            list.push(KeyValue::new("client.address", client));
+        }
+        if let Some((address, port)) = peer {
+            list.push(KeyValue::new("network.peer.address", address));
+            list.push(KeyValue::new("network.peer.port", i64::from(port)));
+        }
+        if let Some(version) = protocol_version {
+            list.push(KeyValue::new("network.protocol.version", version));
+        }
+        if let Some(agent) = user_agent {
+            list.push(KeyValue::new("user_agent.original", agent));
+        }
+    }
+}
 
 /// Starts spans as the global tracer provider's tracers would.
 pub trait SpanStarter: Send + Sync + fmt::Debug {

@@ -4,11 +4,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use observability_propagation::starter::HttpServerRequest;
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SpanData;
 
+use super::queue::Exported;
 use super::same_scope;
 
 const VARINT: u32 = 0;
@@ -144,6 +145,89 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
     true
 }
 
+/// Writes an HTTP server request's attributes as the span's first
+/// attributes (`KeyValue`s of field 9): the bytes encoding
+/// [`HttpServerRequest::push_to`]'s list gives, in its order (a test holds
+/// them equal), with every key a constant.
+fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
+    text_attribute(out, b"http.request.method", http.method);
+    if let Some(original) = &http.method_original {
+        text_attribute(out, b"http.request.method_original", original);
+    }
+    if let Some(route) = &http.route {
+        text_attribute(out, b"http.route", route.as_str());
+    }
+    text_attribute(out, b"url.path", http.path.as_str());
+    if let Some(query) = &http.query {
+        text_attribute(out, b"url.query", query);
+    }
+    text_attribute(out, b"url.scheme", http.scheme.as_str());
+    if let Some(address) = &http.server_address {
+        text_attribute(out, b"server.address", address.as_str());
+    }
+    if let Some(port) = http.server_port {
+        port_attribute(out, b"server.port", port);
+    }
+    if let Some(client) = &http.client_address {
+        text_attribute(out, b"client.address", client.as_str());
+    }
+    if let Some((address, port)) = &http.peer {
+        text_attribute(out, b"network.peer.address", address.as_str());
+        port_attribute(out, b"network.peer.port", *port);
+    }
+    if let Some(version) = http.protocol_version {
+        text_attribute(out, b"network.protocol.version", version);
+    }
+    if let Some(agent) = &http.user_agent {
+        text_attribute(out, b"user_agent.original", agent.as_str());
+    }
+}
+
+/// A `KeyValue` (field 9) of a constant key (under 128 bytes) and a string.
+#[inline(always)]
+fn text_attribute<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], text: &str) {
+    let text = text.as_bytes();
+    let kv_len = 2 + N + 4 + text.len();
+    if kv_len < 0x80 {
+        out.reserve(2 + kv_len);
+        out.extend_from_slice(&[(9 << 3) | LEN as u8, kv_len as u8, 0x0A, N as u8]);
+        out.extend_from_slice(key);
+        let any_len = 2 + text.len();
+        out.extend_from_slice(&[0x12, any_len as u8, 0x0A, text.len() as u8]);
+        out.extend_from_slice(text);
+    } else {
+        let mut text_len = [0u8; 10];
+        let t = varint_into(&mut text_len, text.len() as u64);
+        let any_len = 1 + t + text.len();
+        let mut any_len_bytes = [0u8; 10];
+        let a = varint_into(&mut any_len_bytes, any_len as u64);
+        let kv_len = 2 + N + 1 + a + any_len;
+        out.reserve(12 + kv_len);
+        tag(out, 9, LEN);
+        varint(out, kv_len as u64);
+        out.extend_from_slice(&[0x0A, N as u8]);
+        out.extend_from_slice(key);
+        out.push(0x12);
+        out.extend_from_slice(&any_len_bytes[..a]);
+        out.push(0x0A);
+        out.extend_from_slice(&text_len[..t]);
+        out.extend_from_slice(text);
+    }
+}
+
+/// A `KeyValue` (field 9) of a constant key (under 120 bytes) and a port.
+#[inline(always)]
+fn port_attribute<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], port: u16) {
+    let mut number = [0u8; 10];
+    let n = varint_into(&mut number, u64::from(port));
+    let kv_len = 2 + N + 3 + n;
+    out.reserve(2 + kv_len);
+    out.extend_from_slice(&[(9 << 3) | LEN as u8, kv_len as u8, 0x0A, N as u8]);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&[0x12, 1 + n as u8, 0x18]);
+    out.extend_from_slice(&number[..n]);
+}
+
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -261,7 +345,7 @@ impl Encoder {
         self.key_values(out, 3, scope.attributes());
     }
 
-    fn span(&mut self, out: &mut Vec<u8>, span: &SpanData) {
+    fn span(&mut self, out: &mut Vec<u8>, span: &Exported) {
         let sc = &span.span_context;
         bytes_field(out, 1, &sc.trace_id().to_bytes());
         bytes_field(out, 2, &sc.span_id().to_bytes());
@@ -275,6 +359,9 @@ impl Encoder {
         uint_field(out, 6, kind(&span.span_kind));
         fixed64_field(out, 7, nanos(span.start_time));
         fixed64_field(out, 8, nanos(span.end_time));
+        if let Some(http) = &span.http {
+            request_attributes(out, http);
+        }
         self.key_values(out, 9, &span.attributes);
         uint_field(out, 10, u64::from(span.dropped_attributes_count));
         for event in span.events.iter() {
@@ -344,7 +431,7 @@ impl Encoder {
         headroom: usize,
         resource: &[u8],
         schema_url: &str,
-        spans: &[Box<SpanData>],
+        spans: &[Box<Exported>],
     ) -> usize {
         // Two tags and two lengths of at most five bytes each.
         const OUTER_ROOM: usize = 12;
@@ -404,7 +491,7 @@ mod tests {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceId, TraceState};
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
     use prost::Message;
     use std::time::Duration;
 
@@ -422,7 +509,70 @@ mod tests {
         ("[a-z._]{0,140}", value).prop_map(|(k, v)| KeyValue::new(k, v))
     }
 
+    fn any_request() -> impl proptest::strategy::Strategy<Value = HttpServerRequest> {
+        use proptest::prelude::*;
+        let text = || proptest::option::of("[a-zA-Z0-9/ .:;()-]{0,200}");
+        let port = || proptest::option::of(any::<u16>());
+        (
+            (
+                prop_oneof![Just("GET"), Just("POST"), Just("_OTHER")],
+                text(),
+                text(),
+            ),
+            (
+                "[a-z/{}]{0,150}",
+                text(),
+                prop_oneof![Just("http"), Just("https")],
+            ),
+            (text(), port(), text()),
+            (
+                proptest::option::of(("[0-9a-f:.]{0,45}", any::<u16>())),
+                proptest::option::of(prop_oneof![Just("1.1"), Just("2")]),
+                text(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (method, method_original, route),
+                    (path, query, scheme),
+                    (server_address, server_port, client_address),
+                    (peer, protocol_version, user_agent),
+                )| HttpServerRequest {
+                    method,
+                    method_original,
+                    route: route.map(Into::into),
+                    path: path.into(),
+                    query,
+                    scheme: scheme.into(),
+                    server_address: server_address.map(Into::into),
+                    server_port,
+                    client_address: client_address.map(Into::into),
+                    peer: peer.map(|(address, port)| (address.into(), port)),
+                    protocol_version,
+                    user_agent: user_agent.map(Into::into),
+                },
+            )
+    }
+
     proptest::proptest! {
+        #[test]
+        fn request_attributes_encode_as_their_list_does(http in any_request()) {
+            let mut typed = Vec::new();
+            request_attributes(&mut typed, &http);
+            let mut list = Vec::new();
+            http.clone().push_to(&mut list);
+            let mut general = Vec::new();
+            Encoder.key_values(&mut general, 9, &list);
+            proptest::prop_assert_eq!(typed, general);
+            // `for_each` and `count` give the list's keys, in its order.
+            let mut keys = Vec::new();
+            http.for_each(|key, _| keys.push(key));
+            let listed: Vec<&str> = list.iter().map(|kv| kv.key.as_str()).collect();
+            proptest::prop_assert_eq!(&keys, &listed);
+            proptest::prop_assert_eq!(http.count(), list.len());
+            proptest::prop_assert!(keys.iter().all(|k| HttpServerRequest::KEYS.contains(k)));
+        }
+
         #[test]
         fn short_attributes_encode_as_the_general_path_does(
             kv in any_key_value(),
@@ -538,7 +688,7 @@ mod tests {
         root.status = Status::Unset;
         let spans = vec![span(&scope), root, span(&scope)]
             .into_iter()
-            .map(Box::new)
+            .map(|span| Box::new(Exported::new(span)))
             .collect::<Vec<_>>();
         let mut enc = Encoder;
         let resource_bytes = enc.resource(&resource);
@@ -617,7 +767,7 @@ mod tests {
         tiny.links = SpanLinks::default();
         tiny.status = Status::Unset;
         tiny.name = "x".into();
-        let spans = [tiny.clone(), span(&scope), tiny].map(Box::new);
+        let spans = [tiny.clone(), span(&scope), tiny].map(|span| Box::new(Exported::new(span)));
         let mut enc = Encoder;
         let resource = enc.resource(&Resource::builder_empty().build());
         let mut out = Vec::new();
@@ -642,7 +792,7 @@ mod tests {
         let scope = InstrumentationScope::builder("lib").build();
         let resource = Resource::builder_empty().with_service_name("svc").build();
         let long = "x".repeat(300);
-        let spans: Vec<Box<SpanData>> = (0..2000u64)
+        let spans: Vec<Box<Exported>> = (0..2000u64)
             .map(|i| {
                 let mut s = span(&scope);
                 s.span_context = SpanContext::new(
@@ -653,7 +803,7 @@ mod tests {
                     TraceState::NONE,
                 );
                 s.attributes.push(KeyValue::new("long", long.clone()));
-                Box::new(s)
+                Box::new(Exported::new(s))
             })
             .collect();
         let mut enc = Encoder;

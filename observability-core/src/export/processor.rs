@@ -16,7 +16,9 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::sync::mpsc;
 
 use super::Sink;
-use super::queue::{Bounds, Refused, Reply, Shared, truncate_and_measure};
+use super::queue::{
+    Bounds, Exported, Refused, Reply, Shared, request_over, request_size, truncate_and_measure,
+};
 use super::report::Reporter;
 use super::runtime::in_export_thread;
 use super::worker::Worker;
@@ -76,15 +78,24 @@ impl QueueProcessor {
 impl QueueProcessor {
     /// [`on_end`](SpanProcessor::on_end) for a span in a box from
     /// [`empty_box`](Self::empty_box).
-    pub(crate) fn end_boxed(&self, mut span: Box<SpanData>) {
-        if let Some(bytes) = self.admit(&mut span) {
-            self.queued(self.shared.push_boxed(span, bytes));
+    pub(crate) fn end_boxed(&self, mut span: Box<Exported>) {
+        let (mut request_bytes, longest) = span.http.as_ref().map_or((0, 0), request_size);
+        // A request's value over the length limit is truncated in the list.
+        if let (Some(http), Some(limit)) = (&span.http, self.value_length_limit)
+            && longest > limit
+            && request_over(http, limit)
+        {
+            span.materialize();
+            request_bytes = 0;
+        }
+        if let Some(bytes) = self.admit(&mut span.data) {
+            self.queued(self.shared.push_boxed(span, bytes + request_bytes));
         }
     }
 
     /// A box to start a span in, which the queue takes without moving the
     /// span again; it may have room for attributes an earlier span left.
-    pub(crate) fn empty_box(&self) -> Box<SpanData> {
+    pub(crate) fn empty_box(&self) -> Box<Exported> {
         self.shared.empty_box()
     }
 

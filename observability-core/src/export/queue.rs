@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
-use opentelemetry::Value;
+use observability_propagation::starter::{HttpServerRequest, RequestValue};
+use opentelemetry::{StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -123,8 +124,121 @@ pub(crate) enum Control {
 /// bytes, and the queue's blocks stay small.
 #[derive(Debug)]
 pub(crate) struct Queued {
-    pub(crate) span: Box<SpanData>,
+    pub(crate) span: Box<Exported>,
     pub(crate) bytes: usize,
+}
+
+/// A span as the export queue holds it: the processors' form, and an HTTP
+/// server span's request attributes as they are (they come before the
+/// span's own list) until something needs them as a list
+/// ([`materialize`](Self::materialize)). Only the OTLP encoder reads them
+/// as they are; it reads as the `SpanData` otherwise.
+#[derive(Clone, Debug)]
+pub(crate) struct Exported {
+    pub(crate) data: SpanData,
+    pub(crate) http: Option<HttpServerRequest>,
+}
+
+impl Exported {
+    pub(crate) fn new(data: SpanData) -> Self {
+        Self { data, http: None }
+    }
+
+    /// How many attributes the span has, the request's included.
+    pub(crate) fn attribute_count(&self) -> usize {
+        self.http.as_ref().map_or(0, HttpServerRequest::count) + self.data.attributes.len()
+    }
+
+    /// Puts the request's attributes at the head of the span's list.
+    pub(crate) fn materialize(&mut self) {
+        if let Some(http) = self.http.take() {
+            let own = std::mem::take(&mut self.data.attributes);
+            http.push_to(&mut self.data.attributes);
+            self.data.attributes.extend(own);
+        }
+    }
+
+    /// The span with every attribute in its list.
+    pub(crate) fn into_data(mut self) -> SpanData {
+        self.materialize();
+        self.data
+    }
+}
+
+impl std::ops::Deref for Exported {
+    type Target = SpanData;
+
+    fn deref(&self) -> &SpanData {
+        &self.data
+    }
+}
+
+impl std::ops::DerefMut for Exported {
+    fn deref_mut(&mut self) -> &mut SpanData {
+        &mut self.data
+    }
+}
+
+/// The encoded size [`truncate_and_measure`] estimates for the request's
+/// attributes, and the length in bytes of its longest value.
+pub(crate) fn request_size(http: &HttpServerRequest) -> (usize, usize) {
+    let texts = [
+        ("http.request.method", Some(http.method)),
+        (
+            "http.request.method_original",
+            http.method_original.as_deref(),
+        ),
+        ("http.route", http.route.as_ref().map(StringValue::as_str)),
+        ("url.path", Some(http.path.as_str())),
+        ("url.query", http.query.as_deref()),
+        ("url.scheme", Some(http.scheme.as_str())),
+        (
+            "server.address",
+            http.server_address.as_ref().map(StringValue::as_str),
+        ),
+        (
+            "client.address",
+            http.client_address.as_ref().map(StringValue::as_str),
+        ),
+        (
+            "network.peer.address",
+            http.peer.as_ref().map(|(address, _)| address.as_str()),
+        ),
+        ("network.protocol.version", http.protocol_version),
+        (
+            "user_agent.original",
+            http.user_agent.as_ref().map(StringValue::as_str),
+        ),
+    ];
+    let (mut bytes, mut longest) = (0, 0);
+    for (key, text) in texts {
+        if let Some(text) = text {
+            bytes += key.len() + 8 + text.len() + 6;
+            longest = longest.max(text.len());
+        }
+    }
+    let ports = [
+        ("server.port", http.server_port.is_some()),
+        ("network.peer.port", http.peer.is_some()),
+    ];
+    for (key, present) in ports {
+        if present {
+            bytes += key.len() + 8 + 12;
+        }
+    }
+    (bytes, longest)
+}
+
+/// Whether one of the request's values is longer than `limit` characters
+/// (then the span's list takes them, to be truncated there).
+pub(crate) fn request_over(http: &HttpServerRequest, limit: usize) -> bool {
+    let mut over = false;
+    http.for_each(|_, value| {
+        if let RequestValue::Text(text) = value {
+            over |= text.len() > limit && text.chars().nth(limit).is_some();
+        }
+    });
+    over
 }
 
 /// The bounds of a queue.
@@ -162,7 +276,7 @@ const MAX_KEPT_SCOPE_BYTES: usize = 128;
 /// At most `cap` are kept.
 #[derive(Debug)]
 struct Boxes {
-    free: SegQueue<Box<SpanData>>,
+    free: SegQueue<Box<Exported>>,
     len: AtomicUsize,
     cap: usize,
 }
@@ -240,26 +354,26 @@ impl Boxes {
 
     /// A kept box, or a new one, holding [`empty_span`] but for the room
     /// for attributes and the scope it kept.
-    fn empty(&self) -> Box<SpanData> {
+    fn empty(&self) -> Box<Exported> {
         match self.free.pop() {
             Some(kept) => {
                 self.len.fetch_sub(1, Ordering::Relaxed);
                 kept
             }
-            None => Box::new(empty_span()),
+            None => Box::new(Exported::new(empty_span())),
         }
     }
 
     /// `span` in a box, a kept one when there is one (whose room for
     /// attributes is freed: `span` has its own).
-    fn boxed(&self, span: SpanData) -> Box<SpanData> {
+    fn boxed(&self, span: SpanData) -> Box<Exported> {
         match self.free.pop() {
             Some(mut kept) => {
                 self.len.fetch_sub(1, Ordering::Relaxed);
-                *kept = span;
+                kept.data = span;
                 kept
             }
-            None => Box::new(span),
+            None => Box::new(Exported::new(span)),
         }
     }
 
@@ -268,9 +382,10 @@ impl Boxes {
     /// [`MAX_KEPT_ATTRIBUTES`] and its scope when small
     /// ([`MAX_KEPT_SCOPE_BYTES`]): the next span started in the box is
     /// usually of the same scope, which it then need not copy.
-    fn recycle(&self, mut boxed: Box<SpanData>) {
+    fn recycle(&self, mut boxed: Box<Exported>) {
         if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
-            empty_in_place(&mut boxed);
+            empty_in_place(&mut boxed.data);
+            boxed.http = None;
             self.free.push(boxed);
         } else {
             self.len.fetch_sub(1, Ordering::Relaxed);
@@ -278,8 +393,9 @@ impl Boxes {
     }
 
     /// Takes the span out of `boxed`, and keeps the box if there is room.
-    fn take(&self, mut boxed: Box<SpanData>) -> SpanData {
-        let span = std::mem::replace(&mut *boxed, empty_span());
+    fn take(&self, mut boxed: Box<Exported>) -> SpanData {
+        boxed.materialize();
+        let span = std::mem::replace(&mut boxed.data, empty_span());
         self.recycle(boxed);
         span
     }
@@ -291,7 +407,7 @@ impl Boxes {
 pub(crate) struct Batch {
     // Boxed on purpose: the boxes go back to `Boxes` for reuse.
     #[allow(clippy::vec_box)]
-    spans: Vec<Box<SpanData>>,
+    spans: Vec<Box<Exported>>,
     shared: Arc<Shared>,
 }
 
@@ -303,7 +419,7 @@ impl Batch {
         }
     }
 
-    pub(crate) fn push(&mut self, span: Box<SpanData>) {
+    pub(crate) fn push(&mut self, span: Box<Exported>) {
         self.spans.push(span);
     }
 
@@ -320,14 +436,17 @@ impl From<Vec<SpanData>> for Batch {
     /// A batch of its own, for tests.
     fn from(spans: Vec<SpanData>) -> Self {
         Self {
-            spans: spans.into_iter().map(Box::new).collect(),
+            spans: spans
+                .into_iter()
+                .map(|span| Box::new(Exported::new(span)))
+                .collect(),
             shared: tests::shared(1),
         }
     }
 }
 
 impl std::ops::Deref for Batch {
-    type Target = [Box<SpanData>];
+    type Target = [Box<Exported>];
 
     fn deref(&self) -> &Self::Target {
         &self.spans
@@ -458,7 +577,7 @@ impl Shared {
 
     /// [`push`](Self::push) for a span already in a box (from
     /// [`empty_box`](Self::empty_box)); a refused span's box is kept for reuse.
-    pub(crate) fn push_boxed(&self, span: Box<SpanData>, bytes: usize) -> Result<(), Refused> {
+    pub(crate) fn push_boxed(&self, span: Box<Exported>, bytes: usize) -> Result<(), Refused> {
         if let Err(refused) = self.reserve(bytes) {
             self.boxes.recycle(span);
             return Err(refused);
@@ -471,7 +590,7 @@ impl Shared {
     /// [`push_boxed`](Self::push_boxed): one an earlier export emptied, with
     /// the room its attributes had and its scope, when there is one. It holds
     /// [`empty_span`] but for those.
-    pub(crate) fn empty_box(&self) -> Box<SpanData> {
+    pub(crate) fn empty_box(&self) -> Box<Exported> {
         self.boxes.empty()
     }
 
@@ -617,6 +736,7 @@ pub(crate) fn truncate_and_measure(span: &mut SpanData, limit: Option<usize>) ->
 
 #[cfg(test)]
 mod tests {
+    use observability_propagation::starter::HttpServerRequest;
     use opentelemetry::{InstrumentationScope, KeyValue};
 
     use super::*;
@@ -688,12 +808,12 @@ mod tests {
         let shared = shared(4);
         let mut first = shared.empty_box();
         assert_eq!(first.attributes.capacity(), 0, "no box was kept yet");
-        *first = span("first", 3);
+        first.data = span("first", 3);
         first.instrumentation_scope = InstrumentationScope::builder("lib").build();
         let room = first.attributes.as_ptr();
         assert!(shared.push_boxed(first, 10).is_ok());
         let mut wide = shared.empty_box();
-        *wide = span("wide", MAX_KEPT_ATTRIBUTES + 1);
+        wide.data = span("wide", MAX_KEPT_ATTRIBUTES + 1);
         wide.instrumentation_scope = InstrumentationScope::builder("lib")
             .with_attributes([KeyValue::new("k", "v")])
             .build();
@@ -713,11 +833,59 @@ mod tests {
         assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
     }
 
+    fn request(user_agent: &str) -> HttpServerRequest {
+        HttpServerRequest {
+            method: "GET",
+            method_original: None,
+            route: Some("/orders/{id}".into()),
+            path: "/orders/7".into(),
+            query: Some("page=2".into()),
+            scheme: "https".into(),
+            server_address: Some("shop.example".into()),
+            server_port: Some(443),
+            client_address: Some("10.0.0.7".into()),
+            peer: Some(("10.0.0.7".into(), 51000)),
+            protocol_version: Some("1.1"),
+            user_agent: Some(user_agent.to_owned().into()),
+        }
+    }
+
+    #[test]
+    fn the_request_attributes_come_first_and_are_measured_as_in_the_list() {
+        let http = request("curl/8.5");
+        let mut exported = Exported::new(span("s", 2));
+        exported.http = Some(http.clone());
+        assert_eq!(exported.attribute_count(), 12 + 2);
+        let (typed_bytes, longest) = request_size(&http);
+        assert_eq!(longest, "/orders/{id}".len());
+        let own_bytes = truncate_and_measure(&mut exported.data.clone(), None);
+        exported.materialize();
+        assert!(exported.http.is_none());
+        let mut list = Vec::new();
+        http.push_to(&mut list);
+        assert_eq!(list.len(), 12);
+        list.extend(span("s", 2).attributes);
+        assert_eq!(exported.attributes, list);
+        assert_eq!(
+            typed_bytes + own_bytes,
+            truncate_and_measure(&mut exported.data, None),
+            "the estimate is the list's"
+        );
+    }
+
+    #[test]
+    fn a_request_value_over_the_length_limit_is_found() {
+        let long = "é".repeat(40);
+        assert!(request_over(&request(&long), 39));
+        assert!(!request_over(&request(&long), 40), "characters, not bytes");
+        assert_eq!(request_size(&request(&long)).1, 80);
+    }
+
     #[test]
     fn a_refused_boxed_span_leaves_its_box_for_reuse() {
         let shared = shared(2);
         let mut boxed = shared.empty_box();
-        *boxed = span("late", 3);
+        boxed.data = span("late", 3);
         shared.begin_shutdown(Instant::now(), Reply::Ignored);
         assert!(matches!(shared.push_boxed(boxed, 10), Err(Refused::Closed)));
         assert_eq!(shared.len(), 0);

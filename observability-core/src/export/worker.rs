@@ -198,7 +198,13 @@ impl Worker {
             return 0;
         }
         if let Some(scrubber) = &self.scrubber {
-            batch.iter_mut().for_each(|span| scrubber.scrub(span));
+            let list = scrubber.reads_request_attributes();
+            for span in batch.iter_mut() {
+                if list {
+                    span.materialize();
+                }
+                scrubber.scrub(span);
+            }
         }
         let taken = batch.len();
         let len = taken as u64;

@@ -80,7 +80,7 @@ pub(crate) fn start_client_span(
         let span = parent.span();
         let parent_span = parent.has_active_span().then(|| span.span_context());
         // Called only when the span records, and then the tracer is not.
-        let mut named = |attributes: &mut Vec<KeyValue>| {
+        let mut named = |attributes: &mut Vec<KeyValue>, _: &mut Option<_>| {
             describe(attributes, headers);
             std::mem::take(&mut name)
         };

@@ -4,6 +4,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
 use observability_propagation::W3cPropagator;
+use observability_propagation::starter::HttpServerRequest;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
@@ -20,9 +21,6 @@ use super::headers::RequestHeaders;
 use super::hook::{RequestHead, SpanStart};
 use crate::metrics::{RpcCall, ServerRequest};
 use crate::recent::{self, Slot};
-
-/// Attributes a server span usually carries (request and response).
-const ATTRIBUTE_CAPACITY: usize = 16;
 
 /// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`.
 #[derive(Clone, Debug)]
@@ -117,10 +115,11 @@ where
             } else {
                 parent_span.as_ref()
             };
-            let mut describe = |attributes: &mut Vec<KeyValue>| {
-                let original = method_original.take();
-                self.describe_into(attributes, &request, &headers, method, original, grpc)
-            };
+            let mut describe =
+                |attributes: &mut Vec<KeyValue>, typed: &mut Option<HttpServerRequest>| {
+                    let method = (method, method_original.take());
+                    self.describe_into(attributes, Some(typed), &request, &headers, method, grpc)
+                };
             let started =
                 starter.start(scope, SpanKind::Server, &parent_rest, parent, &mut describe);
             if let Some(cx) = started {
@@ -160,7 +159,7 @@ where
         let expect_recording = self.config.recording.expect(parent_kind);
         let span = if expect_recording {
             let (name, attributes) =
-                self.describe(&request, &headers, method, method_original, grpc);
+                self.describe(&request, &headers, (method, method_original), grpc);
             tracer
                 .span_builder(name)
                 .with_kind(SpanKind::Server)
@@ -173,7 +172,7 @@ where
                 .start_with_context(tracer, &parent);
             if span.is_recording() {
                 let (name, attributes) =
-                    self.describe(&request, &headers, method, method_original, grpc);
+                    self.describe(&request, &headers, (method, method_original), grpc);
                 span.update_name(name);
                 span.set_attributes(attributes);
             }
@@ -197,31 +196,24 @@ impl<S> ServerService<S> {
         &self,
         request: &Request<B>,
         headers: &RequestHeaders<'_>,
-        method: &'static str,
-        method_original: Option<String>,
+        method: (&'static str, Option<String>),
         grpc: bool,
     ) -> (Cow<'static, str>, Vec<KeyValue>) {
         let mut attributes = Vec::new();
-        let name = self.describe_into(
-            &mut attributes,
-            request,
-            headers,
-            method,
-            method_original,
-            grpc,
-        );
+        let name = self.describe_into(&mut attributes, None, request, headers, method, grpc);
         (name, attributes)
     }
 
-    /// The span's name for `request`; its attributes are pushed onto
-    /// `attributes`.
+    /// The span's name for `request`. Its attributes are pushed onto
+    /// `attributes`, but for those of the request, which go in `typed` as
+    /// they are when it is given and no hook needs them as a list.
     fn describe_into<B>(
         &self,
         attributes: &mut Vec<KeyValue>,
+        typed: Option<&mut Option<HttpServerRequest>>,
         request: &Request<B>,
         headers: &RequestHeaders<'_>,
-        method: &'static str,
-        method_original: Option<String>,
+        (method, method_original): (&'static str, Option<String>),
         grpc: bool,
     ) -> Cow<'static, str> {
         let base = base_name(method);
@@ -248,8 +240,7 @@ impl<S> ServerService<S> {
             },
             (false, None) => (Cow::Borrowed(base), None),
         };
-        request_attributes(
-            attributes,
+        let fields = request_fields(
             request,
             headers,
             method,
@@ -257,6 +248,10 @@ impl<S> ServerService<S> {
             route,
             &self.config.query_redaction,
         );
+        match typed {
+            Some(slot) if self.config.on_request.is_none() => *slot = Some(fields),
+            _ => fields.push_to(attributes),
+        }
         if grpc {
             grpc::rpc_attributes(request.uri().path(), attributes);
         }
@@ -319,56 +314,34 @@ fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
     request.extensions().get::<std::net::SocketAddr>().copied()
 }
 
-fn request_attributes<B>(
-    attrs: &mut Vec<KeyValue>,
+fn request_fields<B>(
     request: &Request<B>,
     headers: &RequestHeaders<'_>,
     method: &'static str,
     method_original: Option<String>,
     route: Option<StringValue>,
     redaction: &attr::QueryRedaction,
-) {
+) -> HttpServerRequest {
     let uri = request.uri();
-    attrs.reserve(ATTRIBUTE_CAPACITY);
-    attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
-    if let Some(original) = method_original {
-        attrs.push(KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original));
-    }
-    if let Some(route) = route {
-        attrs.push(KeyValue::new(attr::HTTP_ROUTE, route));
-    }
-    attrs.push(KeyValue::new(
-        attr::URL_PATH,
-        recent::shared(Slot::Path, uri.path()),
-    ));
-    if let Some(query) = uri.query() {
-        attrs.push(KeyValue::new(
-            attr::URL_QUERY,
-            attr::redact_query_with(query, redaction).into_owned(),
-        ));
-    }
     let forwarded = attr::Forwarded::parse(headers.forwarded());
     let scheme = forwarded
         .proto
         .or_else(|| headers.x_forwarded_proto())
         .or_else(|| uri.scheme_str())
         .unwrap_or("http");
-    attrs.push(KeyValue::new(attr::URL_SCHEME, lowercase(scheme)));
     let host = forwarded
         .host
         .or_else(|| headers.x_forwarded_host())
         .map(recent::host)
         .or_else(|| headers.host_value().and_then(recent::host_header))
         .or_else(|| uri.authority().map(|a| recent::host(a.as_str())));
-    if let Some((address, port)) = host {
-        if !address.is_empty() {
-            attrs.push(KeyValue::new(attr::SERVER_ADDRESS, address));
-        }
-        let port = port.or_else(|| attr::default_port(Some(scheme)));
-        if let Some(port) = port {
-            attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-        }
-    }
+    let (server_address, server_port) = match host {
+        Some((address, port)) => (
+            (!address.is_empty()).then(|| StringValue::from(address)),
+            port.or_else(|| attr::default_port(Some(scheme))),
+        ),
+        None => (None, None),
+    };
     let peer = peer(request);
     // The peer's address is usually the client's too: one string serves both.
     let peer_ip: Option<Arc<str>> = peer.map(|p| recent::peer(p.ip()));
@@ -378,24 +351,25 @@ fn request_attributes<B>(
         .or_else(|| headers.x_forwarded_for())
         .map(|f| recent::shared(Slot::Client, f))
         .or_else(|| peer_ip.clone());
-    if let Some(client) = client {
-        attrs.push(KeyValue::new(attr::CLIENT_ADDRESS, client));
-    }
-    if let (Some(peer), Some(ip)) = (peer, peer_ip) {
-        attrs.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, ip));
-        attrs.push(KeyValue::new(
-            attr::NETWORK_PEER_PORT,
-            i64::from(peer.port()),
-        ));
-    }
-    if let Some(version) = attr::protocol_version(request.version()) {
-        attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
-    }
-    if let Some(agent) = headers.user_agent() {
-        attrs.push(KeyValue::new(
-            attr::USER_AGENT_ORIGINAL,
-            recent::shared(Slot::UserAgent, agent),
-        ));
+    HttpServerRequest {
+        method,
+        method_original,
+        route,
+        path: recent::shared(Slot::Path, uri.path()).into(),
+        query: uri
+            .query()
+            .map(|query| attr::redact_query_with(query, redaction).into_owned()),
+        scheme: lowercase(scheme).into(),
+        server_address,
+        server_port,
+        client_address: client.map(StringValue::from),
+        peer: peer
+            .zip(peer_ip)
+            .map(|(peer, ip)| (StringValue::from(ip), peer.port())),
+        protocol_version: attr::protocol_version(request.version()),
+        user_agent: headers
+            .user_agent()
+            .map(|agent| recent::shared(Slot::UserAgent, agent).into()),
     }
 }
 

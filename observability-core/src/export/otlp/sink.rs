@@ -11,12 +11,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Request;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SpanData;
 
 use super::transport::{Sent, Transport, Wire};
 use crate::config::OtlpSettings;
 use crate::export::encode::Encoder;
 use crate::export::error::{BuildError, ExportError};
+use crate::export::queue::Exported;
 use crate::export::{Batch, ExportFuture, Outcome, Sink};
 
 /// The gRPC method of the trace service.
@@ -71,7 +71,7 @@ impl Shared {
     /// Encodes `batch` into `body` (left empty for the next batch when
     /// uncompressed: the encoded batch becomes the request's body without
     /// a copy).
-    fn encode(&self, body: &mut Vec<u8>, batch: &[Box<SpanData>]) -> Result<Encoded, ExportError> {
+    fn encode(&self, body: &mut Vec<u8>, batch: &[Box<Exported>]) -> Result<Encoded, ExportError> {
         let mut encoder = self.encoder;
         let headroom = self.transport.headroom();
         let start = encoder.request(body, headroom, &self.resource, &self.schema_url, batch);
