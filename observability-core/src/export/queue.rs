@@ -260,8 +260,8 @@ pub(crate) struct Bounds {
 const MAX_KEPT_BOXES: usize = 4096;
 
 /// The room for attributes an emptied box keeps at most, for the next span
-/// started in it (a server span has about a dozen): with the box, 1.25 KB,
-/// so at most 5.1 MB in all. A longer list is freed.
+/// started in it (a server span has about a dozen): with the box, 1.5 KB,
+/// so at most 6.2 MB in all. A longer list is freed.
 const MAX_KEPT_ATTRIBUTES: usize = 16;
 
 /// The text of a scope an emptied box keeps at most (a scope with
