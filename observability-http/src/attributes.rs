@@ -4,17 +4,19 @@
 use std::borrow::Cow;
 
 use http::{HeaderMap, Method, Version};
+use observability_propagation::starter::HttpServerRequest;
 use opentelemetry::{Key, KeyValue, StringValue, Value};
 
-pub(crate) const HTTP_REQUEST_METHOD: Key = Key::from_static_str("http.request.method");
+// The keys a server request also has are `HttpServerRequest`'s.
+pub(crate) const HTTP_REQUEST_METHOD: Key = Key::from_static_str(HttpServerRequest::METHOD);
 pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: Key =
-    Key::from_static_str("http.request.method_original");
+    Key::from_static_str(HttpServerRequest::METHOD_ORIGINAL);
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: Key = Key::from_static_str("http.response.status_code");
-pub(crate) const HTTP_ROUTE: Key = Key::from_static_str("http.route");
-pub(crate) const URL_SCHEME: Key = Key::from_static_str("url.scheme");
+pub(crate) const HTTP_ROUTE: Key = Key::from_static_str(HttpServerRequest::ROUTE);
+pub(crate) const URL_SCHEME: Key = Key::from_static_str(HttpServerRequest::SCHEME);
 pub(crate) const URL_FULL: Key = Key::from_static_str("url.full");
-pub(crate) const SERVER_ADDRESS: Key = Key::from_static_str("server.address");
-pub(crate) const SERVER_PORT: Key = Key::from_static_str("server.port");
+pub(crate) const SERVER_ADDRESS: Key = Key::from_static_str(HttpServerRequest::SERVER_ADDRESS);
+pub(crate) const SERVER_PORT: Key = Key::from_static_str(HttpServerRequest::SERVER_PORT);
 pub(crate) const ERROR_TYPE: Key = Key::from_static_str("error.type");
 pub(crate) const RPC_SYSTEM: Key = Key::from_static_str("rpc.system");
 pub(crate) const RPC_SERVICE: Key = Key::from_static_str("rpc.service");

@@ -69,21 +69,48 @@ pub enum RequestValue<'a> {
 }
 
 impl HttpServerRequest {
+    /// `http.request.method`.
+    pub const METHOD: &'static str = "http.request.method";
+    /// `http.request.method_original`.
+    pub const METHOD_ORIGINAL: &'static str = "http.request.method_original";
+    /// `http.route`.
+    pub const ROUTE: &'static str = "http.route";
+    /// `url.path`.
+    pub const PATH: &'static str = "url.path";
+    /// `url.query`.
+    pub const QUERY: &'static str = "url.query";
+    /// `url.scheme`.
+    pub const SCHEME: &'static str = "url.scheme";
+    /// `server.address`.
+    pub const SERVER_ADDRESS: &'static str = "server.address";
+    /// `server.port`.
+    pub const SERVER_PORT: &'static str = "server.port";
+    /// `client.address`.
+    pub const CLIENT_ADDRESS: &'static str = "client.address";
+    /// `network.peer.address`.
+    pub const PEER_ADDRESS: &'static str = "network.peer.address";
+    /// `network.peer.port`.
+    pub const PEER_PORT: &'static str = "network.peer.port";
+    /// `network.protocol.version`.
+    pub const PROTOCOL_VERSION: &'static str = "network.protocol.version";
+    /// `user_agent.original`.
+    pub const USER_AGENT: &'static str = "user_agent.original";
+
     /// Every key [`for_each`](Self::for_each) may give.
     pub const KEYS: &'static [&'static str] = &[
-        "http.request.method",
-        "http.request.method_original",
-        "http.route",
-        "url.path",
-        "url.query",
-        "url.scheme",
-        "server.address",
-        "server.port",
-        "client.address",
-        "network.peer.address",
-        "network.peer.port",
-        "network.protocol.version",
-        "user_agent.original",
+        Self::METHOD,
+        Self::METHOD_ORIGINAL,
+        Self::ROUTE,
+        Self::PATH,
+        Self::QUERY,
+        Self::SCHEME,
+        Self::SERVER_ADDRESS,
+        Self::SERVER_PORT,
+        Self::CLIENT_ADDRESS,
+        Self::PEER_ADDRESS,
+        Self::PEER_PORT,
+        Self::PROTOCOL_VERSION,
+        Self::USER_AGENT,
     ];
 
     /// Calls `f` with each attribute's key and value, in the order a span
@@ -92,36 +119,36 @@ impl HttpServerRequest {
     #[inline(always)]
     pub fn for_each(&self, mut f: impl FnMut(&'static str, RequestValue<'_>)) {
         use RequestValue::{Int, Text};
-        f("http.request.method", Text(self.method));
+        f(Self::METHOD, Text(self.method));
         if let Some(original) = &self.method_original {
-            f("http.request.method_original", Text(original));
+            f(Self::METHOD_ORIGINAL, Text(original));
         }
         if let Some(route) = &self.route {
-            f("http.route", Text(route.as_str()));
+            f(Self::ROUTE, Text(route.as_str()));
         }
-        f("url.path", Text(self.path.as_str()));
+        f(Self::PATH, Text(self.path.as_str()));
         if let Some(query) = &self.query {
-            f("url.query", Text(query));
+            f(Self::QUERY, Text(query));
         }
-        f("url.scheme", Text(self.scheme.as_str()));
+        f(Self::SCHEME, Text(self.scheme.as_str()));
         if let Some(address) = &self.server_address {
-            f("server.address", Text(address.as_str()));
+            f(Self::SERVER_ADDRESS, Text(address.as_str()));
         }
         if let Some(port) = self.server_port {
-            f("server.port", Int(i64::from(port)));
+            f(Self::SERVER_PORT, Int(i64::from(port)));
         }
         if let Some(client) = &self.client_address {
-            f("client.address", Text(client.as_str()));
+            f(Self::CLIENT_ADDRESS, Text(client.as_str()));
         }
         if let Some((address, port)) = &self.peer {
-            f("network.peer.address", Text(address.as_str()));
-            f("network.peer.port", Int(i64::from(*port)));
+            f(Self::PEER_ADDRESS, Text(address.as_str()));
+            f(Self::PEER_PORT, Int(i64::from(*port)));
         }
         if let Some(version) = self.protocol_version {
-            f("network.protocol.version", Text(version));
+            f(Self::PROTOCOL_VERSION, Text(version));
         }
         if let Some(agent) = &self.user_agent {
-            f("user_agent.original", Text(agent.as_str()));
+            f(Self::USER_AGENT, Text(agent.as_str()));
         }
     }
 
@@ -157,36 +184,36 @@ impl HttpServerRequest {
             user_agent,
         } = self;
         list.reserve(12);
-        list.push(KeyValue::new("http.request.method", method));
+        list.push(KeyValue::new(Self::METHOD, method));
         if let Some(original) = method_original {
-            list.push(KeyValue::new("http.request.method_original", original));
+            list.push(KeyValue::new(Self::METHOD_ORIGINAL, original));
         }
         if let Some(route) = route {
-            list.push(KeyValue::new("http.route", route));
+            list.push(KeyValue::new(Self::ROUTE, route));
         }
-        list.push(KeyValue::new("url.path", path));
+        list.push(KeyValue::new(Self::PATH, path));
         if let Some(query) = query {
-            list.push(KeyValue::new("url.query", query));
+            list.push(KeyValue::new(Self::QUERY, query));
         }
-        list.push(KeyValue::new("url.scheme", scheme));
+        list.push(KeyValue::new(Self::SCHEME, scheme));
         if let Some(address) = server_address {
-            list.push(KeyValue::new("server.address", address));
+            list.push(KeyValue::new(Self::SERVER_ADDRESS, address));
         }
         if let Some(port) = server_port {
-            list.push(KeyValue::new("server.port", i64::from(port)));
+            list.push(KeyValue::new(Self::SERVER_PORT, i64::from(port)));
         }
         if let Some(client) = client_address {
-            list.push(KeyValue::new("client.address", client));
+            list.push(KeyValue::new(Self::CLIENT_ADDRESS, client));
         }
         if let Some((address, port)) = peer {
-            list.push(KeyValue::new("network.peer.address", address));
-            list.push(KeyValue::new("network.peer.port", i64::from(port)));
+            list.push(KeyValue::new(Self::PEER_ADDRESS, address));
+            list.push(KeyValue::new(Self::PEER_PORT, i64::from(port)));
         }
         if let Some(version) = protocol_version {
-            list.push(KeyValue::new("network.protocol.version", version));
+            list.push(KeyValue::new(Self::PROTOCOL_VERSION, version));
         }
         if let Some(agent) = user_agent {
-            list.push(KeyValue::new("user_agent.original", agent));
+            list.push(KeyValue::new(Self::USER_AGENT, agent));
         }
     }
 }

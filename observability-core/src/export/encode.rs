@@ -90,59 +90,61 @@ fn fixed32_field(out: &mut Vec<u8>, field: u32, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
+/// Writes a `KeyValue` as field `field` (at most 15) of a non-empty `key`
+/// and an `AnyValue` holding `head` (its value's tag, and a length or a
+/// byte) then `tail`, when the whole is under 128 bytes: every tag and
+/// length is known before the first byte, and the fixed parts go in one
+/// copy each. `false` (nothing written) for a longer one.
+#[inline(always)]
+fn short_pair(out: &mut Vec<u8>, field: u32, key: &[u8], head: [u8; 2], tail: &[u8]) -> bool {
+    let any_len = 2 + tail.len();
+    let kv_len = 2 + key.len() + 2 + any_len;
+    if kv_len >= 0x80 {
+        return false;
+    }
+    out.reserve(2 + kv_len);
+    out.extend_from_slice(&[
+        ((field << 3) | LEN) as u8,
+        kv_len as u8,
+        0x0A,
+        key.len() as u8,
+    ]);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&[0x12, any_len as u8, head[0], head[1]]);
+    out.extend_from_slice(tail);
+    true
+}
+
+/// [`short_pair`] for a string.
+#[inline(always)]
+fn short_text(out: &mut Vec<u8>, field: u32, key: &[u8], text: &[u8]) -> bool {
+    text.len() < 0x80 && short_pair(out, field, key, [0x0A, text.len() as u8], text)
+}
+
+/// [`short_pair`] for an integer: its varint's first byte goes in the head.
+#[inline(always)]
+fn short_int(out: &mut Vec<u8>, field: u32, key: &[u8], int: i64) -> bool {
+    let mut number = [0u8; 10];
+    let n = varint_into(&mut number, int as u64);
+    short_pair(out, field, key, [0x18, number[0]], &number[1..n])
+}
+
 /// Writes the usual attribute — a non-empty key and a string, integer or
-/// boolean value, under 128 bytes in all — with every tag and length known
-/// before the first byte; `false` (nothing written) for any other, which
-/// [`Encoder::key_value`] writes. The bytes are the same either way.
+/// boolean value, under 128 bytes in all — with [`short_pair`]; `false`
+/// (nothing written) for any other, which [`Encoder::key_value`] writes.
+/// The bytes are the same either way.
 #[inline]
 fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
     let key = kv.key.as_str().as_bytes();
     if key.is_empty() || field > 15 {
         return false;
     }
-    // The `KeyValue`: its tag and length, the key's tag, length and text,
-    // then the `AnyValue`'s tag and length and its contents (a tag, then a
-    // length and text, a varint, or a byte). Fixed parts go in one copy.
-    let tag = ((field << 3) | LEN) as u8;
-    // Writes up to the `AnyValue`, if the whole fits in 128 bytes.
-    let begin = |out: &mut Vec<u8>, any_len: usize| {
-        let kv_len = 2 + key.len() + 2 + any_len;
-        if kv_len >= 0x80 {
-            return false;
-        }
-        out.reserve(2 + kv_len);
-        out.extend_from_slice(&[tag, kv_len as u8, 0x0A, key.len() as u8]);
-        out.extend_from_slice(key);
-        true
-    };
     match &kv.value {
-        Value::String(s) => {
-            let text = s.as_str().as_bytes();
-            let any_len = 2 + text.len();
-            if !begin(out, any_len) {
-                return false;
-            }
-            out.extend_from_slice(&[0x12, any_len as u8, 0x0A, text.len() as u8]);
-            out.extend_from_slice(text);
-        }
-        Value::I64(i) => {
-            let mut varint = [0u8; 10];
-            let n = varint_into(&mut varint, *i as u64);
-            if !begin(out, 1 + n) {
-                return false;
-            }
-            out.extend_from_slice(&[0x12, 1 + n as u8, 0x18]);
-            out.extend_from_slice(&varint[..n]);
-        }
-        Value::Bool(b) => {
-            if !begin(out, 2) {
-                return false;
-            }
-            out.extend_from_slice(&[0x12, 2, 0x10, u8::from(*b)]);
-        }
-        _ => return false,
+        Value::String(s) => short_text(out, field, key, s.as_str().as_bytes()),
+        Value::I64(i) => short_int(out, field, key, *i),
+        Value::Bool(b) => short_pair(out, field, key, [0x10, u8::from(*b)], &[]),
+        _ => false,
     }
-    true
 }
 
 /// Writes an HTTP server request's attributes as the span's first
@@ -150,82 +152,59 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
 /// [`HttpServerRequest::push_to`]'s list gives, in its order (a test holds
 /// them equal), with every key a constant.
 fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
-    text_attribute(out, b"http.request.method", http.method);
+    type H = HttpServerRequest;
+    text_attribute(out, H::METHOD, http.method);
     if let Some(original) = &http.method_original {
-        text_attribute(out, b"http.request.method_original", original);
+        text_attribute(out, H::METHOD_ORIGINAL, original);
     }
     if let Some(route) = &http.route {
-        text_attribute(out, b"http.route", route.as_str());
+        text_attribute(out, H::ROUTE, route.as_str());
     }
-    text_attribute(out, b"url.path", http.path.as_str());
+    text_attribute(out, H::PATH, http.path.as_str());
     if let Some(query) = &http.query {
-        text_attribute(out, b"url.query", query);
+        text_attribute(out, H::QUERY, query);
     }
-    text_attribute(out, b"url.scheme", http.scheme.as_str());
+    text_attribute(out, H::SCHEME, http.scheme.as_str());
     if let Some(address) = &http.server_address {
-        text_attribute(out, b"server.address", address.as_str());
+        text_attribute(out, H::SERVER_ADDRESS, address.as_str());
     }
     if let Some(port) = http.server_port {
-        port_attribute(out, b"server.port", port);
+        port_attribute(out, H::SERVER_PORT, port);
     }
     if let Some(client) = &http.client_address {
-        text_attribute(out, b"client.address", client.as_str());
+        text_attribute(out, H::CLIENT_ADDRESS, client.as_str());
     }
     if let Some((address, port)) = &http.peer {
-        text_attribute(out, b"network.peer.address", address.as_str());
-        port_attribute(out, b"network.peer.port", *port);
+        text_attribute(out, H::PEER_ADDRESS, address.as_str());
+        port_attribute(out, H::PEER_PORT, *port);
     }
     if let Some(version) = http.protocol_version {
-        text_attribute(out, b"network.protocol.version", version);
+        text_attribute(out, H::PROTOCOL_VERSION, version);
     }
     if let Some(agent) = &http.user_agent {
-        text_attribute(out, b"user_agent.original", agent.as_str());
+        text_attribute(out, H::USER_AGENT, agent.as_str());
     }
 }
 
-/// A `KeyValue` (field 9) of a constant key (under 128 bytes) and a string.
+/// A `KeyValue` (field 9) of a request's key and a string. Inlined, so
+/// that the key's length is a constant.
 #[inline(always)]
-fn text_attribute<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], text: &str) {
-    let text = text.as_bytes();
-    let kv_len = 2 + N + 4 + text.len();
-    if kv_len < 0x80 {
-        out.reserve(2 + kv_len);
-        out.extend_from_slice(&[(9 << 3) | LEN as u8, kv_len as u8, 0x0A, N as u8]);
-        out.extend_from_slice(key);
-        let any_len = 2 + text.len();
-        out.extend_from_slice(&[0x12, any_len as u8, 0x0A, text.len() as u8]);
-        out.extend_from_slice(text);
-    } else {
-        let mut text_len = [0u8; 10];
-        let t = varint_into(&mut text_len, text.len() as u64);
-        let any_len = 1 + t + text.len();
-        let mut any_len_bytes = [0u8; 10];
-        let a = varint_into(&mut any_len_bytes, any_len as u64);
-        let kv_len = 2 + N + 1 + a + any_len;
-        out.reserve(12 + kv_len);
-        tag(out, 9, LEN);
-        varint(out, kv_len as u64);
-        out.extend_from_slice(&[0x0A, N as u8]);
-        out.extend_from_slice(key);
-        out.push(0x12);
-        out.extend_from_slice(&any_len_bytes[..a]);
-        out.push(0x0A);
-        out.extend_from_slice(&text_len[..t]);
-        out.extend_from_slice(text);
+fn text_attribute(out: &mut Vec<u8>, key: &'static str, text: &str) {
+    if !short_text(out, 9, key.as_bytes(), text.as_bytes()) {
+        Encoder.nested(out, 9, |enc, o| {
+            string_field(o, 1, key);
+            enc.nested(o, 2, |_, v| bytes_field(v, 1, text.as_bytes()));
+        });
     }
 }
 
-/// A `KeyValue` (field 9) of a constant key (under 120 bytes) and a port.
+/// A `KeyValue` (field 9) of a request's key and a port.
 #[inline(always)]
-fn port_attribute<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], port: u16) {
-    let mut number = [0u8; 10];
-    let n = varint_into(&mut number, u64::from(port));
-    let kv_len = 2 + N + 3 + n;
-    out.reserve(2 + kv_len);
-    out.extend_from_slice(&[(9 << 3) | LEN as u8, kv_len as u8, 0x0A, N as u8]);
-    out.extend_from_slice(key);
-    out.extend_from_slice(&[0x12, 1 + n as u8, 0x18]);
-    out.extend_from_slice(&number[..n]);
+fn port_attribute(out: &mut Vec<u8>, key: &'static str, port: u16) {
+    let port = i64::from(port);
+    if !short_int(out, 9, key.as_bytes(), port) {
+        Encoder.key_value(out, 9, &KeyValue::new(key, port));
+    }
 }
 
 fn nanos(time: SystemTime) -> u64 {

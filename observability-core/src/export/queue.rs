@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
 use observability_propagation::starter::{HttpServerRequest, RequestValue};
-use opentelemetry::{StringValue, Value};
+use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -182,50 +182,18 @@ impl std::ops::DerefMut for Exported {
 /// The encoded size [`truncate_and_measure`] estimates for the request's
 /// attributes, and the length in bytes of its longest value.
 pub(crate) fn request_size(http: &HttpServerRequest) -> (usize, usize) {
-    let texts = [
-        ("http.request.method", Some(http.method)),
-        (
-            "http.request.method_original",
-            http.method_original.as_deref(),
-        ),
-        ("http.route", http.route.as_ref().map(StringValue::as_str)),
-        ("url.path", Some(http.path.as_str())),
-        ("url.query", http.query.as_deref()),
-        ("url.scheme", Some(http.scheme.as_str())),
-        (
-            "server.address",
-            http.server_address.as_ref().map(StringValue::as_str),
-        ),
-        (
-            "client.address",
-            http.client_address.as_ref().map(StringValue::as_str),
-        ),
-        (
-            "network.peer.address",
-            http.peer.as_ref().map(|(address, _)| address.as_str()),
-        ),
-        ("network.protocol.version", http.protocol_version),
-        (
-            "user_agent.original",
-            http.user_agent.as_ref().map(StringValue::as_str),
-        ),
-    ];
     let (mut bytes, mut longest) = (0, 0);
-    for (key, text) in texts {
-        if let Some(text) = text {
-            bytes += key.len() + 8 + text.len() + 6;
-            longest = longest.max(text.len());
-        }
-    }
-    let ports = [
-        ("server.port", http.server_port.is_some()),
-        ("network.peer.port", http.peer.is_some()),
-    ];
-    for (key, present) in ports {
-        if present {
-            bytes += key.len() + 8 + 12;
-        }
-    }
+    http.for_each(|key, value| {
+        bytes += key.len()
+            + 8
+            + match value {
+                RequestValue::Text(text) => {
+                    longest = longest.max(text.len());
+                    text.len() + 6
+                }
+                RequestValue::Int(_) => 12,
+            };
+    });
     (bytes, longest)
 }
 
