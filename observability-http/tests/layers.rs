@@ -338,6 +338,141 @@ async fn a_cancelled_request_still_ends_its_span() {
     assert_eq!(attr(&span, "http.response.status_code"), None);
 }
 
+/// Under `Router::layer`, `for_axum` answers with the router's own body: a
+/// traced response's span still ends with its streamed body, and a
+/// sampled-out request runs in the caller's unsampled context with its body
+/// as the handler made it.
+#[tokio::test]
+async fn for_axum_keeps_the_routers_body_and_times_streams_whole() {
+    use observability_core::opentelemetry::Context;
+    use observability_core::opentelemetry::trace::TraceContextExt;
+    use observability_http::server::AxumBody;
+
+    // The service answers with axum's body, not a wrapper the router boxes.
+    fn answers_with_axum_body<S>(_: &S)
+    where
+        S: tower::Service<Request<Body>, Response = Response<Body>>,
+    {
+    }
+    let (guard, capture) = setup();
+    let layer: ServerLayer<AxumBody> = server_layer(&guard).for_axum();
+    answers_with_axum_body(&layer.layer(tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    })));
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let router = Router::new()
+        .route(
+            "/stream",
+            get(|| async {
+                Body::new(Slow {
+                    step: 0,
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(150))),
+                })
+            }),
+        )
+        .route(
+            "/context",
+            get({
+                let seen = std::sync::Arc::clone(&seen);
+                move || async move {
+                    let cx = Context::current();
+                    let sc = cx.span().span_context().clone();
+                    *seen.lock().unwrap() = Some(sc);
+                    "seen"
+                }
+            }),
+        )
+        .layer(layer);
+
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/stream")
+                .header("traceparent", TP)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        capture.spans().is_empty(),
+        "not ended when headers are ready"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let finished = SystemTime::now();
+    assert_eq!(body, "ab");
+    let span = capture.span("GET /stream").expect("ended with the body");
+    assert_eq!(span.span_context.trace_id().to_string(), TRACE);
+    assert_eq!(span.parent_span_id.to_string(), PARENT);
+    assert!(span.end_time <= finished);
+    assert!(
+        span.end_time.duration_since(span.start_time).unwrap() >= Duration::from_millis(150),
+        "the span covers the whole stream"
+    );
+
+    let unsampled = TP.replace("-01", "-00");
+    let response = call(
+        router,
+        Request::get("/context")
+            .header("traceparent", unsampled.as_str())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.body(), "seen");
+    let sc = seen.lock().unwrap().take().expect("the handler ran");
+    assert_eq!(sc.trace_id().to_string(), TRACE);
+    assert_ne!(sc.span_id().to_string(), PARENT, "a child of the caller");
+    assert!(sc.is_valid() && !sc.is_sampled());
+    assert_eq!(
+        capture.spans().len(),
+        1,
+        "the sampled-out request has no span"
+    );
+}
+
+/// A sampled-out gRPC call under `for_axum` is still timed until its body's
+/// trailers, with their status.
+#[tokio::test]
+async fn for_axum_times_a_sampled_out_grpc_call_to_its_trailers() {
+    use observability_metrics::{Data, MeterProvider};
+    let (guard, capture) = setup();
+    let meters = MeterProvider::new(Default::default());
+    let server = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .meter_provider(&meters)
+        .build()
+        .for_axum()
+        .layer(
+            tower::ServiceBuilder::new()
+                .map_response(|r: Response<GrpcBody>| r.map(Body::new))
+                .service(grpc_service("14")),
+        );
+    let mut request = grpc_request();
+    request.headers_mut().insert(
+        "traceparent",
+        HeaderValue::from_str(&TP.replace("-01", "-00")).unwrap(),
+    );
+    let response = server.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    assert!(capture.spans().is_empty(), "sampled out");
+    let collected = meters.collect();
+    let metric = collected.metric("rpc.server.duration").expect("timed");
+    let Data::Histogram { points, .. } = &metric.data else {
+        panic!("not a histogram")
+    };
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(points[0].count, 1);
+    assert!(
+        point_attrs(&points[0].attributes)
+            .contains(&("rpc.grpc.status_code".to_owned(), "14".to_owned())),
+        "the trailers' status: {:?}",
+        points[0].attributes
+    );
+}
+
 // ---- W3C Trace Context, through the server layer ----
 
 enum Expect {

@@ -137,7 +137,7 @@ async fn a_request_dropped_unseen_keeps_the_callers_trace_everywhere() {
     .await;
     let app = Router::new()
         .route("/orders/{id}", get(move || handler(echo)))
-        .layer(ServerLayer::new());
+        .layer(ServerLayer::new().for_axum());
     let addr = serve(app).await;
 
     // The caller did not sample, and set the random flag.

@@ -41,7 +41,7 @@ async fn get_order(Path(id): Path<u64>) -> Result<String, StatusCode> {
 fn app() -> Router {
     Router::new()
         .route("/orders/{id}", get(get_order))
-        .layer(ServerLayer::new())
+        .layer(ServerLayer::new().for_axum())
 }
 
 #[tokio::main]

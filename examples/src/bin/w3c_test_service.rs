@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/test", post(test))
         .with_state(client)
-        .layer(ServerLayer::new());
+        .layer(ServerLayer::new().for_axum());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(
         "w3c-test-service listening on http://{}/test",

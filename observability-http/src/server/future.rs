@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
@@ -7,6 +8,7 @@ use http::{HeaderValue, Response};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use super::body_kind::{ServerBody, WrapBody};
 use super::layer::ServerConfig;
 use super::service::traceparent_of;
 use crate::attributes::{self as attr, ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
@@ -15,14 +17,16 @@ use crate::metrics::{RpcCall, ServerRequest};
 
 pin_project_lite::pin_project! {
     /// The response future of a [`ServerService`](super::ServerService): polls
-    /// the handler with the request's span as the current context.
-    pub struct ServerFuture<F> {
+    /// the handler with the request's span as the current context, and
+    /// answers with the body `M` says (see [`ServerBody`]).
+    pub struct ServerFuture<F, M = WrapBody> {
         #[pin]
         inner: F,
         span: Option<Traced>,
+        body: PhantomData<fn() -> M>,
     }
 
-    impl<F> PinnedDrop for ServerFuture<F> {
+    impl<F, M> PinnedDrop for ServerFuture<F, M> {
         fn drop(this: Pin<&mut Self>) {
             // A request dropped before its response (a client that went
             // away, a timeout layer) still ends its span.
@@ -46,7 +50,7 @@ struct Traced {
     rpc: Option<RpcCall>,
 }
 
-impl<F> std::fmt::Debug for ServerFuture<F> {
+impl<F, M> std::fmt::Debug for ServerFuture<F, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerFuture")
             .field("traced", &self.span.is_some())
@@ -54,9 +58,13 @@ impl<F> std::fmt::Debug for ServerFuture<F> {
     }
 }
 
-impl<F> ServerFuture<F> {
+impl<F, M> ServerFuture<F, M> {
     pub(crate) fn untraced(inner: F) -> Self {
-        Self { inner, span: None }
+        Self {
+            inner,
+            span: None,
+            body: PhantomData,
+        }
     }
 
     pub(crate) fn traced(
@@ -76,6 +84,7 @@ impl<F> ServerFuture<F> {
                 metered,
                 rpc,
             }),
+            body: PhantomData,
         }
     }
 }
@@ -94,12 +103,13 @@ fn write_context(headers: &mut http::HeaderMap, traceparent: &str, config: &Serv
     }
 }
 
-impl<F, B, E> Future for ServerFuture<F>
+impl<F, M, B, E> Future for ServerFuture<F, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
     E: std::fmt::Debug + std::fmt::Display,
+    M: ServerBody<B>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -119,7 +129,7 @@ where
             result
         };
         let Some(traced) = this.span.take() else {
-            return Poll::Ready(result.map(|r| r.map(ResponseBody::untraced)));
+            return Poll::Ready(result.map(|r| r.map(M::plain)));
         };
         let span = traced.cx.span();
         let recording = span.is_recording();
@@ -160,15 +170,16 @@ where
                 if !recording {
                     // Nothing to record on the span: the body streams
                     // untouched (timed for gRPC metrics).
-                    return Poll::Ready(Ok(
-                        response.map(|body| ResponseBody::untraced(body).with_rpc(rpc))
-                    ));
+                    return Poll::Ready(Ok(response.map(|body| match rpc {
+                        None => M::plain(body),
+                        rpc => M::wrapped(ResponseBody::untraced(body).with_rpc(rpc)),
+                    })));
                 }
                 let side = traced.grpc.then_some(Side::Server);
                 let cx = traced.cx.clone();
-                Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::traced(body, cx, side).with_rpc(rpc))
-                ))
+                Poll::Ready(Ok(response.map(|body| {
+                    M::wrapped(ResponseBody::traced(body, cx, side).with_rpc(rpc))
+                })))
             }
             Err(error) => {
                 if let Some(rpc) = traced.rpc {

@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -6,6 +7,7 @@ use opentelemetry::trace::TracerProvider;
 use tower::Layer;
 
 use super::ServerService;
+use super::body_kind::WrapBody;
 use super::hook::{Hook, RequestHead, SpanStart};
 use crate::attributes::QueryRedaction;
 use crate::metrics::{Instruments, ServerInstruments};
@@ -115,11 +117,17 @@ impl ServerConfig {
 ///
 /// let app: Router = Router::new()
 ///     .route("/orders/{id}", get(|| async { "order" }))
-///     .layer(observability_http::ServerLayer::new());
+///     .layer(observability_http::ServerLayer::new().for_axum());
 /// ```
+///
+/// `M` is the body the service answers with (see
+/// [`ServerBody`](super::ServerBody)): [`ResponseBody`](crate::ResponseBody)
+/// around any body by default, axum's own body after
+/// [`for_axum`](Self::for_axum).
 #[derive(Clone, Debug)]
-pub struct ServerLayer {
+pub struct ServerLayer<M = WrapBody> {
     config: Arc<ServerConfig>,
+    body: PhantomData<fn() -> M>,
 }
 
 impl Default for ServerLayer {
@@ -152,8 +160,29 @@ impl ServerLayer {
     }
 }
 
-impl<S> Layer<S> for ServerLayer {
-    type Service = ServerService<S>;
+impl<M> ServerLayer<M> {
+    /// The same layer answering with `axum::body::Body`, the body an axum
+    /// router's services have: for `Router::layer`. A response whose span
+    /// does not record keeps its body as it is; a traced one is boxed once,
+    /// as the router would box it anyway. Without it the router boxes the
+    /// layer's [`ResponseBody`](crate::ResponseBody) of every response,
+    /// sampled out or not (an allocation and a `dyn` call per frame, about
+    /// 370 instructions a sampled-out request).
+    ///
+    /// The inner service's body must then be `axum::body::Body`, as it is
+    /// under `Router::layer` and `Router::route_layer`.
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    pub fn for_axum(self) -> ServerLayer<super::AxumBody> {
+        ServerLayer {
+            config: self.config,
+            body: PhantomData,
+        }
+    }
+}
+
+impl<S, M> Layer<S> for ServerLayer<M> {
+    type Service = ServerService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ServerService::new(inner, Arc::clone(&self.config))
@@ -276,6 +305,7 @@ impl ServerLayerBuilder {
     /// The layer.
     pub fn build(self) -> ServerLayer {
         ServerLayer {
+            body: PhantomData,
             config: Arc::new(ServerConfig {
                 skip_lengths: self
                     .skip_paths

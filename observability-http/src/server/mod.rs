@@ -6,12 +6,16 @@
 //! runs, so the handler's `tracing` events, `#[instrument]` spans (bridged by
 //! `tracing-opentelemetry`) and log lines carry its ids.
 
+mod body_kind;
 mod future;
 mod headers;
 mod hook;
 mod layer;
 mod service;
 
+#[cfg(feature = "axum")]
+pub use body_kind::AxumBody;
+pub use body_kind::{ServerBody, WrapBody};
 pub use future::ServerFuture;
 pub use hook::{RequestHead, SpanStart};
 pub use layer::{DEFAULT_SKIP_PATHS, ServerLayer, ServerLayerBuilder};

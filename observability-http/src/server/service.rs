@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -10,9 +11,9 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use tower::Service;
 
 use super::ServerFuture;
+use super::body_kind::{ServerBody, WrapBody};
 use super::layer::{Parent, ServerConfig};
 use crate::attributes::{self as attr, split_host_port};
-use crate::body::ResponseBody;
 use crate::grpc;
 use crate::propagation::extract_from;
 use crate::tracer::dropped_child;
@@ -22,27 +23,34 @@ use super::hook::{RequestHead, SpanStart};
 use crate::metrics::{RpcCall, ServerRequest};
 use crate::recent::{self, Slot};
 
-/// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`.
+/// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`,
+/// answering with the body `M` says (see [`ServerBody`]).
 #[derive(Clone, Debug)]
-pub struct ServerService<S> {
+pub struct ServerService<S, M = WrapBody> {
     inner: S,
     config: Arc<ServerConfig>,
+    body: PhantomData<fn() -> M>,
 }
 
-impl<S> ServerService<S> {
+impl<S, M> ServerService<S, M> {
     pub(crate) fn new(inner: S, config: Arc<ServerConfig>) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            body: PhantomData,
+        }
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::fmt::Debug + std::fmt::Display,
+    M: ServerBody<ResBody>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ServerFuture<S::Future>;
+    type Future = ServerFuture<S::Future, M>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -190,7 +198,7 @@ where
     }
 }
 
-impl<S> ServerService<S> {
+impl<S, M> ServerService<S, M> {
     /// The span's name and attributes for `request`.
     fn describe<B>(
         &self,

@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         let mut app = Router::new().route("/", get(|| async { "Hello, World!" }));
         match mode.as_str() {
-            "layer" => app = app.layer(ServerLayer::new()),
+            "layer" => app = app.layer(ServerLayer::new().for_axum()),
             "floor" => app = app.layer(floor::Reference::Floor),
             "context" => app = app.layer(floor::Reference::Context),
             "identity" => app = app.layer(tower::layer::util::Identity::new()),

@@ -11,6 +11,7 @@ use std::future::Future;
 
 use axum::Router;
 use observability_core::ServiceTelemetry;
+use observability_http::server::AxumBody;
 use observability_http::{ClientLayer, ServerLayer};
 use observability_messaging::{Consumer, Producer};
 use tracing::instrument::{WithDispatch, WithSubscriber};
@@ -29,12 +30,13 @@ impl Telemetry {
         self.0.as_ref().and_then(ServiceTelemetry::tracer_provider)
     }
 
-    /// The layer for the part's server.
-    pub(crate) fn server_layer(&self) -> ServerLayer {
+    /// The layer for the part's server (an axum router).
+    pub(crate) fn server_layer(&self) -> ServerLayer<AxumBody> {
         match self.provider() {
             Some(provider) => ServerLayer::builder().tracer_provider(provider).build(),
             None => ServerLayer::new(),
         }
+        .for_axum()
     }
 
     /// The layer for the part's outgoing calls.
