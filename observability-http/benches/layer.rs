@@ -250,6 +250,51 @@ fn client_bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// An axum router answering a caller that did not sample, with `init()`'s
+/// shortcut: bare, under `ServerLayer::new()` (whose `ResponseBody` the
+/// router boxes) and under `ServerLayer::new().for_axum()` (which hands the
+/// router its own body).
+fn router_bench(c: &mut Criterion) {
+    use axum::Router;
+    use axum::routing::get;
+    use observability_core::propagation::W3cPropagator;
+    use observability_core::propagation::sampling::{self, DropRule};
+
+    fn router_request() -> Request<axum::body::Body> {
+        Request::get("/hello")
+            .header("host", "127.0.0.1:3000")
+            .header("user-agent", "wrk")
+            .header("traceparent", UNSAMPLED)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+    fn bench_router(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, mut router: Router) {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = ready(router.call(router_request())).unwrap();
+                drain(response.into_body());
+            })
+        });
+    }
+
+    let mut group = c.benchmark_group("axum_router_sampled_out");
+    let guard = telemetry(1.0);
+    let _dispatch = tracing::dispatcher::set_default(guard.dispatch());
+    opentelemetry::global::set_tracer_provider(guard.tracer_provider().unwrap().clone());
+    opentelemetry::global::set_text_map_propagator(W3cPropagator::new());
+    sampling::set_global_drop_rule(Some(DropRule::parent_based(std::sync::Arc::new(|| {}))));
+    let router = || Router::new().route("/hello", get(|| async { "Hello, World!" }));
+    bench_router(&mut group, "bare", router());
+    bench_router(&mut group, "layer", router().layer(ServerLayer::new()));
+    bench_router(
+        &mut group,
+        "layer_for_axum",
+        router().layer(ServerLayer::new().for_axum()),
+    );
+    sampling::set_global_drop_rule(None);
+    group.finish();
+}
+
 /// A sampled request under `init()`'s globals: the span started without
 /// the SDK's tracer (`observability_propagation::starter`), beside the same
 /// provider given to the layer, which goes through the tracer. Last, as it
@@ -276,5 +321,5 @@ fn init_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, client_bench, init_bench);
+criterion_group!(benches, bench, client_bench, router_bench, init_bench);
 criterion_main!(benches);
