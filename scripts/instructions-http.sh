@@ -97,6 +97,7 @@ case_row() {
 }
 case_row "identity layer (the router's wrapping)" identity identity "$unsampled_tp"
 case_row "context only, no span" context context "$unsampled_tp"
+case_row "lean context: W3C read directly, no span" lean lean "$unsampled_tp"
 case_row "API floor, sampled out" floor_out floor "$unsampled_tp"
 case_row "layer, sampled out (caller's flag)" layer_out layer "$unsampled_tp" OTEL_METRICS_EXPORTER=none
 case_row "layer, sampler always_off" layer_off layer "$sampled_tp" OTEL_TRACES_SAMPLER=always_off OTEL_METRICS_EXPORTER=none

@@ -12,7 +12,9 @@
 //! (extract, a span named by the method without attributes, made current
 //! for the handler, ended with the response), the reference the benchmark
 //! measures the layer against; `context` only extracts and makes a child
-//! context current for the handler, with no span; `identity` adds a layer
+//! context current for the handler, with no span; `lean` does the same
+//! with the W3C headers read and parsed directly, the least any layer that
+//! keeps the handler's context right does; `identity` adds a layer
 //! that does nothing (tower's `Identity`), what the router's own wrapping
 //! of any middleware costs. On Ctrl-C or SIGTERM it shuts down and prints
 //! the export counts.
@@ -29,15 +31,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let telemetry = match mode.as_str() {
         "bare" | "identity" => None,
-        "layer" | "floor" | "context" => Some(
+        "layer" | "floor" | "context" | "lean" => Some(
             observability_core::builder()
                 .log_filter("warn")
                 .try_init()?,
         ),
         other => {
-            return Err(
-                format!("mode {other}: expected bare, identity, layer, floor or context").into(),
-            );
+            return Err(format!(
+                "mode {other}: expected bare, identity, layer, floor, context or lean"
+            )
+            .into());
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -50,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "layer" => app = app.layer(ServerLayer::new().for_axum()),
             "floor" => app = app.layer(floor::Reference::Floor),
             "context" => app = app.layer(floor::Reference::Context),
+            "lean" => app = app.layer(floor::Reference::Lean),
             "identity" => app = app.layer(tower::layer::util::Identity::new()),
             _ => {}
         }
