@@ -293,20 +293,27 @@ impl http_body::Body for Slow {
 
 use std::future::Future as _;
 
-#[tokio::test]
-async fn a_streamed_response_is_timed_whole() {
-    let (guard, capture) = setup();
-    let service = tower::service_fn(|_req: Request<Body>| async {
-        Ok::<_, Infallible>(Response::new(Slow {
+impl Slow {
+    /// "a", then "b" 150 ms later.
+    fn new() -> Self {
+        Self {
             step: 0,
             sleep: Box::pin(tokio::time::sleep(Duration::from_millis(150))),
-        }))
-    });
-    let response = server_layer(&guard)
-        .layer(service)
-        .oneshot(Request::get("/stream").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+        }
+    }
+}
+
+/// The span `name` of the [`Slow`] response `response`, checked to end
+/// with its body, not with its headers.
+async fn timed_with_its_body<B>(
+    capture: &SpanCapture,
+    response: Response<B>,
+    name: &str,
+) -> SpanData
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     assert!(
         capture.spans().is_empty(),
         "not ended when headers are ready"
@@ -314,12 +321,27 @@ async fn a_streamed_response_is_timed_whole() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let finished = SystemTime::now();
     assert_eq!(body, "ab");
-    let span = capture.span("GET").expect("ended with the body");
+    let span = capture.span(name).expect("ended with the body");
     assert!(span.end_time <= finished);
     assert!(
         span.end_time.duration_since(span.start_time).unwrap() >= Duration::from_millis(150),
         "the span covers the whole stream"
     );
+    span
+}
+
+#[tokio::test]
+async fn a_streamed_response_is_timed_whole() {
+    let (guard, capture) = setup();
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Slow::new()))
+    });
+    let response = server_layer(&guard)
+        .layer(service)
+        .oneshot(Request::get("/stream").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    timed_with_its_body(&capture, response, "GET").await;
 }
 
 #[tokio::test]
@@ -362,15 +384,7 @@ async fn for_axum_keeps_the_routers_body_and_times_streams_whole() {
 
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let router = Router::new()
-        .route(
-            "/stream",
-            get(|| async {
-                Body::new(Slow {
-                    step: 0,
-                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(150))),
-                })
-            }),
-        )
+        .route("/stream", get(|| async { Body::new(Slow::new()) }))
         .route(
             "/context",
             get({
@@ -395,21 +409,9 @@ async fn for_axum_keeps_the_routers_body_and_times_streams_whole() {
         )
         .await
         .unwrap();
-    assert!(
-        capture.spans().is_empty(),
-        "not ended when headers are ready"
-    );
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let finished = SystemTime::now();
-    assert_eq!(body, "ab");
-    let span = capture.span("GET /stream").expect("ended with the body");
+    let span = timed_with_its_body(&capture, response, "GET /stream").await;
     assert_eq!(span.span_context.trace_id().to_string(), TRACE);
     assert_eq!(span.parent_span_id.to_string(), PARENT);
-    assert!(span.end_time <= finished);
-    assert!(
-        span.end_time.duration_since(span.start_time).unwrap() >= Duration::from_millis(150),
-        "the span covers the whole stream"
-    );
 
     let unsampled = TP.replace("-01", "-00");
     let response = call(

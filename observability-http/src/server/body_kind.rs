@@ -7,12 +7,12 @@
 //!
 //! - [`WrapBody`], the default, answers with `ResponseBody<B>` for any inner
 //!   body `B` (hyper, tonic, any tower stack).
-//! - [`AxumBody`] answers with `axum::body::Body`, the body axum's router
+//! - `AxumBody` answers with `axum::body::Body`, the body axum's router
 //!   turns every response into. A sampled-out response passes its body on
 //!   untouched; a traced one is boxed once, as the router would box it. The
 //!   router otherwise boxes the wrapper of every response, recorded or not:
 //!   one allocation per request and a `dyn` call per frame that
-//!   [`ServerLayer::for_axum`](super::ServerLayer::for_axum) saves.
+//!   `ServerLayer::for_axum` saves.
 
 use crate::ResponseBody;
 
@@ -21,7 +21,8 @@ mod sealed {
 }
 
 /// How a [`ServerService`](super::ServerService) hands the inner service's
-/// response body `B` back: [`WrapBody`] or [`AxumBody`]. Sealed.
+/// response body `B` back: [`WrapBody`], or `AxumBody` (with the `axum`
+/// feature). Sealed.
 pub trait ServerBody<B>: sealed::Sealed {
     /// The response body the service answers with.
     type Body;

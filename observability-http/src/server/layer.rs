@@ -122,8 +122,8 @@ impl ServerConfig {
 ///
 /// `M` is the body the service answers with (see
 /// [`ServerBody`](super::ServerBody)): [`ResponseBody`](crate::ResponseBody)
-/// around any body by default, axum's own body after
-/// [`for_axum`](Self::for_axum).
+/// around any body by default, axum's own body after `for_axum` (with the
+/// `axum` feature, on by default).
 #[derive(Clone, Debug)]
 pub struct ServerLayer<M = WrapBody> {
     config: Arc<ServerConfig>,
