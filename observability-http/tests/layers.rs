@@ -438,19 +438,14 @@ async fn for_axum_keeps_the_routers_body_and_times_streams_whole() {
 /// trailers, with their status.
 #[tokio::test]
 async fn for_axum_times_a_sampled_out_grpc_call_to_its_trailers() {
-    use observability_metrics::{Data, MeterProvider};
+    use observability_metrics::Data;
     let (guard, capture) = setup();
-    let meters = MeterProvider::new(Default::default());
-    let server = ServerLayer::builder()
-        .tracer_provider(guard.tracer_provider().unwrap())
-        .meter_provider(&meters)
-        .build()
-        .for_axum()
-        .layer(
-            tower::ServiceBuilder::new()
-                .map_response(|r: Response<GrpcBody>| r.map(Body::new))
-                .service(grpc_service("14")),
-        );
+    let (server, meters) = metered_server_layer(&guard);
+    let server = server.for_axum().layer(
+        tower::ServiceBuilder::new()
+            .map_response(|r: Response<GrpcBody>| r.map(Body::new))
+            .service(grpc_service("14")),
+    );
     let mut request = grpc_request();
     request.headers_mut().insert(
         "traceparent",
@@ -1242,6 +1237,19 @@ fn grpc_service(
     })
 }
 
+/// A server layer on `guard`'s tracer provider, with its instruments on a
+/// meter provider of its own.
+fn metered_server_layer(
+    guard: &TelemetryGuard,
+) -> (ServerLayer, observability_metrics::MeterProvider) {
+    let meters = observability_metrics::MeterProvider::new(Default::default());
+    let layer = ServerLayer::builder()
+        .tracer_provider(guard.tracer_provider().unwrap())
+        .meter_provider(&meters)
+        .build();
+    (layer, meters)
+}
+
 fn grpc_request() -> Request<Body> {
     Request::post("http://127.0.0.1:50051/shop.v1.Orders/Get")
         .header("content-type", "application/grpc")
@@ -1253,14 +1261,10 @@ fn grpc_request() -> Request<Body> {
 
 #[tokio::test]
 async fn grpc_calls_are_timed_with_their_status_on_both_sides() {
-    use observability_metrics::{Data, MeterProvider};
+    use observability_metrics::Data;
     let (guard, capture) = setup();
-    let meters = MeterProvider::new(Default::default());
-    let server = ServerLayer::builder()
-        .tracer_provider(guard.tracer_provider().unwrap())
-        .meter_provider(&meters)
-        .build()
-        .layer(grpc_service("5"));
+    let (server, meters) = metered_server_layer(&guard);
+    let server = server.layer(grpc_service("5"));
     let response = server.oneshot(grpc_request()).await.unwrap();
     response.into_body().collect().await.unwrap();
     let client = ClientLayer::builder()
