@@ -3,8 +3,9 @@
 //! sends, and what its outgoing call through the client layer carries, is
 //! what it is when the layers ask the SDK (the rule cleared), for a sampled
 //! caller, a caller with the random flag, a `tracestate`, a request that
-//! starts a trace and one with two `traceparent` headers; and nothing
-//! records. One test: the globals are per process.
+//! starts a trace and one with two `traceparent` headers; nothing records;
+//! and, asked to, the response carries the handler's context back, with
+//! either response body. One test: the globals are per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -94,6 +95,34 @@ fn comparable(mut seen: Vec<String>) -> Vec<String> {
     seen
 }
 
+/// An app that answers with the span id its handler runs in.
+fn own_span_id() -> Router {
+    Router::new().route(
+        "/",
+        get(|| async {
+            Context::current()
+                .span()
+                .span_context()
+                .span_id()
+                .to_string()
+        }),
+    )
+}
+
+/// `app`'s answer to a GET of `/` from a caller with `traceparent`: the
+/// body and the headers.
+async fn answer(app: Router, traceparent: &str) -> (String, HeaderMap) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = http::Request::get("/")
+        .header("traceparent", traceparent)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (parts, body) = app.oneshot(request).await.unwrap().into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (String::from_utf8(body.to_vec()).unwrap(), parts.headers)
+}
+
 #[tokio::test]
 async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
     let capture = SpanCapture::new();
@@ -124,6 +153,27 @@ async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
         sampling::global_drop_rule().is_some(),
         "init() registers it"
     );
+    // Asked to, the layer writes the context the handler ran in back to
+    // the response, whatever the response body's type.
+    let writing = || {
+        ServerLayer::builder()
+            .write_traceresponse(true)
+            .write_server_timing(true)
+            .build()
+    };
+    for app in [
+        own_span_id().layer(writing()),
+        own_span_id().layer(writing().for_axum()),
+    ] {
+        let (own, headers) = answer(app, &sampled).await;
+        assert_ne!(own, CALLER);
+        let expected = format!("00-{TRACE}-{own}-00");
+        assert_eq!(common::text(&headers, "traceresponse"), expected);
+        assert_eq!(
+            common::text(&headers, "server-timing"),
+            format!("traceparent;desc=\"{expected}\"")
+        );
+    }
     sampling::set_global_drop_rule(None);
     // A new layer resolves its tracer, and the rule, at its first request.
     let through_sdk = ServerLayer::new();

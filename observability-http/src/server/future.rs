@@ -44,6 +44,9 @@ pin_project_lite::pin_project! {
 
 struct Traced {
     cx: Context,
+    /// Whether the span records (the layer knows when it makes the
+    /// context).
+    recording: bool,
     config: Arc<ServerConfig>,
     grpc: bool,
     metered: Option<ServerRequest>,
@@ -69,7 +72,7 @@ impl<F, M> ServerFuture<F, M> {
 
     pub(crate) fn traced(
         inner: F,
-        cx: Context,
+        (cx, recording): (Context, bool),
         config: Arc<ServerConfig>,
         grpc: bool,
         metered: Option<ServerRequest>,
@@ -79,6 +82,7 @@ impl<F, M> ServerFuture<F, M> {
             inner,
             span: Some(Traced {
                 cx,
+                recording,
                 config,
                 grpc,
                 metered,
@@ -128,11 +132,22 @@ where
             }
             result
         };
-        let Some(traced) = this.span.take() else {
+        let traced = match this.span.take() {
+            // Nothing to record, to time or to write back: the response as
+            // it is (a failure would end a span that records nothing).
+            Some(Traced {
+                recording: false,
+                rpc: None,
+                ref config,
+                ..
+            }) if !config.writes_context() => None,
+            traced => traced,
+        };
+        let Some(traced) = traced else {
             return Poll::Ready(result.map(|r| r.map(M::plain)));
         };
         let span = traced.cx.span();
-        let recording = span.is_recording();
+        let recording = traced.recording;
         match result {
             Ok(mut response) => {
                 let status = response.status();
@@ -158,7 +173,7 @@ where
                 if traced.grpc {
                     record_grpc_status(&traced.cx, Side::Server, response.headers());
                 }
-                if (traced.config.traceresponse || traced.config.server_timing)
+                if traced.config.writes_context()
                     && let Some(tp) = traceparent_of(&traced.cx)
                 {
                     write_context(response.headers_mut(), &tp, &traced.config);

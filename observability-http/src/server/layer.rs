@@ -96,6 +96,12 @@ fn length_bit(path: &str) -> u64 {
 }
 
 impl ServerConfig {
+    /// Whether responses carry the span's context (`traceresponse`,
+    /// `server-timing`).
+    pub(crate) fn writes_context(&self) -> bool {
+        self.traceresponse || self.server_timing
+    }
+
     pub(crate) fn skips(&self, path: &str) -> bool {
         self.skip_lengths & length_bit(path) != 0 && self.skip_paths.iter().any(|p| p == path)
     }

@@ -62,9 +62,13 @@ where
         }
         let headers = RequestHeaders::scan(request.headers());
         let grpc = headers.is_grpc();
-        let (method, mut method_original) = attr::method(request.method());
+        // The method's name, when something needs it: the metrics, or a
+        // span that is not dropped unseen.
+        let mut named = None;
         let metered = match self.config.metrics.get() {
             Some(instruments) if !grpc => {
+                let (method, _) = named.insert(attr::method(request.method()));
+                let method = *method;
                 let route = matched_path(&request)
                     .and_then(|route| recent::route_name(base_name(method), route))
                     .map(|r| r.route);
@@ -108,8 +112,17 @@ where
                 let _attached = cx.clone().attach();
                 self.inner.call(request)
             };
-            return ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered, rpc);
+            // The SDK's dropped span records nothing.
+            return ServerFuture::traced(
+                future,
+                (cx, false),
+                Arc::clone(&self.config),
+                grpc,
+                metered,
+                rpc,
+            );
         }
+        let (method, mut method_original) = named.unwrap_or_else(|| attr::method(request.method()));
         // The span, started without the tracer when the provider allows
         // (the same span, fewer steps), as a child of the parent's span:
         // the caller's span context, or the span the carrier's context
@@ -131,13 +144,14 @@ where
             let started =
                 starter.start(scope, SpanKind::Server, &parent_rest, parent, &mut describe);
             if let Some(cx) = started {
+                let recording = cx.span().is_recording();
                 let future = {
                     let _attached = cx.clone().attach();
                     self.inner.call(request)
                 };
                 return ServerFuture::traced(
                     future,
-                    cx,
+                    (cx, recording),
                     Arc::clone(&self.config),
                     grpc,
                     metered,
@@ -186,15 +200,23 @@ where
             }
             span
         };
+        let recording = span.is_recording();
         self.config
             .recording
-            .learn(parent_kind, expect_recording, span.is_recording());
+            .learn(parent_kind, expect_recording, recording);
         let cx = parent.with_span(span);
         let future = {
             let _attached = cx.clone().attach();
             self.inner.call(request)
         };
-        ServerFuture::traced(future, cx, Arc::clone(&self.config), grpc, metered, rpc)
+        ServerFuture::traced(
+            future,
+            (cx, recording),
+            Arc::clone(&self.config),
+            grpc,
+            metered,
+            rpc,
+        )
     }
 }
 
