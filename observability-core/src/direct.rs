@@ -173,9 +173,7 @@ impl DirectStarter {
             ids: RandomIdGenerator::default(),
         }
     }
-}
 
-impl DirectStarter {
     /// Says the provider shut down (its processors' shutdown says so too).
     pub(crate) fn close(&self) {
         self.ends.close();

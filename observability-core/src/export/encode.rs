@@ -150,7 +150,9 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
 /// Writes an HTTP server request's attributes as the span's first
 /// attributes (`KeyValue`s of field 9): the bytes encoding
 /// [`HttpServerRequest::push_to`]'s list gives, in its order (a test holds
-/// them equal), with every key a constant.
+/// them equal), with every key a constant. Spelled out rather than through
+/// `HttpServerRequest::for_each`: the writers in its closure were not
+/// inlined there, and cost about 0.2 k instructions a span more.
 fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
     type H = HttpServerRequest;
     text_attribute(out, H::METHOD, http.method);

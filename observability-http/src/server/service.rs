@@ -67,8 +67,7 @@ where
         let mut named = None;
         let metered = match self.config.metrics.get() {
             Some(instruments) if !grpc => {
-                let (method, _) = named.insert(attr::method(request.method()));
-                let method = *method;
+                let method = named.insert(attr::method(request.method())).0;
                 let route = matched_path(&request)
                     .and_then(|route| recent::route_name(base_name(method), route))
                     .map(|r| r.route);
