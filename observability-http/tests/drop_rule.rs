@@ -109,20 +109,6 @@ fn own_span_id() -> Router {
     )
 }
 
-/// `app`'s answer to a GET of `/` from a caller with `traceparent`: the
-/// body and the headers.
-async fn answer(app: Router, traceparent: &str) -> (String, HeaderMap) {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let request = http::Request::get("/")
-        .header("traceparent", traceparent)
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (parts, body) = app.oneshot(request).await.unwrap().into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (String::from_utf8(body.to_vec()).unwrap(), parts.headers)
-}
-
 #[tokio::test]
 async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
     let capture = SpanCapture::new();
@@ -165,7 +151,7 @@ async fn requests_dropped_unseen_look_as_they_do_through_the_sdk() {
         own_span_id().layer(writing()),
         own_span_id().layer(writing().for_axum()),
     ] {
-        let (own, headers) = answer(app, &sampled).await;
+        let (own, headers) = common::answer(app, "/", &[("traceparent", &sampled)]).await;
         assert_ne!(own, CALLER);
         let expected = format!("00-{TRACE}-{own}-00");
         assert_eq!(common::text(&headers, "traceresponse"), expected);

@@ -35,6 +35,16 @@ pub(crate) fn text(headers: &HeaderMap, name: &str) -> String {
 
 /// The body of `app`'s answer to a GET of `path` with `headers`.
 pub(crate) async fn get(app: Router, path: &str, headers: &[(&str, &str)]) -> String {
+    answer(app, path, headers).await.0
+}
+
+/// `app`'s answer to a GET of `path` with `headers`: its body and its
+/// headers.
+pub(crate) async fn answer(
+    app: Router,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (String, HeaderMap) {
     let mut request = Request::get(path);
     for (k, v) in headers {
         request = request.header(*k, *v);
@@ -43,6 +53,7 @@ pub(crate) async fn get(app: Router, path: &str, headers: &[(&str, &str)]) -> St
         .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (String::from_utf8(body.to_vec()).unwrap(), parts.headers)
 }
