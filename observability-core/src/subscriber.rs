@@ -4,10 +4,11 @@
 
 use std::io::IsTerminal;
 
+use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
-use tracing::{Dispatch, Metadata};
+use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use observability_logging::{Format, LogLayer};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -60,7 +61,7 @@ struct WithTraceId<F>(F);
 
 impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId<F>
 where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
     F: tracing_subscriber::fmt::FormatEvent<S, N>,
 {
@@ -68,7 +69,7 @@ where
         &self,
         ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
+        event: &Event<'_>,
     ) -> std::fmt::Result {
         use opentelemetry::trace::TraceContextExt as _;
         let trace_id = opentelemetry::Context::map_current(|cx| {
@@ -100,6 +101,71 @@ const NOT_EXPORTED_AS_LOGS: &[&str] = &[
     "observability_core",
 ];
 
+/// Whether an event the log filter lets through also goes to the OTLP log
+/// exporter: not from the export thread, nor from the exporter's own stack.
+fn exported_as_log(meta: &Metadata<'_>) -> bool {
+    !in_export_thread()
+        && !NOT_EXPORTED_AS_LOGS.iter().any(|c| {
+            meta.target()
+                .strip_prefix(c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+/// The OTLP log bridge, given the events [`exported_as_log`] keeps and
+/// every other notification as it is. It shares the log output's filter
+/// rather than having one of its own: each per-layer filter costs every
+/// span a look-up in the registry on entering, leaving and closing.
+struct ExportedLogs<L>(L);
+
+impl<S, L> Layer<S> for ExportedLogs<L>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx);
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.0.on_follows_from(id, follows, ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if exported_as_log(event.metadata()) {
+            self.0.on_event(event, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.0.on_id_change(old, new, ctx);
+    }
+}
+
 /// Where log lines go, shared by the dispatchers of every service of the
 /// process.
 #[derive(Clone)]
@@ -129,6 +195,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedWriter {
     }
 }
 
+/// The registry with the bridge, under which the log output sits.
+type WithBridge = tracing_subscriber::layer::Layered<
+    Option<tracing_subscriber::filter::Filtered<SpanBridge, TraceFilter, Registry>>,
+    Registry,
+>;
+
+/// The subscriber: the bridge under the trace filter, and the log output
+/// (lines, and with `logger` the OTLP log records) under the log filter, one
+/// per-layer filter for all of it. With the log filter `off` there is no log
+/// output at all, so spans pay for no filter of it.
 pub(crate) fn build(
     settings: &Settings,
     bridge: Option<SpanBridge>,
@@ -141,54 +217,44 @@ pub(crate) fn build(
             event_level: settings.span_event_level,
         })
     });
-    let filter = || EnvFilter::builder().parse_lossy(&settings.log_filter);
-    let (text, lines) = match settings.log_format {
-        LogFormat::Text => {
-            let ansi = settings.log_writer_is_stdout && std::io::stdout().is_terminal();
-            let text = tracing_subscriber::fmt::layer()
-                .event_format(WithTraceId(
-                    tracing_subscriber::fmt::format().with_ansi(ansi),
-                ))
-                .with_writer(writer)
-                .with_ansi(ansi)
-                .with_filter(filter());
-            (Some(text), None)
-        }
-        format => {
-            let format = match format {
-                LogFormat::Ecs => Format::Ecs,
-                LogFormat::Logfmt => Format::Logfmt,
-                _ => Format::Json,
-            };
-            let mut builder = LogLayer::builder()
-                .format(format)
-                .service_name(settings.service_name.clone());
-            if let Some(environment) = &settings.environment {
-                builder = builder.environment(environment.clone());
+    let filter = EnvFilter::builder().parse_lossy(&settings.log_filter);
+    let logs_off = <EnvFilter as Filter<Registry>>::max_level_hint(&filter)
+        == Some(tracing::level_filters::LevelFilter::OFF);
+    let logs = (!logs_off).then(|| {
+        let (text, lines) = match settings.log_format {
+            LogFormat::Text => {
+                let ansi = settings.log_writer_is_stdout && std::io::stdout().is_terminal();
+                let text = tracing_subscriber::fmt::layer()
+                    .event_format(WithTraceId(
+                        tracing_subscriber::fmt::format().with_ansi(ansi),
+                    ))
+                    .with_writer(writer)
+                    .with_ansi(ansi);
+                (Some(text), None)
             }
-            (
-                None,
-                Some(builder.writer(writer).build().with_filter(filter())),
+            format => {
+                let format = match format {
+                    LogFormat::Ecs => Format::Ecs,
+                    LogFormat::Logfmt => Format::Logfmt,
+                    _ => Format::Json,
+                };
+                let mut builder = LogLayer::builder()
+                    .format(format)
+                    .service_name(settings.service_name.clone());
+                if let Some(environment) = &settings.environment {
+                    builder = builder.environment(environment.clone());
+                }
+                (None, Some(builder.writer(writer).build()))
+            }
+        };
+        let exported = logger.map(|logger| {
+            ExportedLogs(
+                opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger),
             )
-        }
-    };
-    let exported_logs = logger.map(|logger| {
-        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger)
-            .with_filter(filter())
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                !in_export_thread()
-                    && !NOT_EXPORTED_AS_LOGS.iter().any(|c| {
-                        meta.target()
-                            .strip_prefix(c)
-                            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-                    })
-            }))
+        });
+        Layer::<WithBridge>::and_then(text, lines)
+            .and_then(exported)
+            .with_filter(filter)
     });
-    Dispatch::new(
-        tracing_subscriber::registry()
-            .with(otel)
-            .with(text)
-            .with(lines)
-            .with(exported_logs),
-    )
+    Dispatch::new(tracing_subscriber::registry().with(otel).with(logs))
 }

@@ -106,30 +106,46 @@ async fn handler_logs_carry_the_server_span_of_a_remote_parent() {
 }
 
 #[test]
-fn logs_are_exported_over_otlp_with_their_trace_context() {
+fn logs_are_exported_over_otlp_with_their_trace_context_as_the_log_filter_says() {
     for protocol in ["grpc", "http/protobuf"] {
         let receiver = OtlpReceiver::start();
         let endpoint = receiver.endpoint(protocol);
+        let lines = MemoryLog::default();
         let guard = observability_core::builder()
             .env_lookup(move |name| match name {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
                 "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),
                 "OTEL_LOGS_EXPORTER" => Some("otlp".into()),
+                "OTEL_LOG_FORMAT" => Some("json".into()),
                 _ => None,
             })
             .service_name("orders")
-            .log_writer(MemoryLog::default())
+            .log_filter("info,orders::noisy=warn")
+            .log_writer(lines.clone())
             .build()
             .unwrap();
         tracing::dispatcher::with_default(guard.dispatch(), || {
             let _span = tracing::info_span!("checkout").entered();
             tracing::info!(user_id = 42, "exported log");
+            // The log filter decides for the exported records as for the
+            // lines: neither has these two.
+            tracing::debug!("below the log level");
+            tracing::info!(target: "orders::noisy", "below its target's level");
+            // The exporter's own stack is written as a line, never exported
+            // (it would feed itself).
+            tracing::info!(target: "hyper::proto::h1", "from the exporter's stack");
+            tracing::info!(target: "hyperdrive", "a crate that only starts like one");
         });
         drop(guard);
+        assert!(!lines.text().contains("below the"), "{protocol}");
+        assert_eq!(
+            lines.line_with("from the exporter's stack")["level"],
+            "INFO"
+        );
         let span = receiver
             .wait_for_span("checkout", Duration::from_secs(10))
             .unwrap();
-        let logs = receiver.wait_for_logs(1, Duration::from_secs(10));
+        let logs = receiver.wait_for_logs(2, Duration::from_secs(10));
         let record = logs
             .iter()
             .find(|l| {
@@ -141,6 +157,27 @@ fn logs_are_exported_over_otlp_with_their_trace_context() {
                     == Some("exported log")
             })
             .unwrap_or_else(|| panic!("{protocol}: no exported log among {logs:?}"));
+        let bodies: Vec<String> = logs
+            .iter()
+            .filter_map(|l| l.record.body.as_ref())
+            .map(observability_tests::value_to_string)
+            .collect();
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b == "a crate that only starts like one"),
+            "{protocol}: {bodies:?}"
+        );
+        for absent in [
+            "below the log level",
+            "below its target's level",
+            "from the exporter's stack",
+        ] {
+            assert!(
+                !bodies.iter().any(|b| b == absent),
+                "{protocol}: {bodies:?}"
+            );
+        }
         assert_eq!(record.trace_id(), span.trace_id(), "{protocol}");
         assert_eq!(record.span_id(), span.span_id(), "{protocol}");
         assert_eq!(record.record.severity_text, "INFO");
@@ -164,4 +201,37 @@ fn logs_are_exported_over_otlp_with_their_trace_context() {
             }
         );
     }
+}
+
+/// With the log filter `off` the subscriber has no log output at all; the
+/// trace is whole: spans at the trace level, and warnings as span events.
+#[test]
+fn with_the_log_filter_off_nothing_is_written_and_the_trace_is_whole() {
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.http_endpoint();
+    let logs = MemoryLog::default();
+    let guard = observability_core::builder()
+        .env_lookup(move |name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_LOGS_EXPORTER" => Some("otlp".into()),
+            _ => None,
+        })
+        .log_filter("off")
+        .log_writer(logs.clone())
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(guard.dispatch(), || {
+        let _span = tracing::info_span!("checkout", cart.items = 3).entered();
+        tracing::info!("routine");
+        tracing::warn!("stock is low");
+    });
+    drop(guard);
+    let span = receiver
+        .wait_for_span("checkout", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(span.attr("cart.items").as_deref(), Some("3"));
+    let events: Vec<&str> = span.span.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(events, ["stock is low"]);
+    assert_eq!(logs.text(), "");
+    assert!(receiver.log_requests().is_empty());
 }
