@@ -220,20 +220,27 @@ impl Pending {
         }
     }
 
+    /// The context of a span the sampler drops: the span context the SDK
+    /// would give it, under its parent (counted as a span started and
+    /// dropped).
+    fn dropped(&self) -> Context {
+        self.shared.counts.count_drop();
+        let sc = {
+            let span = self.parent.span();
+            dropped_span_context(
+                self.trace_id,
+                self.shared.ids.new_span_id(),
+                Some(span.span_context()),
+            )
+        };
+        self.parent.with_remote_span_context(sc)
+    }
+
     /// Starts the span: through the SDK when the sampler keeps it, else as
     /// the span context the SDK would give it.
     fn start(self) -> (Context, bool) {
         if !self.sampled {
-            self.shared.counts.count_drop();
-            let sc = {
-                let span = self.parent.span();
-                dropped_span_context(
-                    self.trace_id,
-                    self.shared.ids.new_span_id(),
-                    Some(span.span_context()),
-                )
-            };
-            return (self.parent.with_remote_span_context(sc), false);
+            return (self.dropped(), false);
         }
         let Pending {
             shared,
@@ -325,8 +332,19 @@ where
     let pending = {
         let mut extensions = span.extensions_mut();
         let state = extensions.get_mut::<State>()?;
-        if let State::Started { cx, .. } = state {
-            return Some(cx.clone());
+        match state {
+            State::Started { cx, .. } => return Some(cx.clone()),
+            // A dropped span starts in place: nothing of the SDK runs.
+            State::Pending(pending) if !pending.sampled => {
+                let cx = pending.dropped();
+                *state = State::Started {
+                    cx: cx.clone(),
+                    recording: false,
+                };
+                return Some(cx);
+            }
+            State::Pending(_) => {}
+            State::Starting => return None,
         }
         match state.take() {
             State::Pending(pending) => pending,
@@ -526,11 +544,26 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let state = span.extensions_mut().get_mut::<State>().map(State::take);
+        let state = {
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<State>() {
+                // Nothing to end: the registry drops the state with the span.
+                Some(State::Started {
+                    recording: false, ..
+                })
+                | Some(State::Starting)
+                | None => return,
+                Some(State::Pending(pending)) if !pending.sampled => {
+                    pending.shared.counts.count_drop();
+                    return;
+                }
+                Some(state) => state.take(),
+            }
+        };
         let (cx, recording) = match state {
-            Some(State::Started { cx, recording }) => (cx, recording),
-            Some(State::Pending(pending)) => pending.start(),
-            Some(State::Starting) | None => return,
+            State::Started { cx, recording } => (cx, recording),
+            State::Pending(pending) => pending.start(),
+            State::Starting => return,
         };
         if recording {
             cx.span().end();
@@ -575,13 +608,11 @@ mod tests {
     use crate::direct::{End, Ends};
     use crate::metrics::CountingSampler;
 
-    /// The spans a workload of `tracing` spans records through a bridge
-    /// that starts them without the tracer (`direct`) or through it, with
-    /// what differs between runs (ids, times) replaced by what must hold.
-    fn bridged(direct: bool) -> (Vec<String>, [u64; 3]) {
+    /// A bridge whose provider keeps what it records, with `sampler`,
+    /// starting spans without the tracer (`direct`) or through it.
+    fn bridge(sampler: SamplerSetting, direct: bool) -> (SpanBridge, Arc<Keep>, Arc<SpanCounts>) {
         let keep = Arc::new(Keep::default());
         let (ends, installed) = Ends::new(vec![End::Other(keep.clone())]);
-        let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
         let counts = Arc::new(SpanCounts::default());
         let limits = opentelemetry_sdk::trace::SpanLimits {
             max_attributes_per_span: 5,
@@ -606,16 +637,26 @@ mod tests {
             sampler,
             Arc::clone(&counts),
         );
+        (bridge, keep, counts)
+    }
+
+    fn caller(flags: u8) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::new(flags),
+            true,
+            "a=1".parse::<TraceState>().unwrap(),
+        ))
+    }
+
+    /// The spans a workload of `tracing` spans records through a bridge
+    /// that starts them without the tracer (`direct`) or through it, with
+    /// what differs between runs (ids, times) replaced by what must hold.
+    fn bridged(direct: bool) -> (Vec<String>, [u64; 3]) {
+        let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
+        let (bridge, keep, counts) = bridge(sampler, direct);
         let subscriber = tracing_subscriber::registry().with(bridge);
-        let caller = |flags| {
-            Context::new().with_remote_span_context(SpanContext::new(
-                TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
-                SpanId::from(0x00f0_67aa_0ba9_02b7),
-                TraceFlags::new(flags),
-                true,
-                "a=1".parse::<TraceState>().unwrap(),
-            ))
-        };
         tracing::subscriber::with_default(subscriber, || {
             let root = tracing::info_span!(
                 "root",
@@ -714,6 +755,55 @@ mod tests {
             direct[3].contains("dropped=4"),
             "past the limit: {direct:?}"
         );
+    }
+
+    /// A span the sampler drops: made current when entered as the span
+    /// context the SDK would give it, counted once whether or not it was
+    /// entered; given a sampled parent before it is first entered, it is
+    /// decided again and records every field it was made with.
+    #[test]
+    fn dropped_spans_are_counted_once_and_keep_their_fields_for_a_new_parent() {
+        for direct in [true, false] {
+            let root = SamplerSetting::Ratio(0.0);
+            let (bridge, keep, counts) =
+                bridge(SamplerSetting::ParentBased(Box::new(root)), direct);
+            let subscriber = tracing_subscriber::registry().with(bridge);
+            tracing::subscriber::with_default(subscriber, || {
+                let _caller = caller(0).attach();
+                tracing::info_span!("entered", order.id = 7).in_scope(|| {
+                    let cx = Context::current();
+                    let span = cx.span();
+                    let sc = span.span_context();
+                    assert_eq!(
+                        sc.trace_id(),
+                        TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
+                    );
+                    assert_ne!(sc.span_id(), SpanId::from(0x00f0_67aa_0ba9_02b7));
+                    assert!(!sc.is_sampled() && !sc.is_remote() && sc.is_valid());
+                });
+                drop(tracing::info_span!("never entered", order.id = 8));
+                drop(_caller);
+                let adopted = tracing::info_span!("adopted", order.id = 9, otel.kind = "consumer");
+                adopted.set_parent(caller(1)).unwrap();
+                adopted.in_scope(|| {});
+            });
+            let spans = keep.0.lock().unwrap();
+            assert_eq!(spans.len(), 1, "{spans:?}");
+            let adopted = &spans[0];
+            assert_eq!(adopted.name, "adopted");
+            assert_eq!(adopted.span_kind, SpanKind::Consumer);
+            assert_eq!(adopted.parent_span_id, SpanId::from(0x00f0_67aa_0ba9_02b7));
+            assert!(
+                adopted
+                    .attributes
+                    .contains(&KeyValue::new("order.id", 9_i64)),
+                "{:?}",
+                adopted.attributes
+            );
+            let counted = counts.0.each_ref().map(|n| n.load(Ordering::Relaxed));
+            // DROP, RECORD_ONLY, RECORD_AND_SAMPLE.
+            assert_eq!(counted, [2, 0, 1], "direct={direct}");
+        }
     }
 
     #[test]
