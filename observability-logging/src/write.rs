@@ -11,25 +11,72 @@ pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Writes `s` JSON-escaped, without quotes.
+/// Whether any of the eight bytes of `word` needs escaping in JSON: a
+/// control character (below 0x20, or 0x7f), `"` or `\`. The tests of
+/// "Bit Twiddling Hacks" (`hasless`, `hasvalue`), exact for whether any byte
+/// matches.
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+    let delete = has_zero(word ^ (ONES * 0x7f));
+    (below_space | quote | backslash | delete) & HIGH != 0
+}
+
+/// Whether `b` needs escaping in JSON.
+fn needs_escape_byte(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == b'"' || b == b'\\'
+}
+
+/// Where the first byte of `bytes` at or after `at` that needs escaping is:
+/// looked for eight bytes at a time (the last few padded to a word), byte
+/// by byte only in the word that has one.
+fn next_escape(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let rest = bytes.get(at..)?;
+        let word = match rest.get(..8) {
+            Some(eight) => <[u8; 8]>::try_from(eight).ok()?,
+            None => {
+                let mut padded = [b' '; 8];
+                padded[..rest.len()].copy_from_slice(rest);
+                padded
+            }
+        };
+        if needs_escape(u64::from_le_bytes(word)) {
+            return rest
+                .iter()
+                .take(8)
+                .position(|&b| needs_escape_byte(b))
+                .map(|i| at + i);
+        }
+        if rest.len() <= 8 {
+            return None;
+        }
+        at += 8;
+    }
+}
+
+/// Writes `s` JSON-escaped, without quotes: the text between the bytes that
+/// need escaping is copied as it is (nearly all of a log line).
 pub(crate) fn json_escape(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f | 0x7f => "",
-            _ => continue,
-        };
+    while let Some(i) = next_escape(bytes, start) {
+        // `i` is an ASCII byte's: a character boundary, as is `start`.
         out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escape);
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
         }
         start = i + 1;
     }
@@ -80,13 +127,38 @@ pub(crate) fn timestamp(out: &mut String, time: SystemTime) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
+    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Written digit by digit: `write!` with padded integers cost about ten
+    // times as much, on every line.
+    match u32::try_from(y) {
+        Ok(year) if year <= 9999 => {
+            let mut line = *b"0000-00-00T00:00:00.000000Z";
+            for (range, value) in [
+                (0..4, year),
+                (5..7, m),
+                (8..10, d),
+                (11..13, hour as u32),
+                (14..16, minute as u32),
+                (17..19, second as u32),
+                (20..26, micros),
+            ] {
+                let mut value = value;
+                for digit in line[range].iter_mut().rev() {
+                    *digit = b'0' + (value % 10) as u8;
+                    value /= 10;
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&line) {
+                out.push_str(text);
+            }
+        }
+        _ => {
+            let _ = write!(
+                out,
+                "{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z"
+            );
+        }
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -118,6 +190,42 @@ mod tests {
         assert_eq!(parsed, "a\"b\\c\nd\re\tf\u{1}g\u{7f}é");
     }
 
+    /// The word-at-a-time search escapes exactly what a byte-by-byte one
+    /// does, wherever the characters fall against the words.
+    #[test]
+    fn escapes_as_a_byte_by_byte_search_does() {
+        use proptest::prelude::*;
+        fn byte_by_byte(s: &str) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{0}'..='\u{1f}' | '\u{7f}' => {
+                        out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        proptest!(|(s in "[a-z \"\\\\\n\t\u{0}-\u{1f}\u{7f}-\u{a0}é€😀]{0,40}")| {
+            let mut out = String::new();
+            json_escape(&mut out, &s);
+            prop_assert_eq!(&out, &byte_by_byte(&s));
+        });
+        for b in 0u8..=0x7f {
+            let word = u64::from_le_bytes([b'a', b'b', b, b'c', b'd', b'e', b'f', b'g']);
+            assert_eq!(needs_escape(word), needs_escape_byte(b), "{b:#x}");
+        }
+        for b in 0x80u8..=0xff {
+            assert!(!needs_escape(u64::from_le_bytes([b; 8])), "{b:#x}");
+        }
+    }
+
     #[test]
     fn timestamps() {
         let mut out = String::new();
@@ -132,6 +240,43 @@ mod tests {
         out.clear();
         timestamp(&mut out, UNIX_EPOCH + Duration::from_secs(951_782_400)); // 2000-02-29
         assert_eq!(out, "2000-02-29T00:00:00.000000Z");
+        out.clear();
+        timestamp(
+            &mut out,
+            UNIX_EPOCH + Duration::from_micros(253_402_300_799_999_999),
+        );
+        assert_eq!(out, "9999-12-31T23:59:59.999999Z");
+        out.clear();
+        timestamp(&mut out, UNIX_EPOCH + Duration::from_secs(253_402_300_800));
+        assert_eq!(out, "10000-01-01T00:00:00.000000Z");
+        out.clear();
+        timestamp(&mut out, UNIX_EPOCH - Duration::from_secs(1));
+        assert_eq!(
+            out, "1970-01-01T00:00:00.000000Z",
+            "before the epoch: the epoch"
+        );
+    }
+
+    /// Digit by digit, every time up to the year 9999 reads as `write!`
+    /// with padded integers writes it.
+    #[test]
+    fn timestamps_match_padded_formatting() {
+        use proptest::prelude::*;
+        proptest!(|(micros in 0u64..253_402_300_800_000_000)| {
+            let mut out = String::new();
+            timestamp(&mut out, UNIX_EPOCH + Duration::from_micros(micros));
+            let secs = micros / 1_000_000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            let expected = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60,
+                micros % 1_000_000
+            );
+            prop_assert_eq!(out, expected);
+        });
     }
 
     #[test]
