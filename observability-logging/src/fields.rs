@@ -7,7 +7,9 @@ use tracing::field::{Field, Visit};
 
 use crate::format::Syntax;
 use crate::redact::Redaction;
-use crate::write::{JsonEscaper, json_escape, json_f64, json_str, logfmt_value};
+use crate::write::{
+    JsonEscaper, json_escape, json_f64, json_str, logfmt_value, push_i64, push_u64,
+};
 
 pub(crate) const REDACTED: &str = "[REDACTED]";
 
@@ -163,12 +165,8 @@ pub(crate) fn write_str_value(out: &mut String, syntax: Syntax, value: &str) {
 pub(crate) fn write_stored(out: &mut String, syntax: Syntax, value: &Stored) {
     match value {
         Stored::Str(s) => write_str_value(out, syntax, s),
-        Stored::I64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        Stored::U64(v) => {
-            let _ = write!(out, "{v}");
-        }
+        Stored::I64(v) => push_i64(out, *v),
+        Stored::U64(v) => push_u64(out, *v),
         Stored::I128(v) => {
             let _ = write!(out, "{v}");
         }
@@ -242,13 +240,13 @@ impl Visit for EventVisitor<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.key(field) {
-            let _ = write!(self.out, "{value}");
+            push_i64(self.out, value);
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.key(field) {
-            let _ = write!(self.out, "{value}");
+            push_u64(self.out, value);
         }
     }
 
