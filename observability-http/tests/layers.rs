@@ -434,6 +434,105 @@ async fn for_axum_keeps_the_routers_body_and_times_streams_whole() {
     );
 }
 
+/// A service that records the context current when it is called, then
+/// calls the service it wraps.
+#[derive(Clone)]
+struct ContextInCall<S> {
+    inner: S,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<opentelemetry::trace::SpanContext>>>,
+}
+
+impl<S, B> tower::Service<Request<B>> for ContextInCall<S>
+where
+    S: tower::Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        use observability_core::opentelemetry::trace::TraceContextExt;
+        let cx = observability_core::opentelemetry::Context::current();
+        self.seen
+            .lock()
+            .unwrap()
+            .push(cx.span().span_context().clone());
+        self.inner.call(request)
+    }
+}
+
+/// Under `Router::layer` the server layer wraps axum's `Route`, which it
+/// calls without making the context current (a `Route` calls the service
+/// inside it only when its future is polled, with the context current).
+/// What runs inside, a layer's `call` and the handler, sees the request's
+/// context, sampled or not; a service the layer wraps directly sees it in
+/// its `call` too.
+#[tokio::test]
+async fn what_runs_inside_a_route_sees_the_requests_context() {
+    use observability_core::opentelemetry::trace::TraceContextExt;
+    let (guard, _capture) = setup();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let probe = {
+        let seen = std::sync::Arc::clone(&seen);
+        tower::layer::layer_fn(move |inner| ContextInCall {
+            inner,
+            seen: std::sync::Arc::clone(&seen),
+        })
+    };
+    let in_handler = std::sync::Arc::clone(&seen);
+    let handler = move || async move {
+        let cx = observability_core::opentelemetry::Context::current();
+        in_handler
+            .lock()
+            .unwrap()
+            .push(cx.span().span_context().clone());
+        "seen"
+    };
+    let routed = Router::new()
+        .route("/", get(handler.clone()))
+        .layer(probe)
+        .layer(server_layer(&guard).for_axum());
+    let direct = server_layer(&guard).for_axum().layer(ContextInCall {
+        inner: Router::new().route("/", get(handler)),
+        seen: std::sync::Arc::clone(&seen),
+    });
+    for flags in ["01", "00"] {
+        let traceparent = TP.replace("-01", &format!("-{flags}"));
+        let request = || {
+            Request::get("/")
+                .header("traceparent", traceparent.as_str())
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = call(routed.clone(), request()).await;
+        assert_eq!(response.body(), "seen");
+        let response = direct.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let seen: Vec<_> = seen.lock().unwrap().drain(..).collect();
+        // The probe's call and the handler, through the router, then directly.
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        for sc in &seen {
+            assert_eq!(sc.trace_id().to_string(), TRACE, "flags {flags}");
+            assert_ne!(sc.span_id().to_string(), PARENT, "a child of the caller");
+            assert_eq!(sc.is_sampled(), flags == "01");
+        }
+        assert_eq!(
+            seen[0].span_id(),
+            seen[1].span_id(),
+            "one request, one context"
+        );
+        assert_eq!(
+            seen[2].span_id(),
+            seen[3].span_id(),
+            "one request, one context"
+        );
+    }
+}
+
 /// A sampled-out gRPC call under `for_axum` is still timed until its body's
 /// trailers, with their status.
 #[tokio::test]

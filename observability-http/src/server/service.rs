@@ -24,7 +24,11 @@ use crate::metrics::{RpcCall, ServerRequest};
 use crate::recent::{self, Slot};
 
 /// The service a [`ServerLayer`](super::ServerLayer) wraps around `S`,
-/// answering with the body `M` says (see [`ServerBody`]).
+/// answering with the body `M` says (see [`ServerBody`]). `S` is called
+/// with the request's context current, and its future polled so, but for
+/// axum's `Route` (what `Router::layer` wraps), which runs nothing of the
+/// application until its future is polled. `S` must be `'static`, as the
+/// services hyper, axum and tonic run are.
 #[derive(Clone, Debug)]
 pub struct ServerService<S, M = WrapBody> {
     inner: S,
@@ -42,9 +46,26 @@ impl<S, M> ServerService<S, M> {
     }
 }
 
+/// Whether calling a service of type `S` runs none of the application, so
+/// that the request's context need not be current for it: true of axum's
+/// `Route`, what `Router::layer` wraps, whose `call` clones the boxed
+/// service inside and calls it only when the future is first polled
+/// (tower's `Oneshot`; axum 0.8, `routing/route.rs`), and the future runs
+/// with the context current. Decided by type, at compile time.
+fn call_runs_nothing<S: 'static>() -> bool {
+    #[cfg(feature = "axum")]
+    {
+        std::any::TypeId::of::<S>() == std::any::TypeId::of::<axum::routing::Route>()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        false
+    }
+}
+
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S, M>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + 'static,
     S::Error: std::fmt::Debug + std::fmt::Display,
     M: ServerBody<ResBody>,
 {
@@ -92,7 +113,9 @@ where
         macro_rules! call_within {
             ($cx:expr, $recording:expr) => {{
                 let cx = $cx;
-                let future = {
+                let future = if call_runs_nothing::<S>() {
+                    self.inner.call(request)
+                } else {
                     let _attached = cx.clone().attach();
                     self.inner.call(request)
                 };
