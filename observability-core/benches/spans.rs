@@ -9,6 +9,8 @@
 //! ```
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod workload;
+
 use std::collections::HashMap;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -38,26 +40,6 @@ fn bridge_alone(guard: &TelemetryGuard) -> tracing::Dispatch {
     )
 }
 
-/// One span with one field, and one with eight.
-fn one_field() {
-    let _s = tracing::info_span!("work", order.id = 7).entered();
-}
-
-fn eight_fields() {
-    let _s = tracing::info_span!(
-        "work",
-        order.id = 7,
-        customer = "c-42",
-        items = 3,
-        total = 19.5,
-        express = true,
-        region = "eu-west-1",
-        attempt = 1,
-        channel = "web"
-    )
-    .entered();
-}
-
 fn spans(c: &mut Criterion) {
     let mut group = c.benchmark_group("span");
     for (name, ratio) in [("sampled", 1.0), ("sampled_out", 0.0)] {
@@ -78,9 +60,11 @@ fn spans(c: &mut Criterion) {
         ];
         for (setup, dispatch) in &cases {
             tracing::dispatcher::with_default(dispatch, || {
-                group.bench_function(format!("tracing_{setup}_{name}"), |b| b.iter(one_field));
+                group.bench_function(format!("tracing_{setup}_{name}"), |b| {
+                    b.iter(|| workload::one_field(7))
+                });
                 group.bench_function(format!("tracing_{setup}_{name}_8_fields"), |b| {
-                    b.iter(eight_fields)
+                    b.iter(|| workload::eight_fields(7))
                 });
             });
         }

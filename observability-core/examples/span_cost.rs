@@ -19,6 +19,9 @@
 //! - `SAMPLING`: `sampled` or `out` (ratio 0: every span sampled out).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
 use observability_core::opentelemetry::trace::TracerProvider;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -68,23 +71,8 @@ fn main() {
         other => panic!("unknown subscriber {other}"),
     };
     tracing::dispatcher::with_default(&dispatch, || match what {
-        "span" => (0..n).for_each(|i| {
-            let _span = tracing::info_span!("work", order.id = i).entered();
-        }),
-        "span8" => (0..n).for_each(|i| {
-            let _span = tracing::info_span!(
-                "work",
-                order.id = i,
-                customer = "c-42",
-                items = 3,
-                total = 19.5,
-                express = true,
-                region = "eu-west-1",
-                attempt = 1,
-                channel = "web"
-            )
-            .entered();
-        }),
+        "span" => (0..n).for_each(workload::one_field),
+        "span8" => (0..n).for_each(workload::eight_fields),
         "event" => (0..n).for_each(|i| tracing::info!(user_id = i, "message")),
         "debug" => (0..n).for_each(|i| tracing::debug!(user_id = i, "message")),
         other => panic!("unknown WHAT {other}"),
