@@ -44,4 +44,5 @@ count "init(), JSON lines at INFO, sampled" span-logs-sampled
 count "init(), JSON lines at INFO, sampled out" span-logs-out
 count "init(), JSON lines and OTLP log records, sampled out" span-otlplogs-out
 count "an INFO event, JSON lines (no span)" event-logs-out
+count "an INFO event, log output off (not a span event either)" event-init-out
 count "a DEBUG event below the log filter, OTLP log records on" debug-otlplogs-out

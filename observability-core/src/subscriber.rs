@@ -20,9 +20,22 @@ use crate::export::runtime::in_export_thread;
 /// Decides which `tracing` spans and events reach OpenTelemetry: spans at
 /// or above the trace level, events (which become span events) at or above
 /// the span-event level, nothing from the export thread.
+///
+/// Its interests are `always` or `never`, never `sometimes`: a `sometimes`
+/// anywhere in the subscriber makes each span or event of the callsite ask
+/// every filter again (about 0.1–0.2 k instructions each time). So the
+/// export thread is left to the bridge (which ignores what it makes), and an
+/// event the log output keeps at every call, less severe than the
+/// span-event level but not than the trace level, reaches the bridge too,
+/// which drops it with one comparison; with the log output's interest
+/// `always` and this filter's `never`, the subscriber's would be
+/// `sometimes`.
 struct TraceFilter {
     span_level: tracing::Level,
     event_level: tracing::Level,
+    /// The log output's filter, built again from the same directives: asked
+    /// only for its interest in those events.
+    logs: Option<EnvFilter>,
 }
 
 impl TraceFilter {
@@ -42,8 +55,15 @@ impl<S> Filter<S> for TraceFilter {
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.wants(meta) {
-            Interest::sometimes()
+        let logged_anyway = || {
+            meta.is_event()
+                && meta.level() <= &self.span_level
+                && self.logs.as_ref().is_some_and(|logs| {
+                    <EnvFilter as Filter<S>>::callsite_enabled(logs, meta).is_always()
+                })
+        };
+        if self.wants(meta) || logged_anyway() {
+            Interest::always()
         } else {
             Interest::never()
         }
@@ -211,15 +231,23 @@ pub(crate) fn build(
     logger: Option<&opentelemetry_sdk::logs::SdkLoggerProvider>,
     writer: SharedWriter,
 ) -> Dispatch {
-    let otel = bridge.map(|bridge| {
-        bridge.with_filter(TraceFilter {
-            span_level: settings.trace_level,
-            event_level: settings.span_event_level,
-        })
-    });
     let filter = EnvFilter::builder().parse_lossy(&settings.log_filter);
     let logs_off = <EnvFilter as Filter<Registry>>::max_level_hint(&filter)
         == Some(tracing::level_filters::LevelFilter::OFF);
+    let otel = bridge.map(|bridge| {
+        bridge
+            .with_event_level(settings.span_event_level)
+            .with_filter(TraceFilter {
+                span_level: settings.trace_level,
+                event_level: settings.span_event_level,
+                // Strictly parsed, so that a directive the log output
+                // ignores is not reported twice; without it, such events
+                // are asked about each time, as before.
+                logs: (!logs_off)
+                    .then(|| EnvFilter::builder().parse(&settings.log_filter).ok())
+                    .flatten(),
+            })
+    });
     let logs = (!logs_off).then(|| {
         let (text, lines) = match settings.log_format {
             LogFormat::Text => {
@@ -256,5 +284,152 @@ pub(crate) fn build(
             .and_then(exported)
             .with_filter(filter)
     });
-    Dispatch::new(tracing_subscriber::registry().with(otel).with(logs))
+    let traced = tracing_subscriber::registry().with(otel);
+    // No log output at all rather than a `None` layer: `tracing-subscriber`
+    // reads a `None` layer's interest as `always`, which made every event
+    // the bridge does not want ask again on each call.
+    match logs {
+        Some(logs) => Dispatch::new(traced.with(logs)),
+        None => Dispatch::new(traced),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+    use super::*;
+    use crate::bridge::tests::bridge;
+    use crate::config::{CodeSettings, SamplerSetting};
+    use crate::direct::tests::Keep;
+    use crate::env::Env;
+    use crate::export::runtime::as_export_thread;
+
+    /// Log lines, kept.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// `build`'s subscriber with JSON lines at `log_filter` into the lines
+    /// returned, and a bridge (every span sampled) whose spans are kept.
+    fn subscriber(log_filter: &str) -> (Dispatch, Arc<Keep>, Lines) {
+        let code = CodeSettings {
+            log_filter: Some(log_filter.to_owned()),
+            log_format: Some(LogFormat::Json),
+            ..CodeSettings::default()
+        };
+        let settings = Settings::resolve(code, &Env::custom(Arc::new(|_| None))).unwrap();
+        assert_eq!(settings.trace_level, tracing::Level::INFO);
+        assert_eq!(settings.span_event_level, tracing::Level::WARN);
+        let (bridge, keep, _) = bridge(SamplerSetting::AlwaysOn, true);
+        let lines = Lines::default();
+        let writer = {
+            let lines = lines.clone();
+            SharedWriter::new(BoxMakeWriter::new(move || lines.clone()))
+        };
+        (build(&settings, Some(bridge), None, writer), keep, lines)
+    }
+
+    /// What runs on the export thread is not traced: its spans are not
+    /// recorded, are not current, and its events are no span's, though they
+    /// are still written as log lines.
+    #[test]
+    fn what_the_export_thread_makes_is_never_traced() {
+        let (dispatch, keep, lines) = subscriber("info");
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("app").in_scope(|| tracing::warn!("from the app"));
+            as_export_thread(|| {
+                tracing::info_span!("exporting").in_scope(|| {
+                    assert!(!opentelemetry::Context::current().has_active_span());
+                    tracing::warn!("from the exporter");
+                });
+            });
+            tracing::info_span!("outer").in_scope(|| {
+                as_export_thread(|| tracing::warn!("from the exporter, inside"));
+            });
+        });
+        let spans = keep.0.lock().unwrap();
+        let names: Vec<_> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(names, ["app", "outer"]);
+        assert_eq!(spans[0].events.len(), 1);
+        assert_eq!(spans[0].events[0].name, "from the app");
+        assert!(spans[1].events.is_empty(), "{:?}", spans[1].events);
+        let lines = lines.text();
+        for message in [
+            "from the app",
+            "from the exporter",
+            "from the exporter, inside",
+        ] {
+            assert!(lines.contains(message), "{message}: {lines}");
+        }
+    }
+
+    /// An event less severe than the span-event level but not than the
+    /// trace level reaches the bridge when the log output keeps it, and the
+    /// bridge leaves it out of the span; under any log filter, an event at
+    /// the span-event level is a span event and one below the trace level
+    /// is not.
+    #[test]
+    fn events_are_span_events_at_the_span_event_level_whatever_the_log_filter() {
+        for log_filter in [
+            "info",
+            "warn",
+            "off",
+            "debug",
+            "info,observability_core=warn",
+        ] {
+            let (dispatch, keep, lines) = subscriber(log_filter);
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::info_span!("work").in_scope(|| {
+                    tracing::debug!("detail");
+                    tracing::info!("progress");
+                    tracing::warn!("slow");
+                    tracing::error!("failed");
+                });
+            });
+            let spans = keep.0.lock().unwrap();
+            assert_eq!(spans.len(), 1, "{log_filter}");
+            let events: Vec<_> = spans[0].events.iter().map(|e| e.name.as_ref()).collect();
+            assert_eq!(events, ["slow", "failed"], "{log_filter}");
+            let lines = lines.text();
+            let logged = |message: &str| lines.contains(&format!("\"{message}\""));
+            let (debug, info, warn) = match log_filter {
+                "debug" => (true, true, true),
+                "info" => (false, true, true),
+                "warn" | "info,observability_core=warn" => (false, false, true),
+                _ => (false, false, false),
+            };
+            assert_eq!(
+                [
+                    logged("detail"),
+                    logged("progress"),
+                    logged("slow"),
+                    logged("failed")
+                ],
+                [debug, info, warn, warn],
+                "{log_filter}: {lines}"
+            );
+        }
+    }
 }

@@ -39,6 +39,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;
@@ -48,6 +49,7 @@ pub use ext::{OpenTelemetrySpanExt, SetParentError};
 
 use crate::config::SamplerSetting;
 use crate::direct::{DirectStarter, Kept};
+use crate::export::runtime::in_export_thread;
 use crate::metrics::SpanCounts;
 use fields::{EventFields, SpanFields};
 use observability_propagation::sampling::dropped_span_context;
@@ -69,6 +71,8 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub(crate) struct SpanBridge {
     shared: Arc<Shared>,
+    /// The least severe events that become span events.
+    event_level: LevelFilter,
 }
 
 impl fmt::Debug for SpanBridge {
@@ -96,7 +100,17 @@ impl SpanBridge {
                 counts,
                 ids: RandomIdGenerator::default(),
             }),
+            event_level: LevelFilter::TRACE,
         }
+    }
+
+    /// Only events at `level` or more severe become span events (every
+    /// event, unless set). The bridge drops the others itself, so that the
+    /// subscriber's filter may let them reach it without asking again on
+    /// each one (see `TraceFilter` in the subscriber).
+    pub(crate) fn with_event_level(mut self, level: tracing::Level) -> Self {
+        self.event_level = level.into();
+        self
     }
 }
 
@@ -376,6 +390,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        // What the export thread does is never traced (it would feed
+        // itself); its spans get no state, so nothing else of the bridge
+        // acts on them. The trace filter's interest leaves this to the
+        // bridge rather than asking on every span.
+        if in_export_thread() {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -464,6 +485,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if *event.metadata().level() > self.event_level || in_export_thread() {
+            return;
+        }
         let Some(span) = event.parent().and_then(|id| ctx.span(id)).or_else(|| {
             event
                 .is_contextual()
@@ -594,7 +618,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::atomic::Ordering;
@@ -610,7 +634,10 @@ mod tests {
 
     /// A bridge whose provider keeps what it records, with `sampler`,
     /// starting spans without the tracer (`direct`) or through it.
-    fn bridge(sampler: SamplerSetting, direct: bool) -> (SpanBridge, Arc<Keep>, Arc<SpanCounts>) {
+    pub(crate) fn bridge(
+        sampler: SamplerSetting,
+        direct: bool,
+    ) -> (SpanBridge, Arc<Keep>, Arc<SpanCounts>) {
         let keep = Arc::new(Keep::default());
         let (ends, installed) = Ends::new(vec![End::Other(keep.clone())]);
         let counts = Arc::new(SpanCounts::default());

@@ -24,6 +24,15 @@ pub(crate) fn in_export_thread() -> bool {
     EXPORT_THREAD.with(Cell::get)
 }
 
+/// Runs `f` as if on the export thread.
+#[cfg(test)]
+pub(crate) fn as_export_thread<R>(f: impl FnOnce() -> R) -> R {
+    EXPORT_THREAD.with(|flag| flag.set(true));
+    let result = f();
+    EXPORT_THREAD.with(|flag| flag.set(false));
+    result
+}
+
 #[derive(Debug)]
 pub(crate) struct ExportRuntime {
     handle: Handle,
