@@ -163,6 +163,7 @@ fn extract_values(
 }
 
 /// [`extract`] from the one `traceparent` value, as bytes.
+#[inline]
 fn extract_one(
     traceparent: &[u8],
     tracestates: Option<&[&str]>,
@@ -191,6 +192,7 @@ fn extract_one(
 /// What the Trace Context propagator extracts from the one `traceparent`
 /// value (as bytes) and these `tracestate` values: the remote span context,
 /// if valid, and `cx` with what must travel beside it.
+#[inline]
 pub(crate) fn extract_parts(
     cx: &Context,
     traceparent: &[u8],
