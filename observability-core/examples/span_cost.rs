@@ -12,8 +12,9 @@
 //!   event, no span), `debug` (a DEBUG event, below the log filter);
 //! - `SUBSCRIBER`: `registry` (`tracing-subscriber`'s registry alone, the
 //!   floor of any `tracing` span), `filtered` (the registry with one layer
-//!   that does nothing, under a per-layer filter: what keeping traces and
-//!   log lines apart costs before any work), `bridge` (`tracing-opentelemetry`'s layer
+//!   that does nothing, under a per-layer filter: what such a filter, as
+//!   the log output's is, costs a span before any work), `bridge`
+//!   (`tracing-opentelemetry`'s layer
 //!   alone), `init` (`init()`'s subscriber, log output off), `logs` (`init()`'s
 //!   with JSON lines at INFO), `otlplogs` (also OTLP log records);
 //! - `SAMPLING`: `sampled` or `out` (ratio 0: every span sampled out).

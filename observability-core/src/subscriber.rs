@@ -17,60 +17,122 @@ use crate::bridge::SpanBridge;
 use crate::config::{LogFormat, Settings};
 use crate::export::runtime::in_export_thread;
 
-/// Decides which `tracing` spans and events reach OpenTelemetry: spans at
-/// or above the trace level, events (which become span events) at or above
-/// the span-event level, nothing from the export thread.
+/// The bridge, given the spans at or above the trace level and the events
+/// (which become span events) at or above the span-event level, nothing
+/// from the export thread (its own HTTP/2 machinery would trace itself).
 ///
-/// Its interests are `always` or `never`, never `sometimes`: a `sometimes`
-/// anywhere in the subscriber makes each span or event of the callsite ask
-/// every filter again (about 0.1–0.2 k instructions each time). So the
-/// export thread is left to the bridge (which ignores what it makes), and an
-/// event the log output keeps at every call, less severe than the
-/// span-event level but not than the trace level, reaches the bridge too,
-/// which drops it with one comparison; with the log output's interest
-/// `always` and this filter's `never`, the subscriber's would be
-/// `sometimes`.
-struct TraceFilter {
+/// It is the subscriber's outermost layer and filters for itself rather
+/// than through a per-layer filter: `tracing-subscriber`'s `Filtered` looks
+/// the span up in the registry on entering, leaving and closing it, whether
+/// or not it wants the span (about 0.5 k instructions a span), and the
+/// bridge looks it up anyway where it needs to. Its interest in a callsite
+/// is `always` for what it wants and otherwise the log output's (the log
+/// filter, built again from the same directives): an outer layer's `never`
+/// would hide the callsite from the log output, and a `sometimes` makes
+/// each span or event of the callsite ask every filter again (0.1–0.2 k
+/// instructions each time).
+struct Traced {
+    bridge: SpanBridge,
     span_level: tracing::Level,
     event_level: tracing::Level,
-    /// The log output's filter, built again from the same directives: asked
-    /// only for its interest in those events.
-    logs: Option<EnvFilter>,
+    logs: LogInterest,
 }
 
-impl TraceFilter {
+/// Where [`Traced`] takes its interest in what it does not want from.
+enum LogInterest {
+    /// There is no log output.
+    Nothing,
+    /// The log filter, built again from its directives.
+    Filter(Box<EnvFilter>),
+    /// The log filter could not be built again (it has directives the log
+    /// output ignores): ask on each call.
+    Ask,
+}
+
+impl Traced {
     fn wants(&self, meta: &Metadata<'_>) -> bool {
         let level = if meta.is_span() {
             &self.span_level
         } else {
             &self.event_level
         };
-        meta.level() <= level
+        meta.level() <= level && !in_export_thread()
     }
 }
 
-impl<S> Filter<S> for TraceFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        self.wants(meta) && !in_export_thread()
+impl<S> Layer<S> for Traced
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        Layer::<S>::on_register_dispatch(&self.bridge, subscriber);
     }
 
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        let logged_anyway = || {
-            meta.is_event()
-                && meta.level() <= &self.span_level
-                && self.logs.as_ref().is_some_and(|logs| {
-                    <EnvFilter as Filter<S>>::callsite_enabled(logs, meta).is_always()
-                })
-        };
-        if self.wants(meta) || logged_anyway() {
-            Interest::always()
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.bridge.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        let level = if meta.is_span() {
+            &self.span_level
         } else {
-            Interest::never()
+            &self.event_level
+        };
+        if meta.level() <= level {
+            // The export thread is left out span by span.
+            return Interest::always();
+        }
+        match &self.logs {
+            LogInterest::Nothing => Interest::never(),
+            LogInterest::Filter(filter) => {
+                <EnvFilter as Filter<Registry>>::callsite_enabled(filter, meta)
+            }
+            LogInterest::Ask => Interest::sometimes(),
         }
     }
 
+    // `enabled` is left to the default (`true`): the bridge leaves out for
+    // itself what it does not want, and the log output's filter decides
+    // for the log output.
+
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
         Some(self.span_level.max(self.event_level).into())
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.wants(attrs.metadata()) {
+            self.bridge.on_new_span(attrs, id, ctx);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.bridge.on_record(id, values, ctx);
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.bridge.on_follows_from(id, follows, ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if self.wants(event.metadata()) {
+            self.bridge.on_event(event, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.bridge.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.bridge.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.bridge.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.bridge.on_id_change(old, new, ctx);
     }
 }
 
@@ -215,16 +277,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedWriter {
     }
 }
 
-/// The registry with the bridge, under which the log output sits.
-type WithBridge = tracing_subscriber::layer::Layered<
-    Option<tracing_subscriber::filter::Filtered<SpanBridge, TraceFilter, Registry>>,
-    Registry,
->;
-
-/// The subscriber: the bridge under the trace filter, and the log output
-/// (lines, and with `logger` the OTLP log records) under the log filter, one
-/// per-layer filter for all of it. With the log filter `off` there is no log
-/// output at all, so spans pay for no filter of it.
+/// The subscriber: the log output (lines, and with `logger` the OTLP log
+/// records) under the log filter, one per-layer filter for all of it, and
+/// the bridge outside it, filtering for itself (see [`Traced`]). With the
+/// log filter `off` there is no log output at all, so spans pay for no
+/// filter of it.
 pub(crate) fn build(
     settings: &Settings,
     bridge: Option<SpanBridge>,
@@ -234,20 +291,6 @@ pub(crate) fn build(
     let filter = EnvFilter::builder().parse_lossy(&settings.log_filter);
     let logs_off = <EnvFilter as Filter<Registry>>::max_level_hint(&filter)
         == Some(tracing::level_filters::LevelFilter::OFF);
-    let otel = bridge.map(|bridge| {
-        bridge
-            .with_event_level(settings.span_event_level)
-            .with_filter(TraceFilter {
-                span_level: settings.trace_level,
-                event_level: settings.span_event_level,
-                // Strictly parsed, so that a directive the log output
-                // ignores is not reported twice; without it, such events
-                // are asked about each time, as before.
-                logs: (!logs_off)
-                    .then(|| EnvFilter::builder().parse(&settings.log_filter).ok())
-                    .flatten(),
-            })
-    });
     let logs = (!logs_off).then(|| {
         let (text, lines) = match settings.log_format {
             LogFormat::Text => {
@@ -280,17 +323,36 @@ pub(crate) fn build(
                 opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger),
             )
         });
-        Layer::<WithBridge>::and_then(text, lines)
+        Layer::<Registry>::and_then(text, lines)
             .and_then(exported)
             .with_filter(filter)
     });
-    let traced = tracing_subscriber::registry().with(otel);
-    // No log output at all rather than a `None` layer: `tracing-subscriber`
-    // reads a `None` layer's interest as `always`, which made every event
-    // the bridge does not want ask again on each call.
-    match logs {
-        Some(logs) => Dispatch::new(traced.with(logs)),
-        None => Dispatch::new(traced),
+    let traced = bridge.map(|bridge| Traced {
+        bridge,
+        span_level: settings.trace_level,
+        event_level: settings.span_event_level,
+        // Strictly parsed, so that a directive the log output ignores is
+        // not reported twice.
+        logs: match &logs {
+            None => LogInterest::Nothing,
+            Some(_) => EnvFilter::builder()
+                .parse(&settings.log_filter)
+                .map_or(LogInterest::Ask, |filter| {
+                    LogInterest::Filter(Box::new(filter))
+                }),
+        },
+    });
+    // No `None` layers: `tracing-subscriber` reads a `None` layer's
+    // interest as `always`, which would make callsites nothing wants ask
+    // again on each call. The log output is inside the bridge, so that its
+    // per-layer filter's interest is known when the bridge's is combined
+    // with it.
+    let registry = tracing_subscriber::registry();
+    match (traced, logs) {
+        (Some(traced), Some(logs)) => Dispatch::new(registry.with(logs).with(traced)),
+        (Some(traced), None) => Dispatch::new(registry.with(traced)),
+        (None, Some(logs)) => Dispatch::new(registry.with(logs)),
+        (None, None) => Dispatch::new(registry),
     }
 }
 
@@ -383,6 +445,48 @@ mod tests {
         ] {
             assert!(lines.contains(message), "{message}: {lines}");
         }
+    }
+
+    /// A span below the trace level that the log output keeps is logged
+    /// and not traced: an event inside it is an event of the nearest traced
+    /// span around it, and a span made inside it, or with it as the
+    /// explicit parent, is a child of that span too.
+    #[test]
+    fn what_a_span_below_the_trace_level_holds_is_traced_under_the_nearest_traced_one() {
+        let (dispatch, keep, lines) = subscriber("debug");
+        tracing::dispatcher::with_default(&dispatch, || {
+            let outer = tracing::info_span!("outer");
+            let detail = outer.in_scope(|| {
+                let detail = tracing::debug_span!("detail", step = 3);
+                detail.in_scope(|| {
+                    tracing::warn!("inside the detail");
+                    tracing::info_span!("contextual").in_scope(|| {});
+                });
+                detail
+            });
+            // Outside the outer span: only the explicit parent leads to it.
+            tracing::info_span!(parent: &detail, "explicit").in_scope(|| {});
+        });
+        let spans = keep.0.lock().unwrap();
+        let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+        let outer = by_name("outer");
+        assert_eq!(spans.len(), 3, "{spans:?}");
+        for child in ["contextual", "explicit"] {
+            let child = by_name(child);
+            assert_eq!(
+                child.parent_span_id,
+                outer.span_context.span_id(),
+                "{child:?}"
+            );
+            assert_eq!(child.span_context.trace_id(), outer.span_context.trace_id());
+        }
+        let events: Vec<_> = outer.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(events, ["inside the detail"]);
+        let lines = lines.text();
+        assert!(
+            lines.contains("\"inside the detail\"") && lines.contains("\"step\":3"),
+            "{lines}"
+        );
     }
 
     /// An event less severe than the span-event level but not than the

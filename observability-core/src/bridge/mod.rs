@@ -39,7 +39,6 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer};
-use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;
@@ -49,7 +48,6 @@ pub use ext::{OpenTelemetrySpanExt, SetParentError};
 
 use crate::config::SamplerSetting;
 use crate::direct::{DirectStarter, Kept};
-use crate::export::runtime::in_export_thread;
 use crate::metrics::SpanCounts;
 use fields::{EventFields, SpanFields};
 use observability_propagation::sampling::dropped_span_context;
@@ -71,8 +69,6 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub(crate) struct SpanBridge {
     shared: Arc<Shared>,
-    /// The least severe events that become span events.
-    event_level: LevelFilter,
 }
 
 impl fmt::Debug for SpanBridge {
@@ -100,17 +96,7 @@ impl SpanBridge {
                 counts,
                 ids: RandomIdGenerator::default(),
             }),
-            event_level: LevelFilter::TRACE,
         }
-    }
-
-    /// Only events at `level` or more severe become span events (every
-    /// event, unless set). The bridge drops the others itself, so that the
-    /// subscriber's filter may let them reach it without asking again on
-    /// each one (see `TraceFilter` in the subscriber).
-    pub(crate) fn with_event_level(mut self, level: tracing::Level) -> Self {
-        self.event_level = level.into();
-        self
     }
 }
 
@@ -390,19 +376,14 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        // What the export thread does is never traced (it would feed
-        // itself); its spans get no state, so nothing else of the bridge
-        // acts on them. The trace filter's interest leaves this to the
-        // bridge rather than asking on every span.
-        if in_export_thread() {
-            return;
-        }
         let Some(span) = ctx.span(id) else {
             return;
         };
         let parent = if let Some(parent) = attrs.parent() {
+            // The nearest span this bridge made, from the parent up, as
+            // the current context is for a contextual span.
             ctx.span(parent)
-                .and_then(|p| context_of(&p))
+                .and_then(|p| p.scope().find_map(|span| context_of(&span)))
                 .unwrap_or_default()
         } else if attrs.is_contextual() {
             Context::current()
@@ -485,9 +466,6 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        if *event.metadata().level() > self.event_level || in_export_thread() {
-            return;
-        }
         let Some(span) = event.parent().and_then(|id| ctx.span(id)).or_else(|| {
             event
                 .is_contextual()
@@ -496,49 +474,13 @@ where
         }) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        let Some(state) = extensions.get_mut::<State>() else {
-            return;
-        };
-        let recording = match state {
-            State::Pending(p) => p.sampled,
-            State::Started { recording, .. } => *recording,
-            State::Starting => false,
-        };
-        if !recording {
-            return;
-        }
-        let meta = event.metadata();
-        let mut fields = EventFields::new(meta);
-        event.record(&mut fields);
-        let (otel_event, error) = fields.into_event(meta);
-        // An ERROR event makes the span an error; the error it reports is
-        // the status's description.
-        let status = match error {
-            Some(description) => Some(Status::error(description)),
-            None => (*meta.level() == tracing::Level::ERROR).then(|| Status::error("")),
-        };
-        match state {
-            State::Pending(p) => {
-                if let Some(status) = status
-                    && (p.status == Status::Unset || error_without_description(&p.status))
-                {
-                    p.status = status;
-                }
-                p.events.push(otel_event);
+        // The event's span, or the nearest span around it this bridge made
+        // (one below the trace level, logged only, has no state).
+        for span in span.scope() {
+            if let Some(state) = span.extensions_mut().get_mut::<State>() {
+                add_event(state, event);
+                return;
             }
-            State::Started { cx, .. } => {
-                let span = cx.span();
-                if let Some(status) = status {
-                    span.set_status(status);
-                }
-                span.add_event_with_timestamp(
-                    otel_event.name,
-                    otel_event.timestamp,
-                    otel_event.attributes,
-                );
-            }
-            State::Starting => {}
         }
     }
 
@@ -592,6 +534,50 @@ where
         if recording {
             cx.span().end();
         }
+    }
+}
+
+/// Adds `event` to the span of `state`, if it records.
+fn add_event(state: &mut State, event: &Event<'_>) {
+    let recording = match state {
+        State::Pending(p) => p.sampled,
+        State::Started { recording, .. } => *recording,
+        State::Starting => false,
+    };
+    if !recording {
+        return;
+    }
+    let meta = event.metadata();
+    let mut fields = EventFields::new(meta);
+    event.record(&mut fields);
+    let (otel_event, error) = fields.into_event(meta);
+    // An ERROR event makes the span an error; the error it reports is
+    // the status's description.
+    let status = match error {
+        Some(description) => Some(Status::error(description)),
+        None => (*meta.level() == tracing::Level::ERROR).then(|| Status::error("")),
+    };
+    match state {
+        State::Pending(p) => {
+            if let Some(status) = status
+                && (p.status == Status::Unset || error_without_description(&p.status))
+            {
+                p.status = status;
+            }
+            p.events.push(otel_event);
+        }
+        State::Started { cx, .. } => {
+            let span = cx.span();
+            if let Some(status) = status {
+                span.set_status(status);
+            }
+            span.add_event_with_timestamp(
+                otel_event.name,
+                otel_event.timestamp,
+                otel_event.attributes,
+            );
+        }
+        State::Starting => {}
     }
 }
 
