@@ -104,8 +104,25 @@ thread_local! {
     /// The trace id the next root span the SDK builds on this thread takes:
     /// the one the bridge decided on (see [`HandoffIds`]).
     static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
-    /// The contexts of the spans entered on this thread, in order.
-    static ENTERED: RefCell<Vec<(u64, ContextGuard)>> = const { RefCell::new(Vec::new()) };
+    /// The spans entered on this thread.
+    static ENTERED: Entered = const {
+        Entered {
+            spans: RefCell::new(Vec::new()),
+            left_quiet: Cell::new(0),
+        }
+    };
+}
+
+/// The spans entered on one thread.
+struct Entered {
+    /// Their contexts, in order, and whether each records.
+    spans: RefCell<Vec<(u64, ContextGuard, bool)>>,
+    /// The span last left, if it records nothing and no span was closed
+    /// and no other of this bridge entered since (0 otherwise): a span that has started without
+    /// recording has nothing to do when it closes, and a span is usually
+    /// closed where it was last left, right after, so its close needs no
+    /// look-up in the registry (see `on_close`).
+    left_quiet: Cell<u64>,
 }
 
 /// The id generator of the providers `init()` builds: random ids, except
@@ -329,11 +346,19 @@ fn context_of<S>(span: &SpanRef<'_, S>) -> Option<Context>
 where
     S: for<'a> LookupSpan<'a>,
 {
+    started(span).map(|(cx, _)| cx)
+}
+
+/// [`context_of`], and whether the span records.
+fn started<S>(span: &SpanRef<'_, S>) -> Option<(Context, bool)>
+where
+    S: for<'a> LookupSpan<'a>,
+{
     let pending = {
         let mut extensions = span.extensions_mut();
         let state = extensions.get_mut::<State>()?;
         match state {
-            State::Started { cx, .. } => return Some(cx.clone()),
+            State::Started { cx, recording } => return Some((cx.clone(), *recording)),
             // A dropped span starts in place: nothing of the SDK runs.
             State::Pending(pending) if !pending.sampled => {
                 let cx = pending.dropped();
@@ -341,7 +366,7 @@ where
                     cx: cx.clone(),
                     recording: false,
                 };
-                return Some(cx);
+                return Some((cx, false));
             }
             State::Pending(_) => {}
             State::Starting => return None,
@@ -360,7 +385,7 @@ where
             recording,
         };
     }
-    Some(cx)
+    Some((cx, recording))
 }
 
 impl State {
@@ -488,25 +513,41 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let Some(cx) = context_of(&span) else {
+        let Some((cx, recording)) = started(&span) else {
             return;
         };
         let guard = cx.attach();
-        ENTERED.with(|entered| entered.borrow_mut().push((id.into_u64(), guard)));
+        ENTERED.with(|entered| {
+            entered.left_quiet.set(0);
+            entered
+                .spans
+                .borrow_mut()
+                .push((id.into_u64(), guard, recording));
+        });
     }
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
         let id = id.into_u64();
         let guard = ENTERED.with(|entered| {
-            let mut entered = entered.borrow_mut();
-            let at = entered.iter().rposition(|(entered, _)| *entered == id)?;
-            Some(entered.remove(at))
+            let mut spans = entered.spans.borrow_mut();
+            let at = spans.iter().rposition(|(entered, ..)| *entered == id)?;
+            let (_, guard, recording) = spans.remove(at);
+            entered.left_quiet.set(if recording { 0 } else { id });
+            Some(guard)
         });
         // Detached after the list is released.
         drop(guard);
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        // The span this thread just left without it recording: it has
+        // started, so there is nothing to end or to count. (The same id
+        // comes back only once the span's slot in the registry has been
+        // reused tens of thousands of times, and each close on this thread,
+        // and each enter of a span this bridge made, forgets the one kept.)
+        if ENTERED.with(|entered| entered.left_quiet.replace(0)) == id.into_u64() {
+            return;
+        }
         let Some(span) = ctx.span(&id) else {
             return;
         };
@@ -768,6 +809,39 @@ pub(crate) mod tests {
             direct[3].contains("dropped=4"),
             "past the limit: {direct:?}"
         );
+    }
+
+    /// A span that records ends when it closes, even right after a span
+    /// that records nothing was left and closed on the same thread (whose
+    /// close is skipped) and while its own context is still held.
+    #[test]
+    fn a_recording_span_ends_when_it_closes_after_one_that_records_nothing() {
+        for direct in [true, false] {
+            let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
+            let (bridge, keep, counts) = bridge(sampler, direct);
+            let subscriber = tracing_subscriber::registry().with(bridge);
+            tracing::subscriber::with_default(subscriber, || {
+                {
+                    let _caller = caller(0).attach();
+                    tracing::info_span!("quiet").in_scope(|| {});
+                }
+                let recorded = tracing::info_span!("recorded");
+                let held = recorded.context();
+                recorded.in_scope(|| {});
+                drop(recorded);
+                let names: Vec<_> = keep
+                    .0
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect();
+                assert_eq!(names, ["recorded"], "direct={direct}");
+                assert!(held.span().span_context().is_sampled());
+            });
+            let counted = counts.0.each_ref().map(|n| n.load(Ordering::Relaxed));
+            assert_eq!(counted, [1, 0, 1], "direct={direct}");
+        }
     }
 
     /// A span the sampler drops: made current when entered as the span
