@@ -44,8 +44,9 @@ enum LogInterest {
     Nothing,
     /// The log filter, built again from its directives.
     Filter(Box<EnvFilter>),
-    /// The log filter could not be built again (it has directives the log
-    /// output ignores): ask on each call.
+    /// The log filter could not be built again strictly: ask on each call.
+    /// (The settings accept only filters that build strictly, so this is
+    /// a safeguard.)
     Ask,
 }
 
