@@ -1,4 +1,4 @@
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Write as _};
 use std::time::SystemTime;
 
@@ -168,12 +168,21 @@ fn level_str(level: &Level, lower: bool) -> &'static str {
     }
 }
 
-/// The current OpenTelemetry span's ids, when it has valid ones.
-fn current_ids() -> Option<(
+thread_local! {
+    /// Whether this thread has read OpenTelemetry's current context before
+    /// first using its buffers (see `on_event`).
+    static CONTEXT_FIRST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The ids of a line.
+type Ids = (
     opentelemetry::trace::TraceId,
     opentelemetry::trace::SpanId,
     u8,
-)> {
+);
+
+/// The current OpenTelemetry span's ids, when it has valid ones.
+fn current_ids() -> Option<Ids> {
     opentelemetry::Context::map_current(|cx| {
         let span = cx.span();
         let sc = span.span_context();
@@ -185,8 +194,13 @@ fn current_ids() -> Option<(
 impl<W> LogLayer<W> {
     /// One event as one line: the fixed keys (timestamp, level, message,
     /// target, ids, resource), then the event's fields, then its spans'.
-    fn render<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, buffers: &mut Buffers)
-    where
+    fn render<S>(
+        &self,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+        ids: Option<Ids>,
+        buffers: &mut Buffers,
+    ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let Buffers {
@@ -200,7 +214,6 @@ impl<W> LogLayer<W> {
         let (syntax, keys) = (self.syntax, self.keys);
         let meta = event.metadata();
         let now = SystemTime::now();
-        let ids = current_ids();
 
         // The fixed keys: the timestamp opens the line.
         match syntax {
@@ -360,25 +373,47 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let write = |buffers: &mut Buffers| {
-            self.render(event, &ctx, buffers);
+        let write = |ids, buffers: &mut Buffers| {
+            self.render(event, &ctx, ids, buffers);
             let mut writer = self.writer.make_writer_for(event.metadata());
             let _ = writer.write_all(buffers.line.as_bytes());
         };
-        // Re-entrant events (a writer that logs) get fresh buffers.
-        let reused = BUFFERS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut buffers) => {
-                write(&mut buffers);
-                true
-            }
-            Err(_) => false,
-        });
+        // An event logged from a thread-local's destructor, while the
+        // thread is torn down, may find thread-locals gone, and a panic
+        // there aborts the process. Thread-locals go in the reverse order
+        // of their first use, and OpenTelemetry's current context is read
+        // before this layer's buffers are first used: while the buffers
+        // are there, so is the context; once they are gone, the line goes
+        // out without ids rather than reading it.
+        if !CONTEXT_FIRST.get() {
+            CONTEXT_FIRST.set(true);
+            let _ = current_ids();
+        }
+        let mut there = false;
+        // Re-entrant events (a writer that logs) get fresh buffers, and so
+        // do events logged once the buffers are gone.
+        let reused = BUFFERS
+            .try_with(|cell| {
+                there = true;
+                match cell.try_borrow_mut() {
+                    Ok(mut buffers) => {
+                        write(current_ids(), &mut buffers);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            })
+            .unwrap_or(false);
         if !reused {
-            write(&mut Buffers {
-                line: String::new(),
-                message: String::new(),
-                fields: String::new(),
-            });
+            let ids = if there { current_ids() } else { None };
+            write(
+                ids,
+                &mut Buffers {
+                    line: String::new(),
+                    message: String::new(),
+                    fields: String::new(),
+                },
+            );
         }
     }
 }

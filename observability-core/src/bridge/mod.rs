@@ -516,9 +516,11 @@ where
         let Some((cx, recording)) = started(&span) else {
             return;
         };
-        let guard = cx.attach();
-        ENTERED.with(|entered| {
+        // `try_with`: a thread-local's destructor may enter a span after
+        // this one is gone (and a panic there aborts). Not made current then.
+        let _ = ENTERED.try_with(|entered| {
             entered.left_quiet.set(0);
+            let guard = cx.attach();
             entered
                 .spans
                 .borrow_mut()
@@ -528,13 +530,16 @@ where
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
         let id = id.into_u64();
-        let guard = ENTERED.with(|entered| {
-            let mut spans = entered.spans.borrow_mut();
-            let at = spans.iter().rposition(|(entered, ..)| *entered == id)?;
-            let (_, guard, recording) = spans.remove(at);
-            entered.left_quiet.set(if recording { 0 } else { id });
-            Some(guard)
-        });
+        let guard = ENTERED
+            .try_with(|entered| {
+                let mut spans = entered.spans.borrow_mut();
+                let at = spans.iter().rposition(|(entered, ..)| *entered == id)?;
+                let (_, guard, recording) = spans.remove(at);
+                entered.left_quiet.set(if recording { 0 } else { id });
+                Some(guard)
+            })
+            .ok()
+            .flatten();
         // Detached after the list is released.
         drop(guard);
     }
@@ -545,7 +550,8 @@ where
         // comes back only once the span's slot in the registry has been
         // reused tens of thousands of times, and each close on this thread,
         // and each enter of a span this bridge made, forgets the one kept.)
-        if ENTERED.with(|entered| entered.left_quiet.replace(0)) == id.into_u64() {
+        let left_quiet = ENTERED.try_with(|entered| entered.left_quiet.replace(0));
+        if left_quiet == Ok(id.into_u64()) {
             return;
         }
         let Some(span) = ctx.span(&id) else {
