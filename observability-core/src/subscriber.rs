@@ -35,29 +35,25 @@ struct Traced {
     bridge: SpanBridge,
     span_level: tracing::Level,
     event_level: tracing::Level,
-    logs: LogInterest,
-}
-
-/// Where [`Traced`] takes its interest in what it does not want from.
-enum LogInterest {
-    /// There is no log output.
-    Nothing,
-    /// The log filter, built again from its directives.
-    Filter(Box<EnvFilter>),
-    /// The log filter could not be built again strictly: ask on each call.
-    /// (The settings accept only filters that build strictly, so this is
-    /// a safeguard.)
-    Ask,
+    /// The log filter, built again from its directives and asked only for
+    /// its interest; `None` without log output.
+    logs: Option<Box<EnvFilter>>,
 }
 
 impl Traced {
-    fn wants(&self, meta: &Metadata<'_>) -> bool {
+    /// Whether `meta`'s level is traced: a span at or above the trace
+    /// level, an event at or above the span-event level.
+    fn traces_level(&self, meta: &Metadata<'_>) -> bool {
         let level = if meta.is_span() {
             &self.span_level
         } else {
             &self.event_level
         };
-        meta.level() <= level && !in_export_thread()
+        meta.level() <= level
+    }
+
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        self.traces_level(meta) && !in_export_thread()
     }
 }
 
@@ -74,21 +70,13 @@ where
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        let level = if meta.is_span() {
-            &self.span_level
-        } else {
-            &self.event_level
-        };
-        if meta.level() <= level {
+        if self.traces_level(meta) {
             // The export thread is left out span by span.
             return Interest::always();
         }
         match &self.logs {
-            LogInterest::Nothing => Interest::never(),
-            LogInterest::Filter(filter) => {
-                <EnvFilter as Filter<Registry>>::callsite_enabled(filter, meta)
-            }
-            LogInterest::Ask => Interest::sometimes(),
+            Some(filter) => <EnvFilter as Filter<Registry>>::callsite_enabled(filter, meta),
+            None => Interest::never(),
         }
     }
 
@@ -289,7 +277,8 @@ pub(crate) fn build(
     logger: Option<&opentelemetry_sdk::logs::SdkLoggerProvider>,
     writer: SharedWriter,
 ) -> Dispatch {
-    let filter = EnvFilter::builder().parse_lossy(&settings.log_filter);
+    let log_filter = || EnvFilter::builder().parse_lossy(&settings.log_filter);
+    let filter = log_filter();
     let logs_off = <EnvFilter as Filter<Registry>>::max_level_hint(&filter)
         == Some(tracing::level_filters::LevelFilter::OFF);
     let logs = (!logs_off).then(|| {
@@ -332,16 +321,7 @@ pub(crate) fn build(
         bridge,
         span_level: settings.trace_level,
         event_level: settings.span_event_level,
-        // Strictly parsed, so that a directive the log output ignores is
-        // not reported twice.
-        logs: match &logs {
-            None => LogInterest::Nothing,
-            Some(_) => EnvFilter::builder()
-                .parse(&settings.log_filter)
-                .map_or(LogInterest::Ask, |filter| {
-                    LogInterest::Filter(Box::new(filter))
-                }),
-        },
+        logs: logs.is_some().then(|| Box::new(log_filter())),
     });
     // No `None` layers: `tracing-subscriber` reads a `None` layer's
     // interest as `always`, which would make callsites nothing wants ask

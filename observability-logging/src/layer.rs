@@ -389,31 +389,30 @@ where
             CONTEXT_FIRST.set(true);
             let _ = current_ids();
         }
-        let mut there = false;
         // Re-entrant events (a writer that logs) get fresh buffers, and so
-        // do events logged once the buffers are gone.
-        let reused = BUFFERS
-            .try_with(|cell| {
-                there = true;
-                match cell.try_borrow_mut() {
-                    Ok(mut buffers) => {
-                        write(current_ids(), &mut buffers);
-                        true
-                    }
-                    Err(_) => false,
+        // do events logged once the buffers are gone (without ids).
+        let fresh = BUFFERS.try_with(|cell| {
+            let ids = current_ids();
+            match cell.try_borrow_mut() {
+                Ok(mut buffers) => {
+                    write(ids, &mut buffers);
+                    None
                 }
-            })
-            .unwrap_or(false);
-        if !reused {
-            let ids = if there { current_ids() } else { None };
-            write(
-                ids,
-                &mut Buffers {
-                    line: String::new(),
-                    message: String::new(),
-                    fields: String::new(),
-                },
-            );
-        }
+                Err(_) => Some(ids),
+            }
+        });
+        let ids = match fresh {
+            Ok(None) => return,
+            Ok(Some(ids)) => ids,
+            Err(_) => None,
+        };
+        write(
+            ids,
+            &mut Buffers {
+                line: String::new(),
+                message: String::new(),
+                fields: String::new(),
+            },
+        );
     }
 }

@@ -117,11 +117,12 @@ thread_local! {
 struct Entered {
     /// Their contexts, in order, and whether each records.
     spans: RefCell<Vec<(u64, ContextGuard, bool)>>,
-    /// The span last left, if it records nothing and no span was closed
-    /// and no other of this bridge entered since (0 otherwise): a span that has started without
-    /// recording has nothing to do when it closes, and a span is usually
-    /// closed where it was last left, right after, so its close needs no
-    /// look-up in the registry (see `on_close`).
+    /// The span last left, if it records nothing and since then no span
+    /// was closed and no other of this bridge entered (0 otherwise): a
+    /// span that has started without recording has nothing to do when it
+    /// closes, and a span is usually closed where it was last left, right
+    /// after, so its close needs no look-up in the registry (see
+    /// `on_close`).
     left_quiet: Cell<u64>,
 }
 
