@@ -11,7 +11,8 @@
 # any middleware costs before the middleware does anything. The server process (one
 # tokio worker and its export thread) pinned to core 0; wrk -t1 -c32 and the
 # receiver pinned to core 1; runs interleaved. Prints requests/s, p99, CPU
-# per request and RSS, each with its ratio to bare, how busy the server's
+# per request and its user-space part (the rest is the kernel's: sockets)
+# and RSS, each with its ratio to bare, how busy the server's
 # core was (below 100 %, something other than the server's CPU held the
 # rate back), and how many spans reached the receiver; at the end, each
 # case's range over the rounds and its best rate over bare's best.
@@ -66,8 +67,8 @@ source scripts/bench-lib.sh
 
 spans_received() { { grep -o 'spans=[0-9]*' "$work/receiver.log" || echo spans=0; } | tail -1 | cut -d= -f2; }
 
-# CPU time of a process so far, in clock ticks (user + system).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time of a process so far, in clock ticks: user and system.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 # Resident memory of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -79,7 +80,8 @@ micros() {
     }'
 }
 
-# run NAME MODE [env...] -> "rps p99_us requests cpu_us_per_request busy_percent rss_kib"
+# run NAME MODE [env...] -> "rps p99_us requests cpu_us_per_request busy_percent rss_kib
+#   user_us_per_request"
 run() {
     local name=$1 mode=$2
     shift 2
@@ -87,12 +89,12 @@ run() {
         >"$work/server-$name.log" 2>&1 &
     server_pid=$!
     wait_port "$port"
-    local cpu_before cpu_after rss start_ns end_ns
-    cpu_before=$(cpu_ticks "$server_pid")
+    local user_before sys_before user_after sys_after rss start_ns end_ns
+    read -r user_before sys_before < <(cpu_ticks "$server_pid")
     start_ns=$(date +%s%N)
     "${pin_load[@]}" wrk -t1 -c32 -d"${duration}s" --latency -H "traceparent: $TP" \
         "http://127.0.0.1:$port/" >"$work/wrk-$name.txt"
-    cpu_after=$(cpu_ticks "$server_pid")
+    read -r user_after sys_after < <(cpu_ticks "$server_pid")
     end_ns=$(date +%s%N)
     rss=$(rss_kib "$server_pid")
     kill -TERM "$server_pid"
@@ -102,13 +104,15 @@ run() {
     rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk-$name.txt")
     p99=$(micros "$(awk '$1 == "99%" {print $2}' "$work/wrk-$name.txt")")
     requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")
-    local cpu_us busy hz
+    local cpu_us user_us busy hz user=$((user_after - user_before))
+    local ticks=$((user + sys_after - sys_before))
     hz=$(getconf CLK_TCK)
-    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$hz" -v n="$requests" \
-        'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
-    busy=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$hz" -v ns=$((end_ns - start_ns)) \
+    per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}'; }
+    cpu_us=$(per_request "$ticks")
+    user_us=$(per_request "$user")
+    busy=$(awk -v t="$ticks" -v hz="$hz" -v ns=$((end_ns - start_ns)) \
         'BEGIN {printf "%.0f", t / hz / (ns / 1e9) * 100}')
-    echo "$rps $p99 $requests $cpu_us $busy $rss"
+    echo "$rps $p99 $requests $cpu_us $busy $rss $user_us"
 }
 
 # PROTOCOL=grpc exports over gRPC instead.
@@ -122,18 +126,19 @@ export OTEL_BSP_MAX_QUEUE_SIZE=${OTEL_BSP_MAX_QUEUE_SIZE:-2048}
 sampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 unsampled_tp="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
 
-row_format='%-6s %-28s %10s %6s %8s %6s %8s %6s %5s %8s %6s %8s %8s\n'
+row_format='%-6s %-28s %10s %6s %8s %6s %8s %6s %7s %6s %5s %8s %6s %8s %8s\n'
 # shellcheck disable=SC2059
-printf "$row_format" round case "req/s" ratio "p99 us" ratio "cpu us" ratio busy "rss KiB" ratio "+KiB" spans
+printf "$row_format" round case "req/s" ratio "p99 us" ratio "cpu us" ratio "user us" ratio busy \
+    "rss KiB" ratio "+KiB" spans
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # bare ROUND: runs bare, prints its row and keeps its numbers (b_rps,
-# b_p99, b_cpu, b_rss) for the ratios of the cases after it.
+# b_p99, b_cpu, b_rss, b_user) for the ratios of the cases after it.
 bare() {
-    read -r b_rps b_p99 _ b_cpu b_busy b_rss < <(TP=$sampled_tp run bare bare)
+    read -r b_rps b_p99 _ b_cpu b_busy b_rss b_user < <(TP=$sampled_tp run bare bare)
     # shellcheck disable=SC2059
-    printf "$row_format" "$1" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_busy%" \
-        "$b_rss" 1.00 0 ""
+    printf "$row_format" "$1" bare "$b_rps" 1.00 "$b_p99" 1.00 "$b_cpu" 1.00 "$b_user" 1.00 \
+        "$b_busy%" "$b_rss" 1.00 0 ""
     echo "bare|||||||$b_rps" >>"$work/rows"
 }
 
@@ -143,12 +148,12 @@ bare() {
 # reached the receiver.
 measure() {
     local round=$1 label=$2 name=$3 mode=$4 tp=$5 exported=${6:-}
-    local before after spans="" rps p99 n cpu busy rss
+    local before after spans="" rps p99 n cpu busy rss user
     if [ "${PAIRED:-0}" = 1 ]; then
         bare "$round"
     fi
     before=$(spans_received)
-    read -r rps p99 n cpu busy rss < <(TP=$tp run "$name" "$mode")
+    read -r rps p99 n cpu busy rss user < <(TP=$tp run "$name" "$mode")
     if [ -n "$exported" ]; then
         sleep 1
         after=$(spans_received)
@@ -158,7 +163,7 @@ measure() {
     r_rps=$(ratio "$rps" "$b_rps") r_p99=$(ratio "$p99" "$b_p99") r_cpu=$(ratio "$cpu" "$b_cpu")
     # shellcheck disable=SC2059
     printf "$row_format" "$round" "$label" "$rps" "$r_rps" "$p99" "$r_p99" "$cpu" "$r_cpu" \
-        "$busy%" "$rss" "$(ratio "$rss" "$b_rss")" "$((rss - b_rss))" "$spans"
+        "$user" "$(ratio "$user" "$b_user")" "$busy%" "$rss" "$(ratio "$rss" "$b_rss")" "$((rss - b_rss))" "$spans"
     echo "$label|$r_rps|$r_p99|$r_cpu|$busy|$((rss - b_rss))|$rps" >>"$work/rows"
 }
 
