@@ -21,12 +21,16 @@ fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Syn
     move |name| map.get(name).cloned()
 }
 
-fn telemetry(vars: &[(&str, &str)]) -> TelemetryGuard {
+/// A builder that reads `vars` as its environment, its log lines going to
+/// the test's output.
+fn builder(vars: &[(&str, &str)]) -> observability_core::Builder {
     observability_core::builder()
         .log_writer(tracing_subscriber::fmt::TestWriter::new())
         .env_lookup(env_of(vars))
-        .build()
-        .expect("telemetry builds")
+}
+
+fn telemetry(vars: &[(&str, &str)]) -> TelemetryGuard {
+    builder(vars).build().expect("telemetry builds")
 }
 
 /// Runs `f` with the guard's subscriber as the thread's default.
@@ -269,21 +273,19 @@ fn the_signal_specific_endpoint_is_used_as_given() {
 #[test]
 fn code_settings_win_over_the_environment() {
     let receiver = OtlpReceiver::start();
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[
-            ("OTEL_SERVICE_NAME", "from-env"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
-            ("ENV", "dev"),
-        ]))
-        .service_name("from-code")
-        .environment("qa")
-        .resource_attribute(observability_core::KeyValue::new("region", "eu-1"))
-        .otlp_protocol(observability_core::Protocol::Grpc)
-        .otlp_endpoint(receiver.grpc_endpoint())
-        .otlp_header("x-tenant", "code")
-        .build()
-        .unwrap();
+    let guard = builder(&[
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ("ENV", "dev"),
+    ])
+    .service_name("from-code")
+    .environment("qa")
+    .resource_attribute(observability_core::KeyValue::new("region", "eu-1"))
+    .otlp_protocol(observability_core::Protocol::Grpc)
+    .otlp_endpoint(receiver.grpc_endpoint())
+    .otlp_header("x-tenant", "code")
+    .build()
+    .unwrap();
     traced(&guard, make_order_trace);
     drop(guard);
     let spans = receiver.wait_for_spans(2, WAIT);
@@ -327,12 +329,7 @@ const REMOTE_SPAN: &str = "00f067aa0ba902b7";
 #[test]
 fn a_sampled_remote_parent_is_honoured_even_at_ratio_zero() {
     let receiver = OtlpReceiver::start();
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            &receiver.http_endpoint(),
-        )]))
+    let guard = builder(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint())])
         .sample_ratio(0.0)
         .build()
         .unwrap();
@@ -460,15 +457,13 @@ fn closed_port_endpoint() -> String {
 #[test]
 fn a_dead_collector_costs_counted_spans_and_never_a_hung_shutdown() {
     for protocol in ["grpc", "http/protobuf"] {
-        let guard = observability_core::builder()
-            .log_writer(tracing_subscriber::fmt::TestWriter::new())
-            .env_lookup(env_of(&[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", &closed_port_endpoint()),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ]))
-            .shutdown_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let guard = builder(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &closed_port_endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ])
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
         let started = Instant::now();
         traced(&guard, || {
             for _ in 0..10 {
@@ -501,12 +496,7 @@ fn a_dead_collector_costs_counted_spans_and_never_a_hung_shutdown() {
 fn a_slow_collector_cannot_stretch_shutdown_past_its_deadline() {
     let receiver = OtlpReceiver::start();
     receiver.set_behaviour(Behaviour::Delay(Duration::from_secs(20)));
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            &receiver.http_endpoint(),
-        )]))
+    let guard = builder(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint())])
         .shutdown_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -558,15 +548,13 @@ fn export_recovers_when_the_collector_comes_back() {
         let receiver = OtlpReceiver::start();
         receiver.set_behaviour(Behaviour::Unavailable);
         let endpoint = receiver.endpoint(protocol);
-        let guard = observability_core::builder()
-            .log_writer(tracing_subscriber::fmt::TestWriter::new())
-            .env_lookup(env_of(&[
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-                ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-            ]))
-            .build()
-            .unwrap();
+        let guard = builder(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ])
+        .build()
+        .unwrap();
         traced(&guard, || {
             let _s = tracing::info_span!("while_down").entered();
         });
@@ -650,9 +638,7 @@ fn exporter_none_records_ids_but_sends_nothing() {
 #[test]
 fn span_capture_records_for_tests() {
     let capture = observability_core::testing::SpanCapture::new();
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[("OTEL_TRACES_EXPORTER", "none")]))
+    let guard = builder(&[("OTEL_TRACES_EXPORTER", "none")])
         .span_capture(&capture)
         .build()
         .unwrap();
@@ -689,12 +675,7 @@ async fn async_shutdown_on_a_current_thread_runtime() {
 async fn async_shutdown_with_a_dead_collector_ends_at_its_deadline() {
     let receiver = OtlpReceiver::start();
     receiver.set_behaviour(Behaviour::Delay(Duration::from_secs(20)));
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            &receiver.http_endpoint(),
-        )]))
+    let guard = builder(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint())])
         .shutdown_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -750,16 +731,14 @@ fn invalid_code_settings_are_errors() {
 #[test]
 fn secrets_are_scrubbed_before_they_leave_the_process() {
     let receiver = OtlpReceiver::start();
-    let guard = observability_core::builder()
-        .log_writer(tracing_subscriber::fmt::TestWriter::new())
-        .env_lookup(env_of(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint()),
-            ("OBSERVABILITY_SCRUB_PATTERNS", "email,card"),
-            ("OBSERVABILITY_SCRUB_HASH", "db.statement"),
-        ]))
-        .scrub_attribute("user.ssn", observability_core::ScrubAction::Redact)
-        .build()
-        .unwrap();
+    let guard = builder(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.http_endpoint()),
+        ("OBSERVABILITY_SCRUB_PATTERNS", "email,card"),
+        ("OBSERVABILITY_SCRUB_HASH", "db.statement"),
+    ])
+    .scrub_attribute("user.ssn", observability_core::ScrubAction::Redact)
+    .build()
+    .unwrap();
     traced(&guard, || {
         let span = tracing::info_span!(
             "checkout",
