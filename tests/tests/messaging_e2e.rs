@@ -87,6 +87,35 @@ async fn queue(client: &aws_sdk_sqs::Client, name: &str) -> String {
         .to_owned()
 }
 
+/// The exporter set up, a client of the SQS-compatible server and a new
+/// queue named from `prefix`: the client, the queue's name and its URL.
+async fn sqs_queue(prefix: &str) -> (aws_sdk_sqs::Client, String, String) {
+    shared();
+    let client = sqs_client().await;
+    let name = unique(prefix);
+    let url = queue(&client, &name).await;
+    (client, name, url)
+}
+
+/// Sends `body` to `url` through the producer wrapper, in a root span
+/// named `root`: the trace id, and what the server answered.
+async fn send_in_root(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    root: &'static str,
+    body: &str,
+) -> (
+    String,
+    aws_sdk_sqs::operation::send_message::SendMessageOutput,
+) {
+    in_root(root, async {
+        sqs::send(client.send_message().queue_url(url).message_body(body))
+            .await
+            .unwrap()
+    })
+    .await
+}
+
 /// Flushes and returns the received spans of one trace.
 fn trace(trace_id: &str) -> Vec<ReceivedSpan> {
     shared().guard.force_flush().unwrap();
@@ -135,21 +164,8 @@ const SPAN_KIND_CONSUMER: i32 = 5;
 
 #[tokio::test]
 async fn sqs_single_message_one_trace_from_producer_to_consumer() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("orders");
-    let url = queue(&client, &name).await;
-    let (trace_id, output) = in_root("checkout", async {
-        sqs::send(
-            client
-                .send_message()
-                .queue_url(&url)
-                .message_body("order 7"),
-        )
-        .await
-        .unwrap()
-    })
-    .await;
+    let (client, name, url) = sqs_queue("orders").await;
+    let (trace_id, output) = send_in_root(&client, &url, "checkout", "order 7").await;
     let received = sqs::receive(sqs::with_trace_attributes(
         client.receive_message().queue_url(&url),
     ))
@@ -241,10 +257,7 @@ async fn sqs_single_message_one_trace_from_producer_to_consumer() {
 
 #[tokio::test]
 async fn sqs_batch_each_message_carries_its_own_creation_context() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("batch");
-    let url = queue(&client, &name).await;
+    let (client, name, url) = sqs_queue("batch").await;
     let entries: Vec<_> = (0..3)
         .map(|i| {
             SendMessageBatchRequestEntry::builder()
@@ -315,16 +328,8 @@ async fn sqs_batch_each_message_carries_its_own_creation_context() {
 
 #[tokio::test]
 async fn sqs_link_mode_handler_failure_and_no_delete() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("linked");
-    let url = queue(&client, &name).await;
-    let (producer_trace, _) = in_root("produce", async {
-        sqs::send(client.send_message().queue_url(&url).message_body("x"))
-            .await
-            .unwrap()
-    })
-    .await;
+    let (client, name, url) = sqs_queue("linked").await;
+    let (producer_trace, _) = send_in_root(&client, &url, "produce", "x").await;
     let received = sqs::receive(sqs::with_trace_attributes(
         client.receive_message().queue_url(&url),
     ))
@@ -390,10 +395,7 @@ fn string_attribute(value: &str) -> MessageAttributeValue {
 
 #[tokio::test]
 async fn sqs_ten_user_attributes_are_kept_and_no_context_is_added() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("full");
-    let url = queue(&client, &name).await;
+    let (client, _, url) = sqs_queue("full").await;
     let mut request = client.send_message().queue_url(&url).message_body("x");
     for i in 0..10 {
         request =
@@ -431,23 +433,10 @@ async fn sqs_ten_user_attributes_are_kept_and_no_context_is_added() {
 
 #[tokio::test]
 async fn sqs_interop_both_directions_at_the_wire() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("interop");
-    let url = queue(&client, &name).await;
+    let (client, name, url) = sqs_queue("interop").await;
 
     // Ours, read as another language's instrumentation reads it.
-    let (trace_id, _) = in_root("rust_producer", async {
-        sqs::send(
-            client
-                .send_message()
-                .queue_url(&url)
-                .message_body("from rust"),
-        )
-        .await
-        .unwrap()
-    })
-    .await;
+    let (trace_id, _) = send_in_root(&client, &url, "rust_producer", "from rust").await;
     let raw = client
         .receive_message()
         .queue_url(&url)
@@ -501,10 +490,7 @@ async fn sqs_interop_both_directions_at_the_wire() {
 
 #[tokio::test]
 async fn sqs_malformed_attributes_start_a_new_trace_and_x_ray_headers_are_read() {
-    shared();
-    let client = sqs_client().await;
-    let name = unique("malformed");
-    let url = queue(&client, &name).await;
+    let (client, name, url) = sqs_queue("malformed").await;
     let binary = MessageAttributeValue::builder()
         .data_type("Binary")
         .binary_value(aws_sdk_sqs::primitives::Blob::new(
