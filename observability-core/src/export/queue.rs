@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_queue::SegQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 use observability_propagation::starter::{HttpServerRequest, RequestValue};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
@@ -241,12 +241,12 @@ const MAX_KEPT_SCOPE_BYTES: usize = 128;
 /// on another thread (the export thread) slowly. A box keeps the room its
 /// span's attributes had and its scope, for a span started in it
 /// ([`Shared::empty_box`]).
-/// At most `cap` are kept.
+/// At most `cap` are kept, in a ring of that many slots made up front (a
+/// pointer and a stamp each, 16 bytes): taking and giving back a box cost
+/// no allocation and less than a growing queue's steps.
 #[derive(Debug)]
 struct Boxes {
-    free: SegQueue<Box<Exported>>,
-    len: AtomicUsize,
-    cap: usize,
+    free: ArrayQueue<Box<Exported>>,
 }
 
 /// A span holding nothing on the heap: what an emptied box holds, but for
@@ -314,22 +314,16 @@ fn empty_in_place(span: &mut SpanData) {
 impl Boxes {
     fn new(cap: usize) -> Self {
         Self {
-            free: SegQueue::new(),
-            len: AtomicUsize::new(0),
-            cap,
+            free: ArrayQueue::new(cap.max(1)),
         }
     }
 
     /// A kept box, or a new one, holding [`empty_span`] but for the room
     /// for attributes and the scope it kept.
     fn empty(&self) -> Box<Exported> {
-        match self.free.pop() {
-            Some(kept) => {
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                kept
-            }
-            None => Box::new(Exported::new(empty_span())),
-        }
+        self.free
+            .pop()
+            .unwrap_or_else(|| Box::new(Exported::new(empty_span())))
     }
 
     /// `span` in a box, a kept one when there is one (whose room for
@@ -337,7 +331,6 @@ impl Boxes {
     fn boxed(&self, span: SpanData) -> Box<Exported> {
         match self.free.pop() {
             Some(mut kept) => {
-                self.len.fetch_sub(1, Ordering::Relaxed);
                 kept.data = span;
                 kept
             }
@@ -351,12 +344,11 @@ impl Boxes {
     /// ([`MAX_KEPT_SCOPE_BYTES`]): the next span started in the box is
     /// usually of the same scope, which it then need not copy.
     fn recycle(&self, mut boxed: Box<Exported>) {
-        if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
+        if !self.free.is_full() {
             empty_in_place(&mut boxed.data);
             boxed.http = None;
-            self.free.push(boxed);
-        } else {
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            // Full by now (another thread gave one back first): dropped.
+            let _ = self.free.push(boxed);
         }
     }
 
@@ -435,9 +427,44 @@ impl Drop for Batch {
     }
 }
 
+/// The slots of the ring of queued spans at most (the queue's bound when
+/// smaller), made up front at 24 bytes each: 96 KiB at most. A span goes
+/// in and out of the ring without an allocation, in fewer steps than
+/// through a growing queue.
+const RING_SLOTS: usize = 4096;
+
+/// The queued spans: the ring, and behind it, for a bound set above
+/// [`RING_SLOTS`], a queue that takes memory only as it fills. Spans are
+/// taken from the ring first: a span that overflowed may leave after
+/// later ones (the order of spans in an export carries no meaning).
+#[derive(Debug)]
+struct Spans {
+    ring: ArrayQueue<Queued>,
+    overflow: SegQueue<Queued>,
+}
+
+impl Spans {
+    fn new(bound: usize) -> Self {
+        Self {
+            ring: ArrayQueue::new(bound.clamp(1, RING_SLOTS)),
+            overflow: SegQueue::new(),
+        }
+    }
+
+    fn push(&self, queued: Queued) {
+        if let Err(queued) = self.ring.push(queued) {
+            self.overflow.push(queued);
+        }
+    }
+
+    fn pop(&self) -> Option<Queued> {
+        self.ring.pop().or_else(|| self.overflow.pop())
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
-    queue: SegQueue<Queued>,
+    queue: Spans,
     boxes: Boxes,
     len: AtomicUsize,
     bytes: AtomicUsize,
@@ -472,7 +499,7 @@ impl Shared {
         component_type: &'static str,
     ) -> Self {
         Self {
-            queue: SegQueue::new(),
+            queue: Spans::new(bounds.spans),
             boxes: Boxes::new(bounds.batch_spans.min(MAX_KEPT_BOXES)),
             len: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -739,6 +766,50 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_bound_above_the_ring_overflows_into_a_growing_queue_and_loses_nothing() {
+        let bound = RING_SLOTS + 3;
+        let bounds = Bounds {
+            spans: bound,
+            bytes: 1 << 30,
+            batch_spans: 8,
+            batch_bytes: 1 << 20,
+        };
+        let (control, _) = mpsc::unbounded_channel();
+        let shared = Shared::new(bounds, control, "test");
+        assert_eq!(shared.queue.ring.capacity(), RING_SLOTS);
+        for i in 0..bound {
+            assert!(shared.push(span(&i.to_string(), 0), 10).is_ok(), "{i}");
+        }
+        assert_eq!(shared.queue.overflow.len(), 3, "the three over the ring");
+        assert!(matches!(
+            shared.push(span("over", 0), 10),
+            Err(Refused::Full)
+        ));
+        // Room again: the next span goes into the ring, and every span
+        // comes out once, the ring's first.
+        let first = shared.pop().unwrap();
+        assert_eq!(first.span.name, "0");
+        assert!(shared.push(span("next", 0), 10).is_ok());
+        let mut names = vec![first.span.name.to_string()];
+        while let Some(queued) = shared.pop() {
+            names.push(queued.span.name.to_string());
+        }
+        assert_eq!(shared.len(), 0);
+        assert_eq!(names.len(), bound + 1);
+        assert_eq!(
+            names[RING_SLOTS], "next",
+            "after the ring's, before the overflow"
+        );
+        let mut expected: Vec<String> = (0..bound).map(|i| i.to_string()).collect();
+        expected.push("next".to_owned());
+        names.sort();
+        expected.sort();
+        assert_eq!(names, expected);
+        // A smaller bound makes a ring of its size.
+        assert_eq!(self::shared(2).queue.ring.capacity(), 100);
+    }
+
+    #[test]
     fn exported_boxes_are_kept_empty_up_to_the_cap_and_reused() {
         let shared = shared(2);
         for i in 0..3 {
@@ -747,16 +818,16 @@ mod tests {
         drop(batch_of(&shared));
         // Three boxes came back; two are kept, holding nothing but the room
         // their attributes had.
-        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.boxes.free.len(), 2);
         let kept = shared.boxes.free.pop().unwrap();
         assert!(kept.name.is_empty() && kept.attributes.is_empty());
         assert_eq!(kept.attributes.capacity(), 4);
-        shared.boxes.free.push(kept);
+        assert!(shared.boxes.free.push(kept).is_ok());
         // The next spans take the kept boxes and hold what they were given.
         assert!(shared.push(span("next", 1), 10).is_ok());
         assert!(shared.push(span("after", 0), 10).is_ok());
         assert!(shared.push(span("fresh", 2), 10).is_ok());
-        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
+        assert_eq!(shared.boxes.free.len(), 0);
         let batch = batch_of(&shared);
         let names: Vec<&str> = batch.iter().map(|s| s.name.as_ref()).collect();
         assert_eq!(names, ["next", "after", "fresh"]);
@@ -766,9 +837,9 @@ mod tests {
         let spans: Vec<SpanData> = batch.into_spans().collect();
         assert_eq!(spans[2].name, "fresh");
         assert_eq!(spans[2].attributes, span("fresh", 2).attributes);
-        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.boxes.free.len(), 2);
         // A very large batch size keeps no more boxes than the bound.
-        assert_eq!(self::shared(1 << 20).boxes.cap, MAX_KEPT_BOXES);
+        assert_eq!(self::shared(1 << 20).boxes.free.capacity(), MAX_KEPT_BOXES);
     }
 
     #[test]
@@ -798,7 +869,7 @@ mod tests {
         let other = shared.empty_box();
         assert_eq!(other.attributes.capacity(), 0);
         assert_eq!(other.instrumentation_scope, InstrumentationScope::default());
-        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 0);
+        assert_eq!(shared.boxes.free.len(), 0);
     }
 
     fn request(user_agent: &str) -> HttpServerRequest {
@@ -857,7 +928,7 @@ mod tests {
         shared.begin_shutdown(Instant::now(), Reply::Ignored);
         assert!(matches!(shared.push_boxed(boxed, 10), Err(Refused::Closed)));
         assert_eq!(shared.len(), 0);
-        assert_eq!(shared.boxes.len.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.boxes.free.len(), 1);
         let kept = shared.boxes.free.pop().unwrap();
         assert!(kept.name.is_empty() && kept.attributes.is_empty());
         assert_eq!(kept.attributes.capacity(), 3);
