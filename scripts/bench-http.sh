@@ -69,6 +69,8 @@ spans_received() { { grep -o 'spans=[0-9]*' "$work/receiver.log" || echo spans=0
 
 # CPU time of a process so far, in clock ticks: user and system.
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# TICKS clock ticks at HZ over REQUESTS requests, in microseconds each.
+per_request() { awk -v t="$1" -v hz="$2" -v n="$3" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}'; }
 # Resident memory of a process, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -107,9 +109,8 @@ run() {
     local cpu_us user_us busy hz user=$((user_after - user_before))
     local ticks=$((user + sys_after - sys_before))
     hz=$(getconf CLK_TCK)
-    per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}'; }
-    cpu_us=$(per_request "$ticks")
-    user_us=$(per_request "$user")
+    cpu_us=$(per_request "$ticks" "$hz" "$requests")
+    user_us=$(per_request "$user" "$hz" "$requests")
     busy=$(awk -v t="$ticks" -v hz="$hz" -v ns=$((end_ns - start_ns)) \
         'BEGIN {printf "%.0f", t / hz / (ns / 1e9) * 100}')
     echo "$rps $p99 $requests $cpu_us $busy $rss $user_us"

@@ -241,9 +241,9 @@ const MAX_KEPT_SCOPE_BYTES: usize = 128;
 /// on another thread (the export thread) slowly. A box keeps the room its
 /// span's attributes had and its scope, for a span started in it
 /// ([`Shared::empty_box`]).
-/// At most `cap` are kept, in a ring of that many slots made up front (a
-/// pointer and a stamp each, 16 bytes): taking and giving back a box cost
-/// no allocation and less than a growing queue's steps.
+/// They are kept in a ring made up front of [`Boxes::new`]'s `cap` slots (a
+/// pointer and a stamp each, 16 bytes), and no more: taking and giving back
+/// a box cost no allocation and less than a growing queue's steps.
 #[derive(Debug)]
 struct Boxes {
     free: ArrayQueue<Box<Exported>>,
