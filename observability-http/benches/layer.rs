@@ -295,10 +295,13 @@ fn router_bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// A sampled request under `init()`'s globals: the span started without
-/// the SDK's tracer (`observability_propagation::starter`), beside the same
-/// provider given to the layer, which goes through the tracer. Last, as it
-/// installs the globals for the rest of the process.
+/// A request under `init()`'s globals, the way an application gets it:
+/// `ServerLayer::new()` after `try_init()`, with a sampled caller (the span
+/// started without the SDK's tracer, `observability_propagation::starter`),
+/// with a caller that did not sample (`init()`'s shortcut, no span), and
+/// with no caller (a root span, sampled). Beside them, the same provider
+/// given to the layer, which goes through the tracer. Last, as it installs
+/// the globals for the rest of the process.
 fn init_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("server_layer_init");
     let guard = observability_core::builder()
@@ -317,6 +320,12 @@ fn init_bench(c: &mut Criterion) {
     let direct = ServerLayer::new().layer(tower::service_fn(hello));
     bench_call(&mut group, "sampled_started_directly", direct, || {
         request(true)
+    });
+    let root = ServerLayer::new().layer(tower::service_fn(hello));
+    bench_call(&mut group, "root_sampled", root, || request(false));
+    let unsampled = ServerLayer::new().layer(tower::service_fn(hello));
+    bench_call(&mut group, "sampled_out_by_caller", unsampled, || {
+        request_with(Some(UNSAMPLED))
     });
     group.finish();
 }
