@@ -8,7 +8,7 @@
 //! pass.
 
 use http::HeaderMap;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use observability_propagation::W3cHeaders;
 use opentelemetry::propagation::Extractor;
 
@@ -69,27 +69,34 @@ impl<'a> RequestHeaders<'a> {
             x_forwarded_for: None,
         };
         for (name, value) in map {
-            let slot = match name.as_str() {
-                "traceparent" => {
-                    out.traceparent.add(value);
-                    continue;
+            // The standard names compare by their tag, without their text.
+            let slot = if name == header::HOST {
+                &mut out.host
+            } else if name == header::USER_AGENT {
+                &mut out.user_agent
+            } else if name == header::CONTENT_TYPE {
+                &mut out.content_type
+            } else if name == header::FORWARDED {
+                &mut out.forwarded
+            } else {
+                match name.as_str() {
+                    "traceparent" => {
+                        out.traceparent.add(value);
+                        continue;
+                    }
+                    "tracestate" => {
+                        out.tracestate.add(value);
+                        continue;
+                    }
+                    "baggage" => {
+                        out.baggage.add(value);
+                        continue;
+                    }
+                    "x-forwarded-proto" => &mut out.x_forwarded_proto,
+                    "x-forwarded-host" => &mut out.x_forwarded_host,
+                    "x-forwarded-for" => &mut out.x_forwarded_for,
+                    _ => continue,
                 }
-                "tracestate" => {
-                    out.tracestate.add(value);
-                    continue;
-                }
-                "baggage" => {
-                    out.baggage.add(value);
-                    continue;
-                }
-                "host" => &mut out.host,
-                "user-agent" => &mut out.user_agent,
-                "content-type" => &mut out.content_type,
-                "forwarded" => &mut out.forwarded,
-                "x-forwarded-proto" => &mut out.x_forwarded_proto,
-                "x-forwarded-host" => &mut out.x_forwarded_host,
-                "x-forwarded-for" => &mut out.x_forwarded_for,
-                _ => continue,
             };
             slot.get_or_insert(value);
         }
