@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use observability_propagation::sampling::dropped_span_context;
-use observability_propagation::starter::{Describe, SpanStarter};
+use observability_propagation::starter::{Describe, SpanStarter, Started};
 use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
 };
@@ -188,7 +188,7 @@ impl SpanStarter for DirectStarter {
         context: &Context,
         parent_span: Option<&SpanContext>,
         describe: Describe<'_>,
-    ) -> Option<Context> {
+    ) -> Option<Started> {
         if self.ends.closed() || context.is_telemetry_suppressed() {
             return None;
         }
@@ -207,23 +207,20 @@ impl SpanStarter for DirectStarter {
         self.counts.count(sampled);
         if !sampled {
             let sc = dropped_span_context(trace_id, span_id, parent_span);
-            return Some(context.with_remote_span_context(sc));
+            return Some(Started {
+                context: context.with_remote_span_context(sc),
+                recording: false,
+            });
         }
         // The attributes go straight into the box the span is queued in.
         let mut data = self.ends.empty_box();
         let Exported { data: span, http } = &mut *data;
         let name = describe(&mut span.attributes, http);
-        let kept = Kept {
-            kind,
-            name,
-            start_time: None,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            status: Status::Unset,
-        };
-        self.fill(&mut data, scope, kept);
-        Some(self.record(context, parent_span, span_id, trace_id, data))
+        self.fill_described(&mut data, scope, kind, name);
+        Some(Started {
+            context: self.record(context, parent_span, span_id, trace_id, data),
+            recording: true,
+        })
     }
 }
 
@@ -270,14 +267,6 @@ impl DirectStarter {
     /// `SdkTracer::build_recording_span` applies them.
     fn fill(&self, exported: &mut Exported, scope: &InstrumentationScope, kept: Kept) {
         let limits = &self.limits;
-        // The request's attributes stay as they are while the span's limit
-        // leaves room for every one.
-        if exported.attribute_count() + kept.attributes.len()
-            > limits.max_attributes_per_span as usize
-        {
-            exported.materialize();
-        }
-        let data = &mut exported.data;
         let Kept {
             kind,
             name,
@@ -287,13 +276,18 @@ impl DirectStarter {
             mut links,
             status,
         } = kept;
+        // The request's attributes stay as they are while the span's limit
+        // leaves room for every one.
+        if !exported.has_room_for(attributes.len(), limits.max_attributes_per_span as usize) {
+            exported.materialize();
+        }
+        let data = &mut exported.data;
         // `kept`'s list itself when the box has no room for it (a new box).
         if data.attributes.is_empty() && data.attributes.capacity() < attributes.len() {
             std::mem::swap(&mut data.attributes, &mut attributes);
         } else {
             data.attributes.append(&mut attributes);
         }
-        data.dropped_attributes_count = cap(&mut data.attributes, limits.max_attributes_per_span);
         data.events.dropped_count = cap_each(
             &mut events,
             limits.max_events_per_span,
@@ -306,6 +300,38 @@ impl DirectStarter {
             limits.max_attributes_per_link,
         );
         set_empty(&mut data.links.links, links);
+        data.status = status;
+        self.fill_head(data, scope, kind, name, start_time);
+    }
+
+    /// [`fill`](Self::fill) for a span that starts now with its name and
+    /// the attributes `describe` put in the box, and nothing else: no
+    /// events, links or status to write over the empty box's.
+    fn fill_described(
+        &self,
+        exported: &mut Exported,
+        scope: &InstrumentationScope,
+        kind: SpanKind,
+        name: Cow<'static, str>,
+    ) {
+        if !exported.has_room_for(0, self.limits.max_attributes_per_span as usize) {
+            exported.materialize();
+        }
+        self.fill_head(&mut exported.data, scope, kind, name, None);
+    }
+
+    /// What every start writes: the attributes capped, the scope, the kind,
+    /// the name and the times (now when `None`).
+    fn fill_head(
+        &self,
+        data: &mut SpanData,
+        scope: &InstrumentationScope,
+        kind: SpanKind,
+        name: Cow<'static, str>,
+        start_time: Option<SystemTime>,
+    ) {
+        data.dropped_attributes_count =
+            cap(&mut data.attributes, self.limits.max_attributes_per_span);
         // A kept box usually holds this scope already.
         if !same_scope(&data.instrumentation_scope, scope) {
             data.instrumentation_scope = scope.clone();
@@ -315,7 +341,6 @@ impl DirectStarter {
         data.name = name;
         data.start_time = start_time;
         data.end_time = start_time;
-        data.status = status;
     }
 
     /// `context` with `data` (filled by [`fill`](Self::fill)) as its
@@ -475,10 +500,14 @@ impl opentelemetry::trace::Span for DirectSpan {
     fn set_attribute(&mut self, attribute: KeyValue) {
         let limit = self.limits.max_attributes_per_span as usize;
         if let Some(data) = &mut self.data {
-            if data.attribute_count() < limit {
-                data.attributes.push(attribute);
-            } else {
+            if !data.has_room_for(1, limit) {
                 data.dropped_attributes_count += 1;
+            } else if !data
+                .http
+                .as_mut()
+                .is_some_and(|http| http.keep_status_code(&attribute))
+            {
+                data.attributes.push(attribute);
             }
         }
     }
@@ -721,7 +750,7 @@ pub(crate) mod tests {
                         list.extend(attributes());
                         Cow::Borrowed("start")
                     };
-                    let cx = starter
+                    let started = starter
                         .start(
                             &scope(),
                             SpanKind::Server,
@@ -730,6 +759,8 @@ pub(crate) mod tests {
                             &mut describe,
                         )
                         .unwrap();
+                    let cx = started.context;
+                    assert_eq!(started.recording, cx.span().is_recording());
                     let seen = exercise(&cx, end_explicitly);
                     drop(cx);
                     assert_eq!(seen, sdk_seen, "{sampler:?} under {parent:?}");
@@ -766,7 +797,9 @@ pub(crate) mod tests {
         let span = cx.span();
         let parent = cx.has_active_span().then(|| span.span_context());
         let mut describe = |_: &mut Vec<KeyValue>, _: &mut Option<_>| Cow::Borrowed(name);
-        starter.start(&scope(), kind, cx, parent, &mut describe)
+        let started = starter.start(&scope(), kind, cx, parent, &mut describe)?;
+        assert_eq!(started.recording, started.context.span().is_recording());
+        Some(started.context)
     }
 
     fn always_on(ends: Arc<Ends>) -> DirectStarter {
@@ -847,6 +880,7 @@ pub(crate) mod tests {
             peer: None,
             protocol_version: None,
             user_agent: None,
+            status_code: None,
         };
         let mut data = Box::new(Exported::new(empty_span()));
         data.http = Some(http.clone());
@@ -870,6 +904,67 @@ pub(crate) mod tests {
         assert_eq!(data.attributes[0], KeyValue::new("first", true));
         assert_eq!(data.attributes[1..], six()[..3]);
         assert_eq!(data.dropped_attributes_count, 3);
+    }
+
+    #[test]
+    fn a_server_span_keeps_its_status_code_with_the_request_attributes() {
+        let request = HttpServerRequest {
+            method: "GET",
+            method_original: None,
+            route: None,
+            path: "/".into(),
+            query: None,
+            scheme: "http".into(),
+            server_address: None,
+            server_port: None,
+            client_address: None,
+            peer: None,
+            protocol_version: None,
+            user_agent: None,
+            status_code: None,
+        };
+        let (keep, _, ends, _) = ends();
+        let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
+        let limits = SpanLimits {
+            max_attributes_per_span: 5,
+            ..LIMITS
+        };
+        let starter = DirectStarter::new(sampler, Arc::default(), limits, ends);
+        use opentelemetry::Value;
+        let code = |value: Value| KeyValue::new(HttpServerRequest::STATUS_CODE, value);
+        let mut describe = |_: &mut Vec<KeyValue>, typed: &mut Option<HttpServerRequest>| {
+            *typed = Some(request.clone());
+            Cow::Borrowed("GET")
+        };
+        let started = starter
+            .start(
+                &scope(),
+                SpanKind::Server,
+                &Context::new(),
+                None,
+                &mut describe,
+            )
+            .unwrap();
+        let span = started.context.span();
+        // Not the status code (a text value): the list.
+        span.set_attribute(code(Value::from("503")));
+        // The status code: kept with the request's attributes.
+        span.set_attribute(code(Value::I64(503)));
+        // At the limit of five (the request's three, the text, the code):
+        // dropped.
+        span.set_attribute(code(Value::I64(200)));
+        span.end();
+        let spans = keep.0.lock().unwrap();
+        let mut expected = Vec::new();
+        HttpServerRequest {
+            status_code: Some(503),
+            ..request.clone()
+        }
+        .push_to(&mut expected);
+        assert_eq!(expected.last(), Some(&code(Value::I64(503))));
+        expected.push(code(Value::from("503")));
+        assert_eq!(spans[0].attributes, expected);
+        assert_eq!(spans[0].dropped_attributes_count, 1);
     }
 
     #[test]

@@ -213,7 +213,11 @@ impl Scrubber {
 
     /// Scrubs a span's attributes, and its events' and links'.
     pub(crate) fn scrub(&self, span: &mut SpanData) {
-        self.scrub_attributes(&mut span.attributes);
+        // A server span's list is often empty: its request's attributes and
+        // status code are kept apart (see `Exported`).
+        if !span.attributes.is_empty() {
+            self.scrub_attributes(&mut span.attributes);
+        }
         for event in span.events.events.iter_mut() {
             self.scrub_attributes(&mut event.attributes);
         }

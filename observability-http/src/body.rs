@@ -114,11 +114,13 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn traced(inner: B, cx: Context, grpc: Option<Side>) -> Self {
+    /// Ends the span of `cx` when the body ends, and times a gRPC call
+    /// (`rpc`) until then.
+    pub(crate) fn traced(inner: B, cx: Context, grpc: Option<Side>, rpc: Option<RpcCall>) -> Self {
         Self {
             inner,
             span: Some((cx, grpc)),
-            rpc: None,
+            rpc,
         }
     }
 
@@ -130,10 +132,13 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    /// Times a gRPC call until the body ends.
-    pub(crate) fn with_rpc(mut self, rpc: Option<RpcCall>) -> Self {
-        self.rpc = rpc;
-        self
+    /// Times a gRPC call (`rpc`) until the body ends; no span.
+    pub(crate) fn timed(inner: B, rpc: Option<RpcCall>) -> Self {
+        Self {
+            inner,
+            span: None,
+            rpc,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use http::StatusCode;
 use observability_core::Exporter;
 use observability_core::opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt};
 use observability_core::opentelemetry::{Context, InstrumentationScope, KeyValue};
-use observability_core::propagation::starter::{self, Describe, SpanStarter};
+use observability_core::propagation::starter::{self, Describe, SpanStarter, Started};
 use observability_core::testing::SpanCapture;
 use observability_http::{ClientLayer, ServerLayer};
 use opentelemetry_sdk::trace::SpanData;
@@ -42,7 +42,7 @@ impl SpanStarter for Counted {
         context: &Context,
         parent_span: Option<&SpanContext>,
         describe: Describe<'_>,
-    ) -> Option<Context> {
+    ) -> Option<Started> {
         self.started.fetch_add(1, Ordering::Relaxed);
         self.inner
             .start(scope, kind, context, parent_span, describe)

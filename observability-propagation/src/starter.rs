@@ -27,9 +27,10 @@ pub type Describe<'a> =
     &'a mut dyn FnMut(&mut Vec<KeyValue>, &mut Option<HttpServerRequest>) -> Cow<'static, str>;
 
 /// The attributes an HTTP server span takes from its request, as they
-/// are: a starter may keep them so and write them out without a
-/// `KeyValue` each. [`push_to`](Self::push_to) gives them as `KeyValue`s,
-/// in the order a span lists them, to whatever needs a list.
+/// are, and later its response's status code: a starter may keep them so
+/// and write them out without a `KeyValue` each.
+/// [`push_to`](Self::push_to) gives them as `KeyValue`s, in the order a
+/// span lists them, to whatever needs a list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpServerRequest {
     /// `http.request.method`.
@@ -57,6 +58,10 @@ pub struct HttpServerRequest {
     pub protocol_version: Option<&'static str>,
     /// `user_agent.original`.
     pub user_agent: Option<StringValue>,
+    /// `http.response.status_code`: `None` from the request, and kept here
+    /// by a starter's span when the layer sets it (see
+    /// [`keep_status_code`](Self::keep_status_code)).
+    pub status_code: Option<i64>,
 }
 
 /// The value of one of [`HttpServerRequest`]'s attributes.
@@ -95,6 +100,8 @@ impl HttpServerRequest {
     pub const PROTOCOL_VERSION: &'static str = "network.protocol.version";
     /// `user_agent.original`.
     pub const USER_AGENT: &'static str = "user_agent.original";
+    /// `http.response.status_code`.
+    pub const STATUS_CODE: &'static str = "http.response.status_code";
 
     /// Every key [`for_each`](Self::for_each) may give.
     pub const KEYS: &'static [&'static str] = &[
@@ -111,7 +118,26 @@ impl HttpServerRequest {
         Self::PEER_PORT,
         Self::PROTOCOL_VERSION,
         Self::USER_AGENT,
+        Self::STATUS_CODE,
     ];
+
+    /// Keeps `attribute`'s value as [`status_code`](Self::status_code) when
+    /// it is the response's status code (its key, an integer) and none is
+    /// kept yet; `false` for any other attribute, which goes in the span's
+    /// list. A span set on by the layer's response keeps its status code
+    /// with the request's attributes, without a `KeyValue`.
+    #[inline]
+    pub fn keep_status_code(&mut self, attribute: &KeyValue) -> bool {
+        match attribute.value {
+            opentelemetry::Value::I64(code)
+                if self.status_code.is_none() && attribute.key.as_str() == Self::STATUS_CODE =>
+            {
+                self.status_code = Some(code);
+                true
+            }
+            _ => false,
+        }
+    }
 
     /// Calls `f` with each attribute's key and value, in the order a span
     /// lists them. Inlined, so that each key is a constant where `f` uses
@@ -150,6 +176,9 @@ impl HttpServerRequest {
         if let Some(agent) = &self.user_agent {
             f(Self::USER_AGENT, Text(agent.as_str()));
         }
+        if let Some(code) = self.status_code {
+            f(Self::STATUS_CODE, Int(code));
+        }
     }
 
     /// How many attributes [`for_each`](Self::for_each) gives.
@@ -164,6 +193,7 @@ impl HttpServerRequest {
             + 2 * usize::from(self.peer.is_some())
             + usize::from(self.protocol_version.is_some())
             + usize::from(self.user_agent.is_some())
+            + usize::from(self.status_code.is_some())
     }
 
     /// Pushes the attributes onto `list` as `KeyValue`s, in order. The
@@ -182,6 +212,7 @@ impl HttpServerRequest {
             peer,
             protocol_version,
             user_agent,
+            status_code,
         } = self;
         list.reserve(12);
         list.push(KeyValue::new(Self::METHOD, method));
@@ -215,6 +246,9 @@ impl HttpServerRequest {
         if let Some(agent) = user_agent {
             list.push(KeyValue::new(Self::USER_AGENT, agent));
         }
+        if let Some(code) = status_code {
+            list.push(KeyValue::new(Self::STATUS_CODE, code));
+        }
     }
 }
 
@@ -235,7 +269,18 @@ pub trait SpanStarter: Send + Sync + fmt::Debug {
         context: &Context,
         parent_span: Option<&SpanContext>,
         describe: Describe<'_>,
-    ) -> Option<Context>;
+    ) -> Option<Started>;
+}
+
+/// A span [`SpanStarter::start`] started.
+#[derive(Debug)]
+pub struct Started {
+    /// The context given, with the span as its span.
+    pub context: Context,
+    /// Whether the span records (the sampler kept it): what
+    /// `context.span().is_recording()` says, known without locking the span
+    /// to ask it.
+    pub recording: bool,
 }
 
 static STARTER: RwLock<Option<Arc<dyn SpanStarter>>> = RwLock::new(None);
@@ -256,5 +301,39 @@ pub fn global_span_starter() -> Option<Arc<dyn SpanStarter>> {
     match STARTER.read() {
         Ok(slot) => slot.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_integer_status_code_only() {
+        let mut request = HttpServerRequest {
+            method: "GET",
+            method_original: None,
+            route: None,
+            path: "/".into(),
+            query: None,
+            scheme: "http".into(),
+            server_address: None,
+            server_port: None,
+            client_address: None,
+            peer: None,
+            protocol_version: None,
+            user_agent: None,
+            status_code: None,
+        };
+        let code = HttpServerRequest::STATUS_CODE;
+        assert!(!request.keep_status_code(&KeyValue::new("http.response.status", 200)));
+        assert!(!request.keep_status_code(&KeyValue::new(code, "200")));
+        assert_eq!((request.status_code, request.count()), (None, 3));
+        assert!(request.keep_status_code(&KeyValue::new(code, 404)));
+        assert!(!request.keep_status_code(&KeyValue::new(code, 500)));
+        assert_eq!((request.status_code, request.count()), (Some(404), 4));
+        let mut list = Vec::new();
+        request.push_to(&mut list);
+        assert_eq!(list.last(), Some(&KeyValue::new(code, 404)));
     }
 }

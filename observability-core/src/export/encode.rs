@@ -62,8 +62,13 @@ fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
 }
 
 fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    tag(out, field, LEN);
-    varint(out, bytes.len() as u64);
+    if field < 16 && bytes.len() < 0x80 {
+        // The usual: a tag and a length of one byte each.
+        out.extend_from_slice(&[((field << 3) | LEN) as u8, bytes.len() as u8]);
+    } else {
+        tag(out, field, LEN);
+        varint(out, bytes.len() as u64);
+    }
     out.extend_from_slice(bytes);
 }
 
@@ -111,6 +116,28 @@ fn short_pair(out: &mut Vec<u8>, field: u32, key: &[u8], head: [u8; 2], tail: &[
     ]);
     out.extend_from_slice(key);
     out.extend_from_slice(&[0x12, any_len as u8, head[0], head[1]]);
+    out.extend_from_slice(tail);
+    true
+}
+
+/// [`short_pair`] for a key known where it is inlined (a request's): the
+/// tags, the lengths and the key go out in one copy of a constant length,
+/// then `tail`.
+#[inline(always)]
+fn constant_key_pair(out: &mut Vec<u8>, key: &'static str, head: [u8; 2], tail: &[u8]) -> bool {
+    const ROOM: usize = 64;
+    let key = key.as_bytes();
+    let any_len = 2 + tail.len();
+    let kv_len = 2 + key.len() + 2 + any_len;
+    if kv_len >= 0x80 || key.len() + 8 > ROOM {
+        return false;
+    }
+    let mut fixed = [0u8; ROOM];
+    fixed[..4].copy_from_slice(&[((9 << 3) | LEN) as u8, kv_len as u8, 0x0A, key.len() as u8]);
+    fixed[4..4 + key.len()].copy_from_slice(key);
+    fixed[4 + key.len()..8 + key.len()].copy_from_slice(&[0x12, any_len as u8, head[0], head[1]]);
+    out.reserve(2 + kv_len);
+    out.extend_from_slice(&fixed[..8 + key.len()]);
     out.extend_from_slice(tail);
     true
 }
@@ -171,14 +198,14 @@ fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
         text_attribute(out, H::SERVER_ADDRESS, address.as_str());
     }
     if let Some(port) = http.server_port {
-        port_attribute(out, H::SERVER_PORT, port);
+        int_attribute(out, H::SERVER_PORT, i64::from(port));
     }
     if let Some(client) = &http.client_address {
         text_attribute(out, H::CLIENT_ADDRESS, client.as_str());
     }
     if let Some((address, port)) = &http.peer {
         text_attribute(out, H::PEER_ADDRESS, address.as_str());
-        port_attribute(out, H::PEER_PORT, *port);
+        int_attribute(out, H::PEER_PORT, i64::from(*port));
     }
     if let Some(version) = http.protocol_version {
         text_attribute(out, H::PROTOCOL_VERSION, version);
@@ -186,13 +213,18 @@ fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
     if let Some(agent) = &http.user_agent {
         text_attribute(out, H::USER_AGENT, agent.as_str());
     }
+    if let Some(code) = http.status_code {
+        int_attribute(out, H::STATUS_CODE, code);
+    }
 }
 
 /// A `KeyValue` (field 9) of a request's key and a string. Inlined, so
 /// that the key's length is a constant.
 #[inline(always)]
 fn text_attribute(out: &mut Vec<u8>, key: &'static str, text: &str) {
-    if !short_text(out, 9, key.as_bytes(), text.as_bytes()) {
+    let short =
+        text.len() < 0x80 && constant_key_pair(out, key, [0x0A, text.len() as u8], text.as_bytes());
+    if !short {
         Encoder.nested(out, 9, |enc, o| {
             string_field(o, 1, key);
             enc.nested(o, 2, |_, v| bytes_field(v, 1, text.as_bytes()));
@@ -200,12 +232,14 @@ fn text_attribute(out: &mut Vec<u8>, key: &'static str, text: &str) {
     }
 }
 
-/// A `KeyValue` (field 9) of a request's key and a port.
+/// A `KeyValue` (field 9) of a request's key and an integer (a port, the
+/// status code).
 #[inline(always)]
-fn port_attribute(out: &mut Vec<u8>, key: &'static str, port: u16) {
-    let port = i64::from(port);
-    if !short_int(out, 9, key.as_bytes(), port) {
-        Encoder.key_value(out, 9, &KeyValue::new(key, port));
+fn int_attribute(out: &mut Vec<u8>, key: &'static str, int: i64) {
+    let mut number = [0u8; 10];
+    let n = varint_into(&mut number, int as u64);
+    if !constant_key_pair(out, key, [0x18, number[0]], &number[1..n]) {
+        Encoder.key_value(out, 9, &KeyValue::new(key, int));
     }
 }
 
@@ -214,7 +248,7 @@ fn nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn kind(kind: &SpanKind) -> u64 {
+fn kind(kind: &SpanKind) -> u8 {
     match kind {
         SpanKind::Internal => 1,
         SpanKind::Server => 2,
@@ -328,18 +362,31 @@ impl Encoder {
 
     fn span(&mut self, out: &mut Vec<u8>, span: &Exported) {
         let sc = &span.span_context;
-        bytes_field(out, 1, &sc.trace_id().to_bytes());
-        bytes_field(out, 2, &sc.span_id().to_bytes());
+        // The fields of a constant size go out a few at a time, each group
+        // in one copy, in the fields' order: the trace and span ids (1, 2).
+        let mut ids = [0u8; 28];
+        ids[..2].copy_from_slice(&[0x0A, 16]);
+        ids[2..18].copy_from_slice(&sc.trace_id().to_bytes());
+        ids[18..20].copy_from_slice(&[0x12, 8]);
+        ids[20..].copy_from_slice(&sc.span_id().to_bytes());
+        out.extend_from_slice(&ids);
         if *sc.trace_state() != opentelemetry::trace::TraceState::NONE {
             string_field(out, 3, &sc.trace_state().header());
         }
         if span.parent_span_id != SpanId::INVALID {
-            bytes_field(out, 4, &span.parent_span_id.to_bytes());
+            let mut parent = [0u8; 10];
+            parent[..2].copy_from_slice(&[0x22, 8]);
+            parent[2..].copy_from_slice(&span.parent_span_id.to_bytes());
+            out.extend_from_slice(&parent);
         }
         string_field(out, 5, &span.name);
-        uint_field(out, 6, kind(&span.span_kind));
-        fixed64_field(out, 7, nanos(span.start_time));
-        fixed64_field(out, 8, nanos(span.end_time));
+        // The kind (6, never 0: one byte) and the times (7, 8).
+        let mut times = [0u8; 20];
+        times[..3].copy_from_slice(&[0x30, kind(&span.span_kind), 0x39]);
+        times[3..11].copy_from_slice(&nanos(span.start_time).to_le_bytes());
+        times[11] = 0x41;
+        times[12..].copy_from_slice(&nanos(span.end_time).to_le_bytes());
+        out.extend_from_slice(&times);
         if let Some(http) = &span.http {
             request_attributes(out, http);
         }
@@ -510,6 +557,7 @@ mod tests {
                 proptest::option::of(("[0-9a-f:.]{0,45}", any::<u16>())),
                 proptest::option::of(prop_oneof![Just("1.1"), Just("2")]),
                 text(),
+                proptest::option::of(any::<i64>()),
             ),
         )
             .prop_map(
@@ -517,7 +565,7 @@ mod tests {
                     (method, method_original, route),
                     (path, query, scheme),
                     (server_address, server_port, client_address),
-                    (peer, protocol_version, user_agent),
+                    (peer, protocol_version, user_agent, status_code),
                 )| HttpServerRequest {
                     method,
                     method_original,
@@ -531,6 +579,7 @@ mod tests {
                     peer: peer.map(|(address, port)| (address.into(), port)),
                     protocol_version,
                     user_agent: user_agent.map(Into::into),
+                    status_code,
                 },
             )
     }

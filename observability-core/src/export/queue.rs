@@ -149,6 +149,14 @@ impl Exported {
         self.http.as_ref().map_or(0, HttpServerRequest::count) + self.data.attributes.len()
     }
 
+    /// Whether `more` attributes fit within `limit` beside the span's:
+    /// without counting the request's when all it could hold would fit.
+    #[inline]
+    pub(crate) fn has_room_for(&self, more: usize, limit: usize) -> bool {
+        let listed = self.data.attributes.len() + more;
+        listed + HttpServerRequest::KEYS.len() <= limit || self.attribute_count() + more <= limit
+    }
+
     /// Puts the request's attributes at the head of the span's list.
     pub(crate) fn materialize(&mut self) {
         if let Some(http) = self.http.take() {
@@ -886,6 +894,7 @@ mod tests {
             peer: Some(("10.0.0.7".into(), 51000)),
             protocol_version: Some("1.1"),
             user_agent: Some(user_agent.to_owned().into()),
+            status_code: None,
         }
     }
 
@@ -895,6 +904,15 @@ mod tests {
         let mut exported = Exported::new(span("s", 2));
         exported.http = Some(http.clone());
         assert_eq!(exported.attribute_count(), 12 + 2);
+        // Room within a limit, the request's counted when it matters.
+        for (more, limit, room) in [(0, 14, true), (1, 14, false), (2, 16, true), (3, 16, false)] {
+            assert_eq!(
+                exported.has_room_for(more, limit),
+                room,
+                "{more} under {limit}"
+            );
+        }
+        assert!(exported.has_room_for(100, 128));
         let (typed_bytes, longest) = request_size(&http);
         assert_eq!(longest, "/orders/{id}".len());
         let own_bytes = truncate_and_measure(&mut exported.data.clone(), None);

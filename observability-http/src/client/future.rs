@@ -98,9 +98,7 @@ where
                 if !cx.span().is_recording() {
                     // Sampled out: nothing to record on the span, the body
                     // streams untouched (timed for gRPC metrics).
-                    return Poll::Ready(Ok(
-                        response.map(|body| ResponseBody::untraced(body).with_rpc(rpc))
-                    ));
+                    return Poll::Ready(Ok(response.map(|body| ResponseBody::timed(body, rpc))));
                 }
                 record_client_status(&cx, response.status());
                 if grpc {
@@ -108,7 +106,7 @@ where
                 }
                 let side = grpc.then_some(Side::Client);
                 Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::traced(body, cx, side).with_rpc(rpc))
+                    response.map(|body| ResponseBody::traced(body, cx, side, rpc))
                 ))
             }
             Err(error) => {

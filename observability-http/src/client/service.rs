@@ -85,9 +85,9 @@ pub(crate) fn start_client_span(
             std::mem::take(&mut name)
         };
         let started = starter.start(scope, SpanKind::Client, &parent, parent_span, &mut named);
-        if let Some(cx) = started {
-            inject_context(&cx, headers);
-            return cx;
+        if let Some(started) = started {
+            inject_context(&started.context, headers);
+            return started.context;
         }
     }
     let mut span = tracer

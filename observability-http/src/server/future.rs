@@ -187,14 +187,14 @@ where
                     // untouched (timed for gRPC metrics).
                     return Poll::Ready(Ok(response.map(|body| match rpc {
                         None => M::plain(body),
-                        rpc => M::wrapped(ResponseBody::untraced(body).with_rpc(rpc)),
+                        rpc => M::wrapped(ResponseBody::timed(body, rpc)),
                     })));
                 }
                 let side = traced.grpc.then_some(Side::Server);
-                let cx = traced.cx.clone();
-                Poll::Ready(Ok(response.map(|body| {
-                    M::wrapped(ResponseBody::traced(body, cx, side).with_rpc(rpc))
-                })))
+                let cx = traced.cx;
+                Poll::Ready(Ok(
+                    response.map(|body| M::wrapped(ResponseBody::traced(body, cx, side, rpc)))
+                ))
             }
             Err(error) => {
                 if let Some(rpc) = traced.rpc {
