@@ -132,18 +132,21 @@ where
             }
             result
         };
-        let traced = match this.span.take() {
-            // Nothing to record, to time or to write back: the response as
-            // it is (a failure would end a span that records nothing).
-            Some(Traced {
-                recording: false,
-                rpc: None,
-                ref config,
-                ..
-            }) if !config.writes_context() => None,
-            traced => traced,
-        };
-        let Some(traced) = traced else {
+        // Nothing to record, to time or to write back: the response as it
+        // is (a failure would end a span that records nothing). Checked in
+        // place: taking the span out first copied it.
+        if let Some(Traced {
+            recording: false,
+            rpc: None,
+            config,
+            ..
+        }) = this.span.as_ref()
+            && !config.writes_context()
+        {
+            *this.span = None;
+            return Poll::Ready(result.map(|r| r.map(M::plain)));
+        }
+        let Some(traced) = this.span.take() else {
             return Poll::Ready(result.map(|r| r.map(M::plain)));
         };
         let span = traced.cx.span();
