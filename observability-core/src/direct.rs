@@ -867,21 +867,7 @@ pub(crate) mod tests {
         assert_eq!(data.attributes, six()[..4]);
         // The request's attributes stay as they are within the limit, and
         // go into the list, in front, when they would pass it.
-        let http = HttpServerRequest {
-            method: "GET",
-            method_original: None,
-            route: None,
-            path: "/".into(),
-            query: None,
-            scheme: "http".into(),
-            server_address: None,
-            server_port: None,
-            client_address: None,
-            peer: None,
-            protocol_version: None,
-            user_agent: None,
-            status_code: None,
-        };
+        let http = HttpServerRequest::new("GET", "/", "http");
         let mut data = Box::new(Exported::new(empty_span()));
         data.http = Some(http.clone());
         starter.fill(&mut data, &scope(), kept(Vec::new()));
@@ -908,21 +894,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_server_span_keeps_its_status_code_with_the_request_attributes() {
-        let request = HttpServerRequest {
-            method: "GET",
-            method_original: None,
-            route: None,
-            path: "/".into(),
-            query: None,
-            scheme: "http".into(),
-            server_address: None,
-            server_port: None,
-            client_address: None,
-            peer: None,
-            protocol_version: None,
-            user_agent: None,
-            status_code: None,
-        };
+        let request = HttpServerRequest::new("GET", "/", "http");
         let (keep, _, ends, _) = ends();
         let sampler = SamplerSetting::ParentBased(Box::new(SamplerSetting::AlwaysOn));
         let limits = SpanLimits {

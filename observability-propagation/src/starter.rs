@@ -103,6 +103,30 @@ impl HttpServerRequest {
     /// `http.response.status_code`.
     pub const STATUS_CODE: &'static str = "http.response.status_code";
 
+    /// A request of `method` for `path` over `scheme`, with nothing else
+    /// known: the three attributes every server span has.
+    pub fn new(
+        method: &'static str,
+        path: impl Into<StringValue>,
+        scheme: impl Into<StringValue>,
+    ) -> Self {
+        Self {
+            method,
+            method_original: None,
+            route: None,
+            path: path.into(),
+            query: None,
+            scheme: scheme.into(),
+            server_address: None,
+            server_port: None,
+            client_address: None,
+            peer: None,
+            protocol_version: None,
+            user_agent: None,
+            status_code: None,
+        }
+    }
+
     /// Every key [`for_each`](Self::for_each) may give.
     pub const KEYS: &'static [&'static str] = &[
         Self::METHOD,
@@ -310,21 +334,7 @@ mod tests {
 
     #[test]
     fn keeps_the_first_integer_status_code_only() {
-        let mut request = HttpServerRequest {
-            method: "GET",
-            method_original: None,
-            route: None,
-            path: "/".into(),
-            query: None,
-            scheme: "http".into(),
-            server_address: None,
-            server_port: None,
-            client_address: None,
-            peer: None,
-            protocol_version: None,
-            user_agent: None,
-            status_code: None,
-        };
+        let mut request = HttpServerRequest::new("GET", "/", "http");
         let code = HttpServerRequest::STATUS_CODE;
         assert!(!request.keep_status_code(&KeyValue::new("http.response.status", 200)));
         assert!(!request.keep_status_code(&KeyValue::new(code, "200")));
