@@ -120,9 +120,9 @@ fn short_pair(out: &mut Vec<u8>, field: u32, key: &[u8], head: [u8; 2], tail: &[
     true
 }
 
-/// [`short_pair`] for a key known where it is inlined (a request's): the
-/// tags, the lengths and the key go out in one copy of a constant length,
-/// then `tail`.
+/// [`short_pair`] for a request's attribute (a span's field 9), whose key
+/// is known where this is inlined: the tags, the lengths and the key go
+/// out in one copy of a constant length, then `tail`.
 #[inline(always)]
 fn constant_key_pair(out: &mut Vec<u8>, key: &'static str, head: [u8; 2], tail: &[u8]) -> bool {
     const ROOM: usize = 64;
