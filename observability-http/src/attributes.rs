@@ -11,7 +11,8 @@ use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub(crate) const HTTP_REQUEST_METHOD: Key = Key::from_static_str(HttpServerRequest::METHOD);
 pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: Key =
     Key::from_static_str(HttpServerRequest::METHOD_ORIGINAL);
-pub(crate) const HTTP_RESPONSE_STATUS_CODE: Key = Key::from_static_str("http.response.status_code");
+pub(crate) const HTTP_RESPONSE_STATUS_CODE: Key =
+    Key::from_static_str(HttpServerRequest::STATUS_CODE);
 pub(crate) const HTTP_ROUTE: Key = Key::from_static_str(HttpServerRequest::ROUTE);
 pub(crate) const URL_SCHEME: Key = Key::from_static_str(HttpServerRequest::SCHEME);
 pub(crate) const URL_FULL: Key = Key::from_static_str("url.full");

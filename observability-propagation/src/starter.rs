@@ -148,8 +148,8 @@ impl HttpServerRequest {
     /// Keeps `attribute`'s value as [`status_code`](Self::status_code) when
     /// it is the response's status code (its key, an integer) and none is
     /// kept yet; `false` for any other attribute, which goes in the span's
-    /// list. A span set on by the layer's response keeps its status code
-    /// with the request's attributes, without a `KeyValue`.
+    /// list. With it, a starter's span keeps the status code the layer sets
+    /// beside the request's attributes, without a `KeyValue`.
     #[inline]
     pub fn keep_status_code(&mut self, attribute: &KeyValue) -> bool {
         match attribute.value {
@@ -238,7 +238,7 @@ impl HttpServerRequest {
             user_agent,
             status_code,
         } = self;
-        list.reserve(12);
+        list.reserve(Self::KEYS.len());
         list.push(KeyValue::new(Self::METHOD, method));
         if let Some(original) = method_original {
             list.push(KeyValue::new(Self::METHOD_ORIGINAL, original));

@@ -133,18 +133,14 @@ where
             result
         };
         // Nothing to record, to time or to write back: the response as it
-        // is (a failure would end a span that records nothing). Checked in
+        // is (a failure would end a span that records nothing). Dropped in
         // place: taking the span out first copied it.
-        if let Some(Traced {
-            recording: false,
-            rpc: None,
-            config,
-            ..
-        }) = this.span.as_ref()
-            && !config.writes_context()
+        if this
+            .span
+            .as_ref()
+            .is_some_and(|t| !t.recording && t.rpc.is_none() && !t.config.writes_context())
         {
             *this.span = None;
-            return Poll::Ready(result.map(|r| r.map(M::plain)));
         }
         let Some(traced) = this.span.take() else {
             return Poll::Ready(result.map(|r| r.map(M::plain)));
