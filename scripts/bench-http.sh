@@ -14,8 +14,9 @@
 # per request and its user-space part (the rest is the kernel's: sockets)
 # and RSS, each with its ratio to bare, how busy the server's
 # core was (below 100 %, something other than the server's CPU held the
-# rate back), and how many spans reached the receiver; at the end, each
-# case's range over the rounds and its best rate over bare's best.
+# rate back), and how many spans reached the receiver, with the export
+# thread's part of the CPU per request (already in the row's); at the end,
+# each case's range over the rounds and its best rate over bare's best.
 #
 #   scripts/bench-http.sh [seconds-per-run] [rounds]
 #   PROTOCOL=grpc scripts/bench-http.sh ...   (default http/protobuf)
@@ -69,6 +70,17 @@ spans_received() { { grep -o 'spans=[0-9]*' "$work/receiver.log" || echo spans=0
 
 # CPU time of a process so far, in clock ticks: user and system.
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# The same for the process's export thread ("observability-export", which
+# the kernel names by its first 15 bytes); "0 0" when it has none.
+export_ticks() {
+    local task user=0 sys=0
+    for task in /proc/"$1"/task/*; do
+        if [ "$(cat "$task/comm" 2>/dev/null)" = observability-e ]; then
+            read -r user sys < <(awk '{print $14, $15}' "$task/stat")
+        fi
+    done
+    echo "$user $sys"
+}
 # TICKS clock ticks at HZ over REQUESTS requests, in microseconds each.
 per_request() { awk -v t="$1" -v hz="$2" -v n="$3" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}'; }
 # Resident memory of a process, in KiB.
@@ -92,11 +104,14 @@ run() {
     server_pid=$!
     wait_port "$port"
     local user_before sys_before user_after sys_after rss start_ns end_ns
+    local e_user_before e_sys_before e_user_after e_sys_after
     read -r user_before sys_before < <(cpu_ticks "$server_pid")
+    read -r e_user_before e_sys_before < <(export_ticks "$server_pid")
     start_ns=$(date +%s%N)
     "${pin_load[@]}" wrk -t1 -c32 -d"${duration}s" --latency -H "traceparent: $TP" \
         "http://127.0.0.1:$port/" >"$work/wrk-$name.txt"
     read -r user_after sys_after < <(cpu_ticks "$server_pid")
+    read -r e_user_after e_sys_after < <(export_ticks "$server_pid")
     end_ns=$(date +%s%N)
     rss=$(rss_kib "$server_pid")
     kill -TERM "$server_pid"
@@ -113,6 +128,12 @@ run() {
     user_us=$(per_request "$user" "$hz" "$requests")
     busy=$(awk -v t="$ticks" -v hz="$hz" -v ns=$((end_ns - start_ns)) \
         'BEGIN {printf "%.0f", t / hz / (ns / 1e9) * 100}')
+    # The export thread's share of the CPU time per request (its encoding
+    # and sends), printed under the exporting cases' rows.
+    local e_user=$((e_user_after - e_user_before))
+    local e_ticks=$((e_user + e_sys_after - e_sys_before))
+    echo "export thread: $(per_request "$e_ticks" "$hz" "$requests") us cpu a request," \
+        "$(per_request "$e_user" "$hz" "$requests") us user" >"$work/export-$name.txt"
     echo "$rps $p99 $requests $cpu_us $busy $rss $user_us"
 }
 
@@ -176,8 +197,10 @@ for round in $(seq "$rounds"); do
     measure "$round" "identity layer" identity identity "$unsampled_tp"
     measure "$round" "layer, sampled, OTLP export" sampled layer "$sampled_tp" exported
     grep -h '^exported' "$work/server-sampled.log" | sed 's/^/       server: /'
+    sed 's/^/       /' "$work/export-sampled.txt"
     measure "$round" "layer, sampled out" sampled_out layer "$unsampled_tp"
     measure "$round" "API floor, sampled, OTLP" floor_sampled floor "$sampled_tp" exported
+    sed 's/^/       /' "$work/export-floor_sampled.txt"
     measure "$round" "API floor, sampled out" floor_out floor "$unsampled_tp"
     measure "$round" "context only, no span" context context "$unsampled_tp"
 done
