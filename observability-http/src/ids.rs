@@ -13,6 +13,7 @@ thread_local! {
 }
 
 /// The next number of this thread's sequence.
+#[inline]
 fn next() -> u64 {
     STATE.with(|state| {
         let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -25,6 +26,7 @@ fn next() -> u64 {
 }
 
 /// A random span id (never the invalid all-zero one).
+#[inline]
 pub(crate) fn span_id() -> SpanId {
     SpanId::from(next().max(1))
 }

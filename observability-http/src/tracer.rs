@@ -74,6 +74,7 @@ impl TracerSource {
         }
     }
 
+    #[inline]
     fn resolved(&self) -> &Resolved {
         self.tracer.get_or_init(|| Resolved {
             drop_rule: sampling::global_drop_rule(),
@@ -90,6 +91,7 @@ impl TracerSource {
     }
 
     /// The tracer, and what its sampler drops unseen.
+    #[inline]
     pub(crate) fn with_drop_rule(&self) -> (&BoxedTracer, Option<&DropRule>) {
         let resolved = self.resolved();
         (&resolved.tracer, resolved.drop_rule.as_ref())

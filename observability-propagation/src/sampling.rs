@@ -54,11 +54,13 @@ impl DropRule {
 
     /// Whether a span whose parent is `parent` (its valid span context, or
     /// `None` for a root) is dropped unseen.
+    #[inline]
     pub fn drops(&self, parent: Option<&SpanContext>) -> bool {
         self.everything || parent.is_some_and(|sc| sc.is_valid() && !sc.is_sampled())
     }
 
     /// Counts one span dropped without a span being started.
+    #[inline]
     pub fn count_drop(&self) {
         (self.on_drop)();
     }
@@ -68,6 +70,7 @@ impl DropRule {
 /// (the parent's, or a new one for a root), a new `span_id`, flags `00`,
 /// local, and the parent's trace state. The W3C propagator still sends
 /// the caller's `random` flag, kept beside the context when extracted.
+#[inline]
 pub fn dropped_span_context(
     trace_id: TraceId,
     span_id: SpanId,

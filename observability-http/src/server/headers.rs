@@ -54,6 +54,10 @@ fn text(value: Option<&HeaderValue>) -> Option<&str> {
 }
 
 impl<'a> RequestHeaders<'a> {
+    // Inlined into the server's `call`, its one caller: the result is then
+    // built in place rather than copied out (about 20 instructions a
+    // request).
+    #[inline(always)]
     pub(crate) fn scan(map: &'a HeaderMap) -> Self {
         let mut out = Self {
             map,

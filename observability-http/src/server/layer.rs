@@ -91,6 +91,7 @@ impl RecordingGuess {
 }
 
 /// The bit of [`ServerConfig::skip_lengths`] for `path`.
+#[inline]
 fn length_bit(path: &str) -> u64 {
     1 << path.len().min(63)
 }
@@ -102,6 +103,7 @@ impl ServerConfig {
         self.traceresponse || self.server_timing
     }
 
+    #[inline]
     pub(crate) fn skips(&self, path: &str) -> bool {
         self.skip_lengths & length_bit(path) != 0 && self.skip_paths.iter().any(|p| p == path)
     }
