@@ -54,6 +54,7 @@ impl End {
         }
     }
 
+    #[inline]
     fn end(&self, span: Box<Exported>) {
         match self {
             End::Queue(queue) => queue.end_boxed(span),
@@ -97,6 +98,7 @@ impl Ends {
     /// A box to start a span in, holding an empty span: one the export
     /// queue takes as it is, with room for attributes and the scope of its
     /// last span, when the first processor is one.
+    #[inline]
     fn empty_box(&self) -> Box<Exported> {
         match self.processors.first() {
             Some(End::Queue(queue)) => queue.empty_box(),

@@ -166,6 +166,7 @@ pub(crate) const NEVER_RECORDED_HEADERS: &[&str] = &[
 
 /// The method as the conventions name it: one of the nine known methods, or
 /// `_OTHER` with the original kept.
+#[inline]
 pub(crate) fn method(method: &Method) -> (&'static str, Option<String>) {
     let known = match *method {
         Method::GET => "GET",
@@ -250,11 +251,15 @@ pub(crate) struct Forwarded<'a> {
 
 impl<'a> Forwarded<'a> {
     /// Parses a `Forwarded` header value (`None` when there is none).
+    // Inlined: a request without the header (most) only tests for it.
+    #[inline]
     pub(crate) fn parse(value: Option<&'a str>) -> Self {
+        value.map(Self::parse_value).unwrap_or_default()
+    }
+
+    /// Parses a `Forwarded` header value that is there.
+    fn parse_value(value: &'a str) -> Self {
         let mut out = Forwarded::default();
-        let Some(value) = value else {
-            return out;
-        };
         let first = value.split(',').next().unwrap_or_default();
         for pair in first.split(';') {
             let Some((k, v)) = pair.trim().split_once('=') else {

@@ -85,6 +85,7 @@ impl TracerSource {
 
     /// How the provider's spans start without its tracer, and the scope
     /// they are of, when known (see [`starter`]).
+    #[inline]
     pub(crate) fn starter(&self) -> Option<(&dyn SpanStarter, &InstrumentationScope)> {
         let (starter, scope) = self.resolved().starter.as_ref()?;
         Some((starter.as_ref(), scope))

@@ -95,6 +95,7 @@ impl QueueProcessor {
 
     /// A box to start a span in, which the queue takes without moving the
     /// span again; it may have room for attributes an earlier span left.
+    #[inline]
     pub(crate) fn empty_box(&self) -> Box<Exported> {
         self.shared.empty_box()
     }

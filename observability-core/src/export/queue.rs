@@ -593,6 +593,7 @@ impl Shared {
     /// [`push_boxed`](Self::push_boxed): one an earlier export emptied, with
     /// the room its attributes had and its scope, when there is one. It holds
     /// [`empty_span`] but for those.
+    #[inline]
     pub(crate) fn empty_box(&self) -> Box<Exported> {
         self.boxes.empty()
     }

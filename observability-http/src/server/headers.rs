@@ -108,33 +108,40 @@ impl<'a> RequestHeaders<'a> {
     }
 
     /// Whether the request is gRPC (`content-type: application/grpc...`).
+    #[inline]
     pub(crate) fn is_grpc(&self) -> bool {
         crate::grpc::is_grpc_content_type(self.content_type)
     }
 
     /// `Host`, not yet read as text.
+    #[inline]
     pub(crate) fn host_value(&self) -> Option<&'a HeaderValue> {
         self.host
     }
 
+    #[inline]
     pub(crate) fn user_agent(&self) -> Option<&'a str> {
         text(self.user_agent)
     }
 
+    #[inline]
     pub(crate) fn forwarded(&self) -> Option<&'a str> {
         text(self.forwarded)
     }
 
+    #[inline]
     pub(crate) fn x_forwarded_proto(&self) -> Option<&'a str> {
-        first_element(self.x_forwarded_proto)
+        self.x_forwarded_proto.and_then(first_element)
     }
 
+    #[inline]
     pub(crate) fn x_forwarded_host(&self) -> Option<&'a str> {
-        first_element(self.x_forwarded_host)
+        self.x_forwarded_host.and_then(first_element)
     }
 
+    #[inline]
     pub(crate) fn x_forwarded_for(&self) -> Option<&'a str> {
-        first_element(self.x_forwarded_for)
+        self.x_forwarded_for.and_then(first_element)
     }
 
     /// The values of the W3C propagators' headers, when each is there at
@@ -184,8 +191,10 @@ impl<'a> RequestHeaders<'a> {
 }
 
 /// The first element of a comma-separated header value.
-fn first_element(value: Option<&HeaderValue>) -> Option<&str> {
-    text(value)?
+fn first_element(value: &HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()?
         .split(',')
         .next()
         .map(str::trim)

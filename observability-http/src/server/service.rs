@@ -419,6 +419,7 @@ fn request_fields<B>(
 }
 
 /// `scheme` in lowercase, without allocating for the usual spellings.
+#[inline]
 fn lowercase(scheme: &str) -> Cow<'static, str> {
     match scheme {
         "http" => Cow::Borrowed("http"),
