@@ -17,6 +17,28 @@ const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
+/// A tag of one byte: `field`'s number (at most 15) and its wire type.
+const fn tag_byte(field: u32, wire: u32) -> u8 {
+    ((field << 3) | wire) as u8
+}
+
+// The one-byte tags of the fields written as constant bytes.
+// `KeyValue`: `key` and `value`.
+const KEY: u8 = tag_byte(1, LEN);
+const VALUE: u8 = tag_byte(2, LEN);
+// `AnyValue`: `string_value`, `bool_value` and `int_value`.
+const STRING_VALUE: u8 = tag_byte(1, LEN);
+const BOOL_VALUE: u8 = tag_byte(2, VARINT);
+const INT_VALUE: u8 = tag_byte(3, VARINT);
+// `Span`: the ids, the kind, the times and the attributes.
+const TRACE_ID: u8 = tag_byte(1, LEN);
+const SPAN_ID: u8 = tag_byte(2, LEN);
+const PARENT_SPAN_ID: u8 = tag_byte(4, LEN);
+const KIND: u8 = tag_byte(6, VARINT);
+const START_TIME: u8 = tag_byte(7, FIXED64);
+const END_TIME: u8 = tag_byte(8, FIXED64);
+const ATTRIBUTES: u8 = tag_byte(9, LEN);
+
 /// A protobuf writer over a byte buffer. Nested messages are written in
 /// place behind room for the length they usually need (one byte, two for
 /// spans), adjusted afterwards in the rare case it differs, so nothing is
@@ -64,7 +86,7 @@ fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
 fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     if field < 16 && bytes.len() < 0x80 {
         // The usual: a tag and a length of one byte each.
-        out.extend_from_slice(&[((field << 3) | LEN) as u8, bytes.len() as u8]);
+        out.extend_from_slice(&[tag_byte(field, LEN), bytes.len() as u8]);
     } else {
         tag(out, field, LEN);
         varint(out, bytes.len() as u64);
@@ -108,14 +130,9 @@ fn short_pair(out: &mut Vec<u8>, field: u32, key: &[u8], head: [u8; 2], tail: &[
         return false;
     }
     out.reserve(2 + kv_len);
-    out.extend_from_slice(&[
-        ((field << 3) | LEN) as u8,
-        kv_len as u8,
-        0x0A,
-        key.len() as u8,
-    ]);
+    out.extend_from_slice(&[tag_byte(field, LEN), kv_len as u8, KEY, key.len() as u8]);
     out.extend_from_slice(key);
-    out.extend_from_slice(&[0x12, any_len as u8, head[0], head[1]]);
+    out.extend_from_slice(&[VALUE, any_len as u8, head[0], head[1]]);
     out.extend_from_slice(tail);
     true
 }
@@ -133,9 +150,9 @@ fn constant_key_pair(out: &mut Vec<u8>, key: &'static str, head: [u8; 2], tail: 
         return false;
     }
     let mut fixed = [0u8; ROOM];
-    fixed[..4].copy_from_slice(&[((9 << 3) | LEN) as u8, kv_len as u8, 0x0A, key.len() as u8]);
+    fixed[..4].copy_from_slice(&[ATTRIBUTES, kv_len as u8, KEY, key.len() as u8]);
     fixed[4..4 + key.len()].copy_from_slice(key);
-    fixed[4 + key.len()..8 + key.len()].copy_from_slice(&[0x12, any_len as u8, head[0], head[1]]);
+    fixed[4 + key.len()..8 + key.len()].copy_from_slice(&[VALUE, any_len as u8, head[0], head[1]]);
     out.reserve(2 + kv_len);
     out.extend_from_slice(&fixed[..8 + key.len()]);
     out.extend_from_slice(tail);
@@ -145,7 +162,7 @@ fn constant_key_pair(out: &mut Vec<u8>, key: &'static str, head: [u8; 2], tail: 
 /// [`short_pair`] for a string.
 #[inline(always)]
 fn short_text(out: &mut Vec<u8>, field: u32, key: &[u8], text: &[u8]) -> bool {
-    text.len() < 0x80 && short_pair(out, field, key, [0x0A, text.len() as u8], text)
+    text.len() < 0x80 && short_pair(out, field, key, [STRING_VALUE, text.len() as u8], text)
 }
 
 /// [`short_pair`] for an integer: its varint's first byte goes in the head.
@@ -153,7 +170,7 @@ fn short_text(out: &mut Vec<u8>, field: u32, key: &[u8], text: &[u8]) -> bool {
 fn short_int(out: &mut Vec<u8>, field: u32, key: &[u8], int: i64) -> bool {
     let mut number = [0u8; 10];
     let n = varint_into(&mut number, int as u64);
-    short_pair(out, field, key, [0x18, number[0]], &number[1..n])
+    short_pair(out, field, key, [INT_VALUE, number[0]], &number[1..n])
 }
 
 /// Writes the usual attribute — a non-empty key and a string, integer or
@@ -169,7 +186,7 @@ fn short_key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) -> bool {
     match &kv.value {
         Value::String(s) => short_text(out, field, key, s.as_str().as_bytes()),
         Value::I64(i) => short_int(out, field, key, *i),
-        Value::Bool(b) => short_pair(out, field, key, [0x10, u8::from(*b)], &[]),
+        Value::Bool(b) => short_pair(out, field, key, [BOOL_VALUE, u8::from(*b)], &[]),
         _ => false,
     }
 }
@@ -222,8 +239,8 @@ fn request_attributes(out: &mut Vec<u8>, http: &HttpServerRequest) {
 /// that the key's length is a constant.
 #[inline(always)]
 fn text_attribute(out: &mut Vec<u8>, key: &'static str, text: &str) {
-    let short =
-        text.len() < 0x80 && constant_key_pair(out, key, [0x0A, text.len() as u8], text.as_bytes());
+    let short = text.len() < 0x80
+        && constant_key_pair(out, key, [STRING_VALUE, text.len() as u8], text.as_bytes());
     if !short {
         Encoder.nested(out, 9, |enc, o| {
             string_field(o, 1, key);
@@ -238,7 +255,7 @@ fn text_attribute(out: &mut Vec<u8>, key: &'static str, text: &str) {
 fn int_attribute(out: &mut Vec<u8>, key: &'static str, int: i64) {
     let mut number = [0u8; 10];
     let n = varint_into(&mut number, int as u64);
-    if !constant_key_pair(out, key, [0x18, number[0]], &number[1..n]) {
+    if !constant_key_pair(out, key, [INT_VALUE, number[0]], &number[1..n]) {
         Encoder.key_value(out, 9, &KeyValue::new(key, int));
     }
 }
@@ -365,9 +382,9 @@ impl Encoder {
         // The fields of a constant size go out a few at a time, each group
         // in one copy, in the fields' order: the trace and span ids (1, 2).
         let mut ids = [0u8; 28];
-        ids[..2].copy_from_slice(&[0x0A, 16]);
+        ids[..2].copy_from_slice(&[TRACE_ID, 16]);
         ids[2..18].copy_from_slice(&sc.trace_id().to_bytes());
-        ids[18..20].copy_from_slice(&[0x12, 8]);
+        ids[18..20].copy_from_slice(&[SPAN_ID, 8]);
         ids[20..].copy_from_slice(&sc.span_id().to_bytes());
         out.extend_from_slice(&ids);
         if *sc.trace_state() != opentelemetry::trace::TraceState::NONE {
@@ -375,16 +392,16 @@ impl Encoder {
         }
         if span.parent_span_id != SpanId::INVALID {
             let mut parent = [0u8; 10];
-            parent[..2].copy_from_slice(&[0x22, 8]);
+            parent[..2].copy_from_slice(&[PARENT_SPAN_ID, 8]);
             parent[2..].copy_from_slice(&span.parent_span_id.to_bytes());
             out.extend_from_slice(&parent);
         }
         string_field(out, 5, &span.name);
         // The kind (6, never 0: one byte) and the times (7, 8).
         let mut times = [0u8; 20];
-        times[..3].copy_from_slice(&[0x30, kind(&span.span_kind), 0x39]);
+        times[..3].copy_from_slice(&[KIND, kind(&span.span_kind), START_TIME]);
         times[3..11].copy_from_slice(&nanos(span.start_time).to_le_bytes());
-        times[11] = 0x41;
+        times[11] = END_TIME;
         times[12..].copy_from_slice(&nanos(span.end_time).to_le_bytes());
         out.extend_from_slice(&times);
         if let Some(http) = &span.http {
